@@ -1,0 +1,225 @@
+"""The organisation's response policy: severities, roles, people, names and links.
+
+The defaults reproduce the seed process document, so a team that writes no config file still
+runs the documented process. A `warroom.toml` overrides any part of it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.domain.roles import Role
+
+_SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
+
+FUNCTIONS = (
+    "on_call",
+    "on_call_backup",
+    "tech_lead",
+    "engineering_manager",
+    "engineering_lead",
+    "vp_engineering",
+    "vp_ops",
+    "ceo",
+    "specialists",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeverityPolicy(_Strict):
+    name: str
+    impact: str
+    examples: list[str] = Field(default_factory=list)
+    response_time: str
+    # Minutes to acknowledge; None means "during business hours".
+    response_target_minutes: int | None
+    notify: list[str] = Field(default_factory=list)
+
+    @field_validator("notify")
+    @classmethod
+    def _known_functions(cls, value: list[str]) -> list[str]:
+        for function in value:
+            if function not in FUNCTIONS:
+                raise ValueError(f"unknown function {function!r}; known: {', '.join(FUNCTIONS)}")
+        return value
+
+
+class RolePolicy(_Strict):
+    name: str
+    brief: str
+
+
+SlackIds = list[Annotated[str, Field(pattern=_SLACK_ID.pattern)]]
+
+
+class Directory(_Strict):
+    """Who holds each function: Slack user IDs (U…/W…) or user-group IDs (S…)."""
+
+    on_call: SlackIds = Field(default_factory=list)
+    on_call_backup: SlackIds = Field(default_factory=list)
+    tech_lead: SlackIds = Field(default_factory=list)
+    engineering_manager: SlackIds = Field(default_factory=list)
+    engineering_lead: SlackIds = Field(default_factory=list)
+    vp_engineering: SlackIds = Field(default_factory=list)
+    vp_ops: SlackIds = Field(default_factory=list)
+    ceo: SlackIds = Field(default_factory=list)
+    specialists: SlackIds = Field(default_factory=list)
+
+    def members(self, functions: list[str]) -> list[str]:
+        """IDs for the given functions, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for function in functions:
+            for slack_id in getattr(self, function):
+                seen.setdefault(slack_id, None)
+        return list(seen)
+
+
+class Links(_Strict):
+    status_page: str = ""
+    runbook: str = "/docs/RUNBOOK.md"
+    oncall_schedule: str = ""
+    escalation_contacts: str = ""
+
+
+class Workspace(_Strict):
+    announce_channel: str = "incidents"
+    channel_name_format: str = "incident-{id}"
+    timezone: str = "UTC"
+    templates_dir: str = ""
+
+    @field_validator("channel_name_format")
+    @classmethod
+    def _format_has_id(cls, value: str) -> str:
+        if "{id}" not in value:
+            raise ValueError("must contain {id} so every incident gets its own channel")
+        try:
+            value.format(id=1, slug="x", date="20250101")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{id}}, {{slug}} and {{date}} may appear ({exc})") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+
+def _default_severities() -> dict[int, SeverityPolicy]:
+    return {
+        1: SeverityPolicy(
+            name="Critical",
+            impact="Complete service outage or data loss",
+            examples=[
+                "All users unable to login",
+                "database corruption",
+                "payment processing down",
+            ],
+            response_time="Immediate",
+            response_target_minutes=0,
+            notify=["ceo", "vp_ops", "on_call", "on_call_backup"],
+        ),
+        2: SeverityPolicy(
+            name="High",
+            impact="Significant service degradation, major features unavailable",
+            examples=["50% of users experiencing errors", "API latency > 5 seconds"],
+            response_time="< 15 minutes",
+            response_target_minutes=15,
+            notify=["engineering_lead", "on_call"],
+        ),
+        3: SeverityPolicy(
+            name="Medium",
+            impact="Partial service degradation, minor features affected",
+            examples=["10% of users experiencing issues", "non-critical feature down"],
+            response_time="< 1 hour",
+            response_target_minutes=60,
+            notify=["on_call"],
+        ),
+        4: SeverityPolicy(
+            name="Low",
+            impact="Minor issues, workarounds available",
+            examples=["Cosmetic bugs", "non-critical features slow"],
+            response_time="During business hours",
+            response_target_minutes=None,
+            notify=[],
+        ),
+    }
+
+
+def _default_roles() -> dict[Role, RolePolicy]:
+    return {
+        Role.COMMANDER: RolePolicy(
+            name="Incident Commander",
+            brief=(
+                "You coordinate the response. Keep the channel focused, decide the severity, "
+                "make sure the Technical Lead and Communications roles are filled, agree when "
+                "the next update is due and call the incident mitigated and resolved. You do "
+                "not debug: you keep everyone else unblocked."
+            ),
+        ),
+        Role.TECH_LEAD: RolePolicy(
+            name="Technical Lead",
+            brief=(
+                "You direct troubleshooting. Collect logs and metrics, check recent deployments, "
+                "query observability data and test suspected components. Propose the mitigation "
+                "(rollback, config change, manual intervention), then watch its effect and tell "
+                "the Commander what you see."
+            ),
+        ),
+        Role.COMMS: RolePolicy(
+            name="Communications",
+            brief=(
+                "You update stakeholders. Post status updates on the agreed cadence, keep the "
+                "status page current and answer questions outside the war room so responders "
+                "can work. At resolution, notify everyone affected and start the "
+                "post-incident communication plan."
+            ),
+        ),
+    }
+
+
+class Policy(_Strict):
+    """Everything the organisation decides about how incidents run."""
+
+    workspace: Workspace = Field(default_factory=Workspace)
+    links: Links = Field(default_factory=Links)
+    directory: Directory = Field(default_factory=Directory)
+    severities: dict[int, SeverityPolicy] = Field(default_factory=_default_severities)
+    roles: dict[Role, RolePolicy] = Field(default_factory=_default_roles)
+    admins: SlackIds = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _all_levels_present(self) -> Policy:
+        missing = sorted({1, 2, 3, 4} - set(self.severities))
+        extra = sorted(set(self.severities) - {1, 2, 3, 4})
+        if missing or extra:
+            raise ValueError(
+                "severities must define exactly levels 1, 2, 3 and 4"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unexpected {extra})" if extra else "")
+            )
+        missing_roles = [r.value for r in Role if r not in self.roles]
+        if missing_roles:
+            raise ValueError(f"roles must define {', '.join(missing_roles)}")
+        return self
+
+    def severity(self, level: int) -> SeverityPolicy:
+        return self.severities[level]
+
+    def role(self, role: Role) -> RolePolicy:
+        return self.roles[role]
+
+    def audience(self, level: int) -> list[str]:
+        """User and user-group IDs to bring in for a severity."""
+        return self.directory.members(self.severities[level].notify)

@@ -1,0 +1,1 @@
+"""Everything people read: templates rendered to mrkdwn and wrapped in Block Kit."""

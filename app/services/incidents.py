@@ -1,0 +1,412 @@
+"""State changes of an incident. Each validates through the domain, writes the row and a
+timeline event in one transaction, and returns a snapshot for the Slack side to announce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.lifecycle import Status, TransitionError, check_transition
+from app.domain.roles import Role
+from app.domain.snapshot import IncidentSnapshot
+from app.messages import mrkdwn
+from app.messages.mrkdwn import Mrkdwn
+from app.services.context import Services
+from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.store import repo
+from app.store.models import Incident, RoleAssignment, StatusUpdate, TimelineEvent
+
+MAX_TITLE = 80
+MAX_FIELD = 3000
+
+
+@dataclass(frozen=True)
+class DeclareRequest:
+    title: str
+    severity: int
+    declared_by: str
+    description: str = ""
+    service: str = ""
+    is_private: bool = False
+    commander: str | None = None
+    detected_at: datetime | None = None
+    request_key: str | None = None
+    source_channel_id: str | None = None
+    source_ts: str | None = None
+    source_permalink: str | None = None
+    reply_url: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    status: Status
+    done_so_far: str = ""
+    investigation: str = ""
+    eta: str = ""
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    root_cause: str = ""
+    impact_summary: str = ""
+    users_affected: str = ""
+    next_steps: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a use case did: the incident after it, and whether anything changed."""
+
+    incident: IncidentSnapshot
+    changed: bool = True
+    previous: IncidentSnapshot | None = None
+
+
+def clean(text: str | None, limit: int = MAX_FIELD, field: str | None = None) -> str:
+    """Strip control characters (keeping newlines and tabs) and refuse over-long text."""
+    value = "".join(
+        ch for ch in (text or "") if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
+    ).strip()
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{(field or 'Text').replace('_', ' ').capitalize()} is {len(value):,} characters; "
+            f"at most {limit:,} fit.",
+            field,
+        )
+    return value
+
+
+def validate_declare(req: DeclareRequest, now: datetime) -> DeclareRequest:
+    title = clean(req.title, MAX_TITLE, "title")
+    if not title:
+        raise InvalidInput("Give the incident a title (what is broken, in a few words).", "title")
+    if req.severity not in (1, 2, 3, 4):
+        raise InvalidInput("Severity must be 1, 2, 3 or 4.", "severity")
+    if req.detected_at and req.detected_at > now:
+        raise InvalidInput("Detected-at time is in the future.", "detected_at")
+    return DeclareRequest(
+        **{
+            **req.__dict__,
+            "title": title,
+            "description": clean(req.description, MAX_FIELD, "description"),
+            "service": clean(req.service, MAX_TITLE, "service"),
+        }
+    )
+
+
+class Incidents:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def snapshot(self, incident_id: int) -> IncidentSnapshot:
+        async with self.s.db.session() as session:
+            snap = await repo.load_snapshot(session, incident_id)
+        if snap is None:
+            raise NotFound(f"There is no incident #{incident_id}.")
+        return snap
+
+    async def in_channel(self, channel_id: str) -> int | None:
+        async with self.s.db.session() as session:
+            incident = await repo.by_channel(session, channel_id)
+        return incident.id if incident else None
+
+    async def open_incidents(self) -> list[IncidentSnapshot]:
+        async with self.s.db.session() as session:
+            rows = await repo.open_incidents(session)
+            roles = await repo.roles_for(session, [r.id for r in rows if r.id is not None])
+        return [repo.snapshot(r, roles[r.id]) for r in rows if r.id is not None]
+
+    # --- declaring ------------------------------------------------------------------------
+
+    async def declare(self, req: DeclareRequest) -> Change:
+        """Store a new incident. A repeated request key returns the first one, unchanged."""
+        now = self.s.clock.now()
+        req = validate_declare(req, now)
+        if req.request_key:
+            async with self.s.db.session() as session:
+                existing = await repo.by_request_key(session, req.request_key)
+            if existing is not None and existing.id is not None:
+                return Change(await self.snapshot(existing.id), changed=False)
+        commander = req.commander or req.declared_by
+        try:
+            async with self.s.db.session() as session:
+                incident = Incident(
+                    title=req.title,
+                    severity=req.severity,
+                    status=Status.INVESTIGATING.value,
+                    description=req.description,
+                    service=req.service,
+                    is_private=req.is_private,
+                    declared_by=req.declared_by,
+                    request_key=req.request_key,
+                    source_channel_id=req.source_channel_id,
+                    source_ts=req.source_ts,
+                    source_permalink=req.source_permalink,
+                    reply_url=req.reply_url,
+                    detected_at=req.detected_at or now,
+                    declared_at=now,
+                )
+                session.add(incident)
+                await session.flush()
+                assert incident.id is not None
+                session.add(
+                    RoleAssignment(
+                        incident_id=incident.id,
+                        role=Role.COMMANDER.value,
+                        user_id=commander,
+                        assigned_by=req.declared_by,
+                        assigned_at=now,
+                    )
+                )
+                session.add(
+                    repo.event(
+                        incident.id,
+                        now,
+                        "declared",
+                        f"Declared Sev{req.severity}: {req.title}",
+                        req.declared_by,
+                        severity=req.severity,
+                        commander=commander,
+                    )
+                )
+                incident_id = incident.id
+        except IntegrityError:
+            if not req.request_key:
+                raise
+            async with self.s.db.session() as session:
+                existing = await repo.by_request_key(session, req.request_key)
+            if existing is None or existing.id is None:
+                raise
+            return Change(await self.snapshot(existing.id), changed=False)
+        return Change(await self.snapshot(incident_id))
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def acknowledge(self, incident_id: int, user: str) -> Change:
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await self._locked(session, incident_id)
+            if not Status(incident.status).is_open:
+                raise ServiceError(f"Incident #{incident_id} is {incident.status}; nothing to ack.")
+            if incident.acknowledged_at is not None:
+                raise ServiceError(
+                    Mrkdwn(
+                        f"Incident #{incident_id} was already acknowledged by "
+                        f"{mrkdwn.user(incident.acknowledged_by)}."
+                    )
+                )
+            incident.acknowledged_at = now
+            incident.acknowledged_by = user
+            session.add(incident)
+            session.add(repo.event(incident_id, now, "acknowledged", "Acknowledged", user))
+        return Change(await self.snapshot(incident_id))
+
+    async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await self._locked(session, incident_id)
+            self._require_not_closed(incident)
+            roles = await repo.current_roles(session, incident_id)
+            if roles.get(role) == user:
+                return Change(repo.snapshot(incident, roles), changed=False)
+            previous = repo.snapshot(incident, roles)
+            await self._end_role(session, incident_id, role, now)
+            session.add(
+                RoleAssignment(
+                    incident_id=incident_id,
+                    role=role.value,
+                    user_id=user,
+                    assigned_by=by,
+                    assigned_at=now,
+                )
+            )
+            name = self.s.policy.role(role).name
+            session.add(
+                repo.event(
+                    incident_id,
+                    now,
+                    "role_assigned",
+                    f"{name}: <@{user}>",
+                    by,
+                    role=role.value,
+                    user=user,
+                    previous=roles.get(role),
+                )
+            )
+        return Change(await self.snapshot(incident_id), previous=previous)
+
+    async def post_update(
+        self, incident_id: int, req: UpdateRequest, by: str, request_key: str | None = None
+    ) -> tuple[Change, StatusUpdate]:
+        now = self.s.clock.now()
+        fields = {
+            "done_so_far": clean(req.done_so_far, MAX_FIELD, "done_so_far"),
+            "investigation": clean(req.investigation, MAX_FIELD, "investigation"),
+            "eta": clean(req.eta, 200, "eta"),
+        }
+        if not any(fields.values()):
+            raise InvalidInput("Say something in the update: what was done, or where it stands.")
+        try:
+            async with self.s.db.session() as session:
+                incident = await self._locked(session, incident_id)
+                previous = repo.snapshot(incident, {})
+                current = Status(incident.status)
+                if not current.is_open:
+                    raise ServiceError(
+                        f"Incident #{incident_id} is {current.value}; updates are for open ones."
+                    )
+                self._transition(current, req.status)
+                update = StatusUpdate(
+                    incident_id=incident_id,
+                    status=req.status.value,
+                    posted_by=by,
+                    posted_at=now,
+                    request_key=request_key,
+                    **fields,
+                )
+                session.add(update)
+                incident.last_update_at = now
+                if req.status != current:
+                    incident.status = req.status.value
+                    session.add(self._status_event(incident_id, now, current, req.status, by))
+                if req.status is Status.MITIGATED and incident.mitigated_at is None:
+                    incident.mitigated_at = now
+                session.add(incident)
+                session.add(
+                    repo.event(
+                        incident_id,
+                        now,
+                        "update",
+                        _update_summary(fields),
+                        by,
+                        status=req.status.value,
+                    )
+                )
+                await session.flush()
+        except IntegrityError:
+            # The same form submitted twice: the first one stands.
+            raise ServiceError("That update was already posted.") from None
+        return Change(await self.snapshot(incident_id), previous=previous), update
+
+    async def change_severity(self, incident_id: int, severity: int, by: str) -> Change:
+        if severity not in (1, 2, 3, 4):
+            raise InvalidInput("Severity must be 1, 2, 3 or 4.")
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await self._locked(session, incident_id)
+            if not Status(incident.status).is_open:
+                raise ServiceError(
+                    f"Incident #{incident_id} is {incident.status}; its severity is final."
+                )
+            roles = await repo.current_roles(session, incident_id)
+            previous = repo.snapshot(incident, roles)
+            if incident.severity == severity:
+                return Change(previous, changed=False)
+            session.add(
+                repo.event(
+                    incident_id,
+                    now,
+                    "severity_changed",
+                    f"Severity Sev{incident.severity} → Sev{severity}",
+                    by,
+                    old=incident.severity,
+                    new=severity,
+                )
+            )
+            incident.severity = severity
+            session.add(incident)
+        return Change(await self.snapshot(incident_id), previous=previous)
+
+    async def mitigate(self, incident_id: int, by: str) -> Change:
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await self._locked(session, incident_id)
+            current = Status(incident.status)
+            if current is Status.MITIGATED:
+                raise ServiceError(f"Incident #{incident_id} is already mitigated.")
+            self._transition(current, Status.MITIGATED)
+            incident.status = Status.MITIGATED.value
+            incident.mitigated_at = incident.mitigated_at or now
+            session.add(incident)
+            session.add(self._status_event(incident_id, now, current, Status.MITIGATED, by))
+        return Change(await self.snapshot(incident_id))
+
+    async def resolve(self, incident_id: int, req: ResolveRequest, by: str) -> Change:
+        now = self.s.clock.now()
+        fields = {
+            "root_cause": clean(req.root_cause, MAX_FIELD, "root_cause"),
+            "impact_summary": clean(req.impact_summary, MAX_FIELD, "impact_summary"),
+            "users_affected": clean(req.users_affected, 500, "users_affected"),
+            "next_steps": clean(req.next_steps, MAX_FIELD, "next_steps"),
+        }
+        async with self.s.db.session() as session:
+            incident = await self._locked(session, incident_id)
+            current = Status(incident.status)
+            if current is Status.RESOLVED:
+                raise ServiceError(f"Incident #{incident_id} is already resolved.")
+            self._transition(current, Status.RESOLVED)
+            incident.status = Status.RESOLVED.value
+            incident.resolved_at = now
+            incident.resolved_by = by
+            incident.mitigated_at = incident.mitigated_at or now
+            for name, value in fields.items():
+                setattr(incident, name, value)
+            session.add(incident)
+            session.add(self._status_event(incident_id, now, current, Status.RESOLVED, by))
+        return Change(await self.snapshot(incident_id))
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _locked(self, session: AsyncSession, incident_id: int) -> Incident:
+        incident = await repo.get_for_update(session, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident #{incident_id}.")
+        return incident
+
+    @staticmethod
+    def _require_not_closed(incident: Incident) -> None:
+        if incident.status == Status.CLOSED.value:
+            raise ServiceError(f"Incident #{incident.id} is closed; nothing about it can change.")
+
+    @staticmethod
+    def _transition(current: Status, target: Status) -> None:
+        try:
+            check_transition(current, target)
+        except TransitionError as exc:
+            raise ServiceError(str(exc)) from None
+
+    @staticmethod
+    def _status_event(
+        incident_id: int, now: datetime, old: Status, new: Status, by: str
+    ) -> TimelineEvent:
+        return repo.event(
+            incident_id,
+            now,
+            "status_changed",
+            f"{old.label} → {new.label}",
+            by,
+            old=old.value,
+            new=new.value,
+        )
+
+    @staticmethod
+    async def _end_role(session: AsyncSession, incident_id: int, role: Role, now: datetime) -> None:
+        await session.exec(
+            update(RoleAssignment)
+            .where(col(RoleAssignment.incident_id) == incident_id)
+            .where(col(RoleAssignment.role) == role.value)
+            .where(col(RoleAssignment.ended_at).is_(None))
+            .values(ended_at=now)
+        )
+
+
+def _update_summary(fields: dict[str, str]) -> str:
+    parts = [fields["investigation"], fields["done_so_far"], fields["eta"]]
+    return next((p for p in parts if p), "")[:300]

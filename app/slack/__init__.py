@@ -1,0 +1,1 @@
+"""Slack surface: the Bolt app, its listeners by surface, modal views, and the Web API gateway."""

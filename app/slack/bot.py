@@ -1,0 +1,109 @@
+"""Builds the bot: settings -> database, gateway, services, and the Bolt app with its listeners.
+
+Nothing here runs at import time; `build()` is called by the CLI and by the tests alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+
+from app.config import Settings
+from app.messages.render import Renderer
+from app.services.clock import Clock, SystemClock
+from app.services.context import Services
+from app.services.incidents import Incidents
+from app.services.war_room import WarRoom
+from app.slack.gateway import SlackGateway, make_client
+from app.slack.inflight import InFlight
+from app.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Warroom:
+    """Everything a listener needs, in one place."""
+
+    settings: Settings
+    services: Services
+    incidents: Incidents
+    war_room: WarRoom
+    app: AsyncApp
+    inflight: InFlight
+    identity: dict[str, str]
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Let work already acknowledged finish (up to `grace` seconds), then let go."""
+        await self.inflight.wait_idle(grace)
+        await self.services.db.dispose()
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Warroom:
+    from app.slack.listeners import register
+
+    client = make_client(settings.bot_token, settings.api_url)
+    renderer = Renderer(settings.policy.workspace.templates_dir)
+    renderer.check()
+    services = Services(
+        db=Database(settings.database_url),
+        slack=SlackGateway(client),
+        policy=settings.policy,
+        renderer=renderer,
+        clock=clock or SystemClock(),
+        announce_channel=settings.announce,
+    )
+    identity: dict[str, str] = {}
+
+    async def authorize(**_: object) -> AuthorizeResult:
+        # auth.test runs once at start-up (identify), never inside a request's 3-second window.
+        if not identity:
+            identity.update(await _auth_test(services.slack))
+        return AuthorizeResult(
+            enterprise_id=None,
+            team_id=identity.get("team_id"),
+            bot_token=settings.bot_token,
+            bot_user_id=identity.get("user_id"),
+            bot_id=identity.get("bot_id"),
+        )
+
+    app = AsyncApp(
+        # Bolt's own client carries no token: `authorize` supplies it per request.
+        client=make_client(None, settings.api_url),
+        signing_secret=settings.signing_secret or None,
+        authorize=authorize,
+        logger=logging.getLogger("warroom.bolt"),
+    )
+    warroom = Warroom(
+        settings=settings,
+        services=services,
+        incidents=Incidents(services),
+        war_room=WarRoom(services),
+        app=app,
+        inflight=InFlight(),
+        identity=identity,
+    )
+    register(warroom)
+    return warroom
+
+
+async def identify(warroom: Warroom) -> None:
+    """Learn the bot's own user ID (so it never invites itself)."""
+    data = await _auth_test(warroom.services.slack)
+    warroom.identity.update(data)
+    warroom.services.bot_user_id = data.get("user_id", "")
+    log.info("connected to Slack as %s in %s", data.get("user"), data.get("team"))
+
+
+async def _auth_test(slack: SlackGateway) -> dict[str, str]:
+    data = await slack.auth_test()
+    return {
+        k: str(v) for k, v in data.items() if k in {"user_id", "bot_id", "team_id", "user", "team"}
+    }

@@ -1,0 +1,271 @@
+"""The one door to the Slack Web API.
+
+Services call these methods and never see slack_sdk. Slack's quirks are handled here once:
+`name_taken` suffixes, 100-user invite batches, `already_in_channel`, topic length, channel
+lookup by name with pagination, and user-group expansion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.messages.blocks import Message
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC = 250
+INVITE_BATCH = 100
+MAX_NAME_ATTEMPTS = 20
+PER_USER_INVITE_ERRORS = frozenset(
+    {"user_not_found", "cant_invite", "cant_invite_self", "user_is_restricted", "user_disabled"}
+)
+
+
+class SlackError(Exception):
+    """A Web API call failed; `code` is Slack's error string (or 'http_<status>')."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.method = method
+        self.code = code
+
+
+def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:
+    """A Web API client that retries rate limits, server errors and dropped connections."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackGateway:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._channel_ids: dict[str, str] = {}
+        self._user_names: dict[str, str] = {}
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            code = exc.response.get("error") or f"http_{exc.response.status_code}"
+            raise SlackError(method, str(code)) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+        return dict(response.data)  # type: ignore[arg-type]
+
+    async def _form(self, method: str, **params: Any) -> dict[str, Any]:
+        """Methods Slack only reads form-encoded (lookups, pagination)."""
+        try:
+            response = await self.client.api_call(method, params=params)
+        except SlackApiError as exc:
+            code = exc.response.get("error") or f"http_{exc.response.status_code}"
+            raise SlackError(method, str(code)) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+        return dict(response.data)  # type: ignore[arg-type]
+
+    # --- identity -------------------------------------------------------------------------
+
+    async def auth_test(self) -> dict[str, Any]:
+        return await self._form("auth.test")
+
+    # --- channels -------------------------------------------------------------------------
+
+    async def create_channel(self, name_for: Callable[[int], str], private: bool) -> dict[str, Any]:
+        """Create a channel, trying name_for(1), name_for(2)… while Slack says `name_taken`."""
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            name = name_for(attempt)
+            try:
+                data = await self._call("conversations.create", name=name, is_private=private)
+            except SlackError as exc:
+                if exc.code == "name_taken":
+                    continue
+                raise
+            channel = data["channel"]
+            self._channel_ids[channel["name"]] = channel["id"]
+            return channel
+        raise SlackError("conversations.create", "name_taken")
+
+    async def find_channel(self, name_or_id: str) -> str | None:
+        """A channel ID from a name (with or without '#') or an ID; cached once found."""
+        name = name_or_id.lstrip("#")
+        if name[:1] in {"C", "G"} and name.isupper():
+            return name
+        if name in self._channel_ids:
+            return self._channel_ids[name]
+        cursor = ""
+        while True:
+            data = await self._form(
+                "conversations.list",
+                types="public_channel,private_channel",
+                exclude_archived="true",
+                limit=200,
+                cursor=cursor,
+            )
+            for channel in data.get("channels", []):
+                self._channel_ids.setdefault(channel["name"], channel["id"])
+            if name in self._channel_ids:
+                return self._channel_ids[name]
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return None
+
+    async def channel_info(self, channel: str) -> dict[str, Any]:
+        return (await self._form("conversations.info", channel=channel))["channel"]
+
+    async def join(self, channel: str) -> None:
+        await self._call("conversations.join", channel=channel)
+
+    async def invite(self, channel: str, users: Iterable[str]) -> list[str]:
+        """Invite users in batches of 100; return the IDs Slack refused."""
+        wanted = list(dict.fromkeys(u for u in users if u))
+        refused: list[str] = []
+        for start in range(0, len(wanted), INVITE_BATCH):
+            batch = wanted[start : start + INVITE_BATCH]
+            try:
+                await self._call("conversations.invite", channel=channel, users=",".join(batch))
+            except SlackError as exc:
+                if exc.code == "already_in_channel":
+                    continue
+                if len(batch) > 1 and exc.code in PER_USER_INVITE_ERRORS:
+                    # One bad ID fails the whole batch: invite one by one to get the rest in.
+                    for user in batch:
+                        refused.extend(await self.invite(channel, [user]))
+                    continue
+                log.warning("invite of %d user(s) to %s failed: %s", len(batch), channel, exc.code)
+                refused.extend(batch)
+        return refused
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=topic[:MAX_TOPIC])
+
+    async def archive(self, channel: str) -> None:
+        await self._call("conversations.archive", channel=channel)
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> str:
+        """Post and return the message ts. Never parses links or names in user text."""
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            **message.as_kwargs(),
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        data = await self._call("chat.postMessage", **kwargs)
+        return str(data["ts"])
+
+    async def update(self, channel: str, ts: str, message: Message) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, **message.as_kwargs())
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, **message.as_kwargs())
+
+    async def dm(self, user: str, message: Message) -> str:
+        return await self.post(user, message)
+
+    async def pin(self, channel: str, ts: str) -> None:
+        try:
+            await self._call("pins.add", channel=channel, timestamp=ts)
+        except SlackError as exc:
+            if exc.code != "already_pinned":
+                raise
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            data = await self._form("chat.getPermalink", channel=channel, message_ts=ts)
+        except SlackError:
+            return None
+        return data.get("permalink")
+
+    async def respond(self, response_url: str, message: Message, ephemeral: bool = True) -> None:
+        """Answer through a response_url (works in channels the bot is not in)."""
+        body = {
+            **message.as_kwargs(),
+            "response_type": "ephemeral" if ephemeral else "in_channel",
+            "replace_original": False,
+        }
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(response_url, json=body) as response,
+        ):
+            if response.status >= 400:
+                raise SlackError("response_url", f"http_{response.status}")
+
+    # --- people ---------------------------------------------------------------------------
+
+    async def usergroup_members(self, group: str) -> list[str]:
+        data = await self._form("usergroups.users.list", usergroup=group)
+        return list(data.get("users", []))
+
+    async def expand(self, ids: Iterable[str]) -> list[str]:
+        """User IDs for a mix of users and user groups (S…), without repeats."""
+        ids = list(dict.fromkeys(ids))
+        groups = [i for i in ids if i.startswith("S")]
+        members = await asyncio.gather(*(self.usergroup_members(g) for g in groups))
+        users = [i for i in ids if not i.startswith("S")]
+        for group_members in members:
+            users.extend(group_members)
+        return list(dict.fromkeys(users))
+
+    async def user_name(self, user: str) -> str:
+        """A display name for plain-text places (topics); the ID when Slack does not know it."""
+        if user in self._user_names:
+            return self._user_names[user]
+        try:
+            data = await self._form("users.info", user=user)
+        except SlackError:
+            return user
+        profile = data["user"].get("profile") or {}
+        name = (
+            profile.get("display_name")
+            or profile.get("real_name")
+            or data["user"].get("real_name")
+            or data["user"].get("name")
+            or user
+        )
+        self._user_names[user] = name
+        return name
+
+    # --- views ----------------------------------------------------------------------------
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self._call("views.open", trigger_id=trigger_id, view=view)
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        await self._call("views.publish", user_id=user, view=view)
+
+
+async def gather_settled(*calls: Awaitable[Any]) -> list[Any]:
+    """Run independent Slack calls together; return each result or the exception it raised."""
+    return list(await asyncio.gather(*calls, return_exceptions=True))

@@ -1,0 +1,140 @@
+"""The `/incident` command grammar, parsed without touching Slack or the database.
+
+Incident numbers: commands without free text take a bare number (`status 42`, `ack #42`);
+commands with free text (`update`) take it only as `#42`, so that "update 500 errors" stays text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.domain.roles import Role, parse_role
+from app.domain.severity import looks_like_severity, parse_severity
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_RAW_ID = re.compile(r"^@?([UW][A-Z0-9]{5,})$")
+_REF = re.compile(r"^#?(\d{1,9})$")
+_HASH_REF = re.compile(r"^#(\d{1,9})$")
+
+USAGE = {
+    "declare": "/incident declare sev2 Checkout API returning 500s",
+    "role": "/incident role commander|tech-lead|comms @person",
+    "severity": "/incident severity sev1",
+    "update": "/incident update <text>",
+}
+
+
+class CommandError(ValueError):
+    """The command could not be understood; the message says how to write it."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    incident: int | None = None
+    severity: int | None = None
+    role: Role | None = None
+    user: str | None = None
+    text: str = ""
+
+
+SIMPLE = {"ack", "roles", "status", "mitigate", "resolve"}
+ALIASES = {"acknowledge": "ack", "sev": "severity", "ls": "list", "resolved": "resolve"}
+
+
+def parse(text: str) -> Command:
+    """Parse the text after `/incident`. Unknown subcommands parse as `help`."""
+    words = text.split()
+    if not words:
+        return Command("declare")
+    name = ALIASES.get(words[0].lower(), words[0].lower())
+    args = words[1:]
+    if name == "declare":
+        return _declare(args, text)
+    if name in SIMPLE:
+        return Command(name, incident=_only_ref(name, args))
+    if name == "update":
+        incident, rest = _leading_hash_ref(args)
+        return Command("update", incident=incident, text=_tail(text, 1 + len(args) - len(rest)))
+    if name == "severity":
+        return _severity(args)
+    if name == "role":
+        return _role(args)
+    if name in {"list", "help"}:
+        return Command(name)
+    return Command("help", text=words[0])
+
+
+def _tail(text: str, skip: int) -> str:
+    """The original text after `skip` words, keeping the author's spacing and newlines."""
+    match = re.match(r"\s*(?:\S+\s+){" + str(skip) + r"}(.*)\Z", text, re.DOTALL)
+    return match.group(1).strip() if match else ""
+
+
+def _only_ref(name: str, args: list[str]) -> int | None:
+    if not args:
+        return None
+    match = _REF.match(args[0])
+    if len(args) > 1 or not match:
+        raise CommandError(f"`/incident {name}` takes only an incident number, like `{name} 42`.")
+    return int(match.group(1))
+
+
+def _leading_hash_ref(args: list[str]) -> tuple[int | None, list[str]]:
+    if args and (match := _HASH_REF.match(args[0])):
+        return int(match.group(1)), args[1:]
+    return None, args
+
+
+def _declare(args: list[str], text: str) -> Command:
+    if not args:
+        return Command("declare")
+    if not looks_like_severity(args[0]):
+        raise CommandError(
+            f"Start with the severity, then the title: `{USAGE['declare']}`. "
+            "Or type `/incident` alone for the form."
+        )
+    severity = parse_severity(args[0])
+    title = _tail(text, 2)
+    if not title:
+        raise CommandError(f"Add a title after the severity: `{USAGE['declare']}`.")
+    return Command("declare", severity=severity, text=title)
+
+
+def _severity(args: list[str]) -> Command:
+    incident, args = _leading_hash_ref(args)
+    if args and _REF.match(args[-1]) and len(args) == 2:
+        incident = int(_REF.match(args[-1]).group(1))  # type: ignore[union-attr]
+        args = args[:1]
+    if len(args) != 1:
+        raise CommandError(f"Say the new severity: `{USAGE['severity']}`.")
+    try:
+        severity = parse_severity(args[0])
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return Command("severity", incident=incident, severity=severity)
+
+
+def parse_user(token: str) -> str | None:
+    match = _MENTION.match(token) or _RAW_ID.match(token)
+    return match.group(1) if match else None
+
+
+def _role(args: list[str]) -> Command:
+    incident, args = _leading_hash_ref(args)
+    if len(args) == 3 and _REF.match(args[2]):
+        incident = int(args[2].lstrip("#"))
+        args = args[:2]
+    if len(args) != 2:
+        raise CommandError(f"Name the role and the person: `{USAGE['role']}`.")
+    try:
+        role = parse_role(args[0])
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    user = parse_user(args[1])
+    if user is None:
+        raise CommandError(
+            f"Mention the person with @ (for example `/incident role {args[0]} @alex`)."
+        )
+    return Command("role", incident=incident, role=role, user=user)

@@ -1,0 +1,16 @@
+"""Bolt listeners, one module per Slack surface."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.slack.bot import Warroom
+
+
+def register(warroom: Warroom) -> None:
+    from app.slack.listeners import actions, commands, modals
+
+    commands.register(warroom)
+    modals.register(warroom)
+    actions.register(warroom)

@@ -1,0 +1,230 @@
+"""Modal views and reading their submitted values.
+
+Context a modal needs later (incident number, where to answer) travels in `private_metadata`
+as JSON, never in block IDs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from app.domain.lifecycle import UPDATE_STATUSES, Status
+from app.domain.policy import Policy
+from app.domain.roles import Role
+from app.domain.snapshot import IncidentSnapshot
+from app.messages.blocks import trim
+
+MAX_METADATA = 3000
+DECLARE = "declare_incident"
+UPDATE = "post_update"
+RESOLVE = "resolve_incident"
+ROLES = "assign_roles"
+
+
+def _text(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def _input(
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    optional: bool = False,
+    hint: str | None = None,
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "label": _text(label),
+        "element": {**element, "action_id": block_id},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = _text(hint)
+    return block
+
+
+def _text_input(
+    initial: str = "", multiline: bool = False, max_length: int = 3000, placeholder: str = ""
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "multiline": multiline,
+        "max_length": max_length,
+    }
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    if placeholder:
+        element["placeholder"] = _text(placeholder[:150])
+    return element
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": _text(trim(text, 75)), "value": value}
+
+
+def metadata(**values: Any) -> str:
+    """JSON for private_metadata, dropping the reply URL rather than exceed 3,000 chars."""
+    data = {k: v for k, v in values.items() if v is not None}
+    encoded = json.dumps(data, separators=(",", ":"))
+    if len(encoded) > MAX_METADATA:
+        data.pop("reply_url", None)
+        encoded = json.dumps(data, separators=(",", ":"))
+    return encoded
+
+
+def read_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _modal(
+    callback_id: str, title: str, submit: str, blocks: list[dict[str, Any]], meta: str
+) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _text(title[:24]),
+        "submit": _text(submit[:24]),
+        "close": _text("Cancel"),
+        "private_metadata": meta,
+        "blocks": blocks,
+    }
+
+
+def declare_modal(policy: Policy, meta: str, description: str = "") -> dict[str, Any]:
+    severity_options = [
+        _option(f"Sev{level} {sev.name} - {sev.impact}", str(level))
+        for level, sev in sorted(policy.severities.items())
+    ]
+    blocks = [
+        _input(
+            "title", "Title", _text_input(max_length=80, placeholder="Checkout API returning 500s")
+        ),
+        _input(
+            "severity",
+            "Severity",
+            {
+                "type": "static_select",
+                "options": severity_options,
+                "initial_option": severity_options[1],
+            },
+        ),
+        _input(
+            "description",
+            "Description / impact",
+            _text_input(description, multiline=True, placeholder="Who is affected and how"),
+            optional=True,
+        ),
+        _input("service", "Affected service", _text_input(max_length=80), optional=True),
+        _input(
+            "commander",
+            "Incident Commander",
+            {"type": "users_select"},
+            optional=True,
+            hint="Leave empty to lead it yourself.",
+        ),
+        _input(
+            "detected_at",
+            "Detected at",
+            {"type": "datetimepicker"},
+            optional=True,
+            hint="When the problem started being noticed, if before now.",
+        ),
+        _input(
+            "private",
+            "Visibility",
+            {
+                "type": "checkboxes",
+                "options": [_option("Private incident (no announcement)", "private")],
+            },
+            optional=True,
+        ),
+    ]
+    return _modal(DECLARE, "Declare incident", "Declare", blocks, meta)
+
+
+def update_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
+    options = [_option(s.label, s.value) for s in UPDATE_STATUSES]
+    current = next((o for o in options if o["value"] == incident.status.value), options[0])
+    blocks = [
+        {
+            "type": "section",
+            "text": {"type": "plain_text", "text": trim(f"#{incident.id}: {incident.title}", 3000)},
+        },
+        _input(
+            "status",
+            "Status",
+            {"type": "static_select", "options": options, "initial_option": current},
+        ),
+        _input("done_so_far", "What we've done so far", _text_input(multiline=True), True),
+        _input("investigation", "Current investigation status", _text_input(multiline=True), True),
+        _input("eta", "Estimated time to resolution", _text_input(max_length=200), True),
+    ]
+    return _modal(UPDATE, "Post update", "Post", blocks, meta)
+
+
+def resolve_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
+    blocks = [
+        {
+            "type": "section",
+            "text": {"type": "plain_text", "text": trim(f"#{incident.id}: {incident.title}", 3000)},
+        },
+        _input("root_cause", "Root cause", _text_input(multiline=True), True),
+        _input("impact_summary", "Impact summary", _text_input(multiline=True), True),
+        _input(
+            "users_affected", "Users / transactions affected", _text_input(max_length=500), True
+        ),
+        _input("next_steps", "Next steps", _text_input(multiline=True), True),
+    ]
+    return _modal(RESOLVE, "Resolve incident", "Resolve", blocks, meta)
+
+
+def roles_modal(incident: IncidentSnapshot, policy: Policy, meta: str) -> dict[str, Any]:
+    blocks = []
+    for role in Role:
+        element: dict[str, Any] = {"type": "users_select"}
+        if holder := incident.roles.get(role):
+            element["initial_user"] = holder
+        blocks.append(_input(role.value, policy.role(role).name, element, optional=True))
+    return _modal(ROLES, "Assign roles", "Save", blocks, meta)
+
+
+# --- reading submissions ----------------------------------------------------------------
+
+
+def values(view: dict[str, Any]) -> dict[str, Any]:
+    """block_id -> the submitted value (text, selected option value, user, list, or datetime)."""
+    out: dict[str, Any] = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        for action in actions.values():
+            out[block_id] = _value(action)
+    return out
+
+
+def _value(action: dict[str, Any]) -> Any:
+    kind = action.get("type")
+    if kind == "plain_text_input":
+        return action.get("value") or ""
+    if kind == "static_select":
+        return (action.get("selected_option") or {}).get("value")
+    if kind == "users_select":
+        return action.get("selected_user")
+    if kind == "checkboxes":
+        return [o.get("value") for o in action.get("selected_options") or []]
+    if kind == "datetimepicker":
+        stamp = action.get("selected_date_time")
+        return datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+    return action.get("value")
+
+
+def parse_status_value(value: Any) -> Status:
+    try:
+        return Status(str(value))
+    except ValueError:
+        return Status.INVESTIGATING

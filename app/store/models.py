@@ -1,0 +1,106 @@
+"""Tables. The incident row also records which Slack steps of its war room are done.
+
+Keeping `channel_id`, `notification_ts`, `announcement_ts` and friends on the row is what lets a
+declare or resolve that was interrupted be finished later instead of repeated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.store.types import UTCDateTime
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    severity: int
+    status: str = Field(index=True)
+    description: str = ""
+    service: str = ""
+    is_private: bool = False
+    declared_by: str
+    # Idempotency key of the request that declared it (view id, trigger id …).
+    request_key: str | None = Field(default=None, unique=True)
+    source_channel_id: str | None = None
+    source_ts: str | None = None
+    source_permalink: str | None = None
+    # The declarer's response_url, to tell them the channel once it exists.
+    reply_url: str | None = None
+
+    channel_id: str | None = Field(default=None, index=True)
+    channel_name: str | None = None
+    notification_ts: str | None = None
+    notification_pinned: bool = False
+    announcement_channel_id: str | None = None
+    announcement_ts: str | None = None
+    war_room_ready: bool = False
+
+    detected_at: datetime = _utc(nullable=False)
+    declared_at: datetime = _utc(nullable=False)
+    acknowledged_at: datetime | None = _utc(nullable=True)
+    acknowledged_by: str | None = None
+    mitigated_at: datetime | None = _utc(nullable=True)
+    resolved_at: datetime | None = _utc(nullable=True)
+    resolved_by: str | None = None
+    closed_at: datetime | None = _utc(nullable=True)
+    last_update_at: datetime | None = _utc(nullable=True)
+
+    root_cause: str = ""
+    impact_summary: str = ""
+    users_affected: str = ""
+    next_steps: str = ""
+    resolution_ts: str | None = None
+
+
+class RoleAssignment(SQLModel, table=True):
+    """One holder of one role for a span of time; the open row (ended_at NULL) is current."""
+
+    __tablename__ = "role_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    role: str
+    user_id: str
+    assigned_by: str
+    assigned_at: datetime = _utc(nullable=False)
+    ended_at: datetime | None = _utc(nullable=True)
+
+
+class StatusUpdate(SQLModel, table=True):
+    __tablename__ = "status_updates"
+    __table_args__ = (UniqueConstraint("incident_id", "request_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    status: str
+    done_so_far: str = ""
+    investigation: str = ""
+    eta: str = ""
+    posted_by: str
+    posted_at: datetime = _utc(nullable=False)
+    request_key: str | None = None
+    channel_ts: str | None = None
+    thread_ts: str | None = None
+
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    at: datetime = _utc(nullable=False)
+    kind: str
+    actor: str | None = None
+    text: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

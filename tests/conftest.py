@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,9 +34,10 @@ ONCALL, ONCALL_BACKUP, ENG_LEAD, CEO, VP_OPS = "UONCALL", "UBACKUP", "UENGLEAD",
 ONCALL_GROUP = "SONCALL"
 
 
-def test_policy() -> Policy:
+def test_policy(**workspace: str) -> Policy:
     return Policy.model_validate(
         {
+            "workspace": workspace,
             "directory": {
                 "on_call": [ONCALL_GROUP],
                 "on_call_backup": [ONCALL_BACKUP],
@@ -109,16 +110,20 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
-@pytest.fixture
-def settings(fake: FakeSlack, database_url: str) -> Settings:
+def settings_for(fake: FakeSlack, database_url: str, **workspace: str) -> Settings:
     return Settings(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
         api_url=fake.api_url,
         database_url=database_url,
         announce_channel="incidents",
-        policy=test_policy(),
+        policy=test_policy(**workspace),
     )
+
+
+@pytest.fixture
+def settings(fake: FakeSlack, database_url: str) -> Settings:
+    return settings_for(fake, database_url)
 
 
 @dataclass
@@ -158,9 +163,3 @@ async def start_bot(settings: Settings, fake: FakeSlack, clock: ManualClock) -> 
 async def bot(settings: Settings, fake: FakeSlack, clock: ManualClock) -> AsyncIterator[Bot]:
     async for running in start_bot(settings, fake, clock):
         yield running
-
-
-def with_policy(settings: Settings, **changes: object) -> Settings:
-    data = settings.policy.model_dump(mode="json")
-    data.update(changes)
-    return replace(settings, policy=Policy.model_validate(data))

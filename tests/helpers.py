@@ -56,3 +56,9 @@ def last_view(fake: FakeSlack, callback_id: str) -> dict[str, Any]:
     matching = [v for v in fake.views.values() if v.get("callback_id") == callback_id]
     assert matching, f"no view {callback_id} was opened"
     return matching[-1]
+
+
+def dms(fake: FakeSlack, user: str) -> list[Message]:
+    """Messages the bot sent to `user` in their direct-message conversation."""
+    ims = [c for c in fake.workspace.channels.values() if c.is_im and c.im_user == user]
+    return [m for c in ims for m in fake.messages(c.id) if m.user == "UBOT"]

@@ -156,11 +156,11 @@ def fill_state(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         if kind == "plain_text_input":
             entry["value"] = value if value is not None else element.get("initial_value")
         elif kind == "static_select":
-            chosen = value if value is not None else (element.get("initial_option") or {}).get(
-                "value"
+            chosen = (
+                value if value is not None else (element.get("initial_option") or {}).get("value")
             )
             option = next((o for o in element["options"] if o["value"] == chosen), None)
-            entry["selected_option"] = option if option is None else option
+            entry["selected_option"] = option
         elif kind == "users_select":
             entry["selected_user"] = value if value is not None else element.get("initial_user")
         elif kind == "checkboxes":
@@ -183,9 +183,7 @@ def _json(raw: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"_value": data}
 
 
-async def eventually(
-    check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
-) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
     """Poll until `check()` returns something truthy (or stops raising AssertionError)."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None

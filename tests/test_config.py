@@ -64,13 +64,24 @@ on_call = ["S0ONCALL"]
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[workspace]\nchanel_name_format = 'x-{id}'\n", "workspace.chanel_name_format: unknown key"),
-        ("[workspace]\nchannel_name_format = 'incident'\n", "workspace.channel_name_format: must contain {id}"),
+        (
+            "[workspace]\nchanel_name_format = 'x-{id}'\n",
+            "workspace.chanel_name_format: unknown key",
+        ),
+        (
+            "[workspace]\nchannel_name_format = 'incident'\n",
+            "workspace.channel_name_format: must contain {id}",
+        ),
         ("[workspace]\ntimezone = 'Mars/Olympus'\n", "workspace.timezone: unknown time zone"),
-        ("[severities.2]\nnotify = ['the-boss']\n", "severities.2.notify: unknown function 'the-boss'"),
+        (
+            "[severities.2]\nnotify = ['the-boss']\n",
+            "severities.2.notify: unknown function 'the-boss'",
+        ),
         ("[directory]\non_call = ['alice']\n", "directory.on_call.0"),
-        ("[severities.5]\nname='x'\nimpact='y'\nresponse_time='z'\nresponse_target_minutes=1\n",
-         "exactly levels 1, 2, 3 and 4"),
+        (
+            "[severities.5]\nname='x'\nimpact='y'\nresponse_time='z'\nresponse_target_minutes=1\n",
+            "exactly levels 1, 2, 3 and 4",
+        ),
         ("this is = = not toml", "not valid TOML"),
     ],
 )
@@ -85,5 +96,5 @@ def test_bad_policy_names_file_key_and_problem(tmp_path: Path, content: str, mes
 
 
 def test_missing_policy_file() -> None:
-    with pytest.raises(ConfigError, match="nope.toml: file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: file not found"):
         load_settings(env={"WARROOM_CONFIG": "nope.toml"}, dotenv=False)

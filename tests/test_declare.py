@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
 from tests.conftest import (
     ALICE,
     BOB,
@@ -13,6 +16,8 @@ from tests.conftest import (
     ONCALL_BACKUP,
     VP_OPS,
     Bot,
+    settings_for,
+    start_bot,
 )
 from tests.helpers import (
     all_posted_text,
@@ -195,7 +200,9 @@ async def test_missing_announcement_channel_is_reported(bot: Bot) -> None:
 
 async def test_message_shortcut_prefills_and_links(bot: Bot) -> None:
     general = channel(bot.fake, "general")
-    source = bot.fake.add_message(general.id, user=BOB, text="Checkout is throwing 500s for everyone")
+    source = bot.fake.add_message(
+        general.id, user=BOB, text="Checkout is throwing 500s for everyone"
+    )
     await bot.slack.shortcut(
         "declare_from_message", {"ts": source.ts, "text": source.text, "user": BOB}, general.id
     )
@@ -217,3 +224,25 @@ async def test_command_validation_answers_immediately(bot: Bot) -> None:
     await bot.settle()
     assert bot.fake.calls_to("conversations.create") == []
     assert "x" * 100 not in all_posted_text(bot.fake)
+
+
+async def test_operator_templates_win(
+    fake: FakeSlack, database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "initial_notification.md.j2").write_text(
+        "*ACME incident {{ i.id }}*: {{ i.title }} (runbook {{ links.runbook }})"
+    )
+    settings = settings_for(fake, database_url, templates_dir=str(folder))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev3 <b>Custom</b>")
+        await bot.settle()
+        room = channel(fake, "incident-1")
+        [notification] = bot_messages(fake, room.id)
+        assert (
+            notification.text
+            == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (runbook /docs/RUNBOOK.md)"
+        )
+        # Templates not overridden still come from the built-in folder.
+        assert "*Sev3 Medium*" in announcements(fake)[0].text

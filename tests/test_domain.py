@@ -66,8 +66,14 @@ def test_parse_severity_refuses(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "role"),
-    [("commander", Role.COMMANDER), ("IC", Role.COMMANDER), ("tech-lead", Role.TECH_LEAD),
-     ("tl", Role.TECH_LEAD), ("comms", Role.COMMS), ("Communications", Role.COMMS)],
+    [
+        ("commander", Role.COMMANDER),
+        ("IC", Role.COMMANDER),
+        ("tech-lead", Role.TECH_LEAD),
+        ("tl", Role.TECH_LEAD),
+        ("comms", Role.COMMS),
+        ("Communications", Role.COMMS),
+    ],
 )
 def test_parse_role(text: str, role: Role) -> None:
     assert parse_role(text) is role
@@ -107,9 +113,18 @@ def test_durations() -> None:
 def test_snapshot_durations() -> None:
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     snap = IncidentSnapshot(
-        id=1, title="t", severity=2, status=Status.RESOLVED, description="", service="",
-        is_private=False, declared_by="U1", detected_at=t0, declared_at=t0 + timedelta(minutes=4),
-        acknowledged_at=t0 + timedelta(minutes=6), mitigated_at=t0 + timedelta(minutes=30),
+        id=1,
+        title="t",
+        severity=2,
+        status=Status.RESOLVED,
+        description="",
+        service="",
+        is_private=False,
+        declared_by="U1",
+        detected_at=t0,
+        declared_at=t0 + timedelta(minutes=4),
+        acknowledged_at=t0 + timedelta(minutes=6),
+        mitigated_at=t0 + timedelta(minutes=30),
         resolved_at=t0 + timedelta(minutes=75),
     )
     assert snap.time_to_detect == timedelta(minutes=4)

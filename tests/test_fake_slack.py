@@ -226,7 +226,8 @@ async def test_post_message_channel_rules(fake_slack: FakeSlack, client: AsyncWe
     public = fake_slack.add_channel("open", members=["U1"])
     await expect_error(client.chat_postMessage(channel=private, text="hi"), "not_in_channel")
     await expect_error(client.chat_postMessage(channel="CMISSING", text="hi"), "channel_not_found")
-    await expect_error(client.chat_postMessage(channel=public), "no_text")
+    with pytest.warns(UserWarning):
+        await expect_error(client.chat_postMessage(channel=public), "no_text")
     await expect_error(client.chat_postMessage(channel=public, text="x" * 40_001), "msg_too_long")
     response = await client.chat_postMessage(channel=public, text="hello", unfurl_links=False)
     assert response["channel"] == public

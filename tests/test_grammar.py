@@ -13,9 +13,14 @@ from app.slack.grammar import Command, CommandError, parse
     [
         ("", Command("declare")),
         ("declare", Command("declare")),
-        ("declare sev2 Checkout API returning 500s",
-         Command("declare", severity=2, text="Checkout API returning 500s")),
-        ("declare SEV1 sev1  double  spaces", Command("declare", severity=1, text="sev1  double  spaces")),
+        (
+            "declare sev2 Checkout API returning 500s",
+            Command("declare", severity=2, text="Checkout API returning 500s"),
+        ),
+        (
+            "declare SEV1 sev1  double  spaces",
+            Command("declare", severity=1, text="sev1  double  spaces"),
+        ),
         ("ack", Command("ack")),
         ("ack 42", Command("ack", incident=42)),
         ("acknowledge #42", Command("ack", incident=42)),
@@ -31,7 +36,10 @@ from app.slack.grammar import Command, CommandError, parse
         ("severity sev1 42", Command("severity", severity=1, incident=42)),
         ("sev #42 2", Command("severity", severity=2, incident=42)),
         ("role commander <@UBOB|bob>", Command("role", role=Role.COMMANDER, user="UBOB")),
-        ("role tech-lead <@UBOB> 12", Command("role", role=Role.TECH_LEAD, user="UBOB", incident=12)),
+        (
+            "role tech-lead <@UBOB> 12",
+            Command("role", role=Role.TECH_LEAD, user="UBOB", incident=12),
+        ),
         ("role comms @UCAROL99", Command("role", role=Role.COMMS, user="UCAROL99")),
         ("list", Command("list")),
         ("help", Command("help")),

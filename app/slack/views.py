@@ -15,6 +15,7 @@ from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages.blocks import trim
+from app.messages.mrkdwn import escape
 
 MAX_METADATA = 3000
 DECLARE = "declare_incident"
@@ -149,14 +150,17 @@ def declare_modal(policy: Policy, meta: str, description: str = "") -> dict[str,
     return _modal(DECLARE, "Declare incident", "Declare", blocks, meta)
 
 
+def _incident_line(incident: IncidentSnapshot) -> dict[str, Any]:
+    # mrkdwn with escaped text, like every message: user text is shown, never interpreted.
+    text = f"*Incident #{incident.id}:* {escape(incident.title)}"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text, 3000)}}
+
+
 def update_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
     options = [_option(s.label, s.value) for s in UPDATE_STATUSES]
     current = next((o for o in options if o["value"] == incident.status.value), options[0])
     blocks = [
-        {
-            "type": "section",
-            "text": {"type": "plain_text", "text": trim(f"#{incident.id}: {incident.title}", 3000)},
-        },
+        _incident_line(incident),
         _input(
             "status",
             "Status",
@@ -171,10 +175,7 @@ def update_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
 
 def resolve_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
     blocks = [
-        {
-            "type": "section",
-            "text": {"type": "plain_text", "text": trim(f"#{incident.id}: {incident.title}", 3000)},
-        },
+        _incident_line(incident),
         _input("root_cause", "Root cause", _text_input(multiline=True), True),
         _input("impact_summary", "Impact summary", _text_input(multiline=True), True),
         _input(

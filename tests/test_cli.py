@@ -1,0 +1,165 @@
+"""The `warroom` command as an operator meets it: a real process, real HTTP, plain errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from app.fake_slack import FakeSlack
+from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.helpers import announcements, bot_messages
+from tests.slackclient import SlackSender, eventually
+
+WARROOM = [sys.executable, "-m", "app.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG", "SYSTEMROOT"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PYTHONPATH"] = str(ROOT)
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env.update(extra)
+    return env
+
+
+async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_serve_without_credentials_explains_itself(tmp_path: Path) -> None:
+    code, out, err = await run(["serve"], clean_env(tmp_path), tmp_path)
+    assert code == 2
+    assert "Missing: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET." in err
+    assert "manifest.yml" in err and "SLACK_APP_TOKEN" in err
+    assert "Traceback" not in out + err
+
+
+async def test_bad_policy_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "warroom.toml"
+    config.write_text("[severities.2]\nnotify = ['boss']\n")
+    code, _, err = await run(["serve", "--http"], clean_env(tmp_path), tmp_path)
+    assert code == 2
+    assert err.strip() == (
+        "Configuration error: warroom.toml: severities.2.notify: unknown function 'boss'; "
+        "known: on_call, on_call_backup, tech_lead, engineering_manager, engineering_lead, "
+        "vp_engineering, vp_ops, ceo, specialists."
+    )
+
+
+async def test_db_upgrade(tmp_path: Path) -> None:
+    code, out, _ = await run(["db", "upgrade"], clean_env(tmp_path), tmp_path)
+    assert code == 0 and "Database is up to date" in out
+    code, out, _ = await run(["db", "upgrade"], clean_env(tmp_path), tmp_path)
+    assert code == 0
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack(bot_token=BOT_TOKEN, bot_user_id="UBOT")
+    slack.add_user(ALICE, name="alice")
+    slack.add_channel("incidents", members=[ALICE])
+    await slack.start()
+    try:
+        yield slack
+    finally:
+        await slack.stop()
+
+
+async def test_check_reports_each_problem(tmp_path: Path, fake: FakeSlack) -> None:
+    env = clean_env(
+        tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.api_url
+    )
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 0, out
+    assert "Slack token works" in out and "announcement channel #incidents found" in out
+    env["WARROOM_ANNOUNCE_CHANNEL"] = "nowhere"
+    env["SLACK_BOT_TOKEN"] = "xoxb-wrong"
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1
+    assert "Slack refused the token (invalid_auth)" in out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: FakeSlack) -> None:
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url.rstrip("/"),
+        LOG_LEVEL="WARNING",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        "serve",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session:
+
+            async def healthy() -> bool:
+                try:
+                    async with session.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            deadline = time.monotonic() + 30
+            while not await healthy():
+                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "bot did not become healthy"
+                await asyncio.sleep(0.1)
+
+        async with SlackSender(f"{base}/slack/events", SIGNING_SECRET, fake) as sender:
+            started = time.monotonic()
+            status, _ = await sender.command("declare sev2 Checkout API returning 500s")
+            assert status == 200
+            assert time.monotonic() - started < 3
+
+            def complete() -> bool:
+                room = fake.channel_by_name("incident-1")
+                return bool(
+                    room
+                    and ALICE in room.members
+                    and fake.pins(room.id) == [bot_messages(fake, room.id)[0].ts]
+                    and announcements(fake)
+                )
+
+            await eventually(complete, timeout=5)
+            assert time.monotonic() - started < 5
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jinja2 import TemplateError
+
 from app.config import Settings
 from app.messages.render import Renderer
 from app.slack.gateway import SlackError, SlackGateway, make_client
@@ -24,8 +26,9 @@ async def run_checks(settings: Settings) -> int:
     try:
         Renderer(settings.policy.workspace.templates_dir).check()
         ok("message templates load")
-    except Exception as exc:
-        bad(f"templates: {exc}", "fix the template named above in your templates_dir")
+    except TemplateError as exc:
+        name = getattr(exc, "filename", None) or getattr(exc, "name", None) or "a template"
+        bad(f"template {name}: {exc.message or exc}", f"fix {name}")
     db = Database(settings.database_url)
     try:
         await db.ping()

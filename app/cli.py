@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
-    mode = "http" if http or not settings.app_token else "socket"
+    # Socket Mode unless asked for HTTP, or unless only HTTP credentials are configured.
+    only_http = settings.signing_secret and not settings.app_token
+    mode = "http" if http or only_http else "socket"
     missing = settings.missing_for(mode)
     if missing:
         print(f"Missing: {', '.join(missing)}.\n", file=sys.stderr)
@@ -84,6 +86,10 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
     from app.slack.bot import build
     from app.slack.gateway import SlackError
 
+    if mode == "http" and not http:
+        logging.getLogger(__name__).info(
+            "SLACK_APP_TOKEN is not set: serving HTTP on %s:%d (pass --http to say so)", host, port
+        )
     warroom = build(settings)
     try:
         if mode == "http":

@@ -79,9 +79,14 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
     if not config_path and Path("warroom.toml").is_file():
         config_path = "warroom.toml"
     policy = load_policy(config_path) if config_path else Policy()
+    templates = policy.workspace.templates_dir
+    if templates and not Path(templates).is_dir():
+        raise ConfigError(f"{config_path}: workspace.templates_dir: {templates!r} is not a folder.")
     level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ConfigError(f"LOG_LEVEL: {level!r} is not a level; use DEBUG, INFO or WARNING.")
+        raise ConfigError(
+            f"LOG_LEVEL: {level!r} is not a level; use DEBUG, INFO, WARNING, ERROR or CRITICAL."
+        )
     return Settings(
         bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
         signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
@@ -125,13 +130,18 @@ def load_policy(path: str) -> Policy:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}.") from None
+    return build_policy(raw, path)
+
+
+def build_policy(raw: dict[str, Any], source: str = "policy") -> Policy:
+    """Validate `raw` deep-merged over the seed defaults; errors name `source` and the key."""
     defaults = _stringify_keys(Policy().model_dump(mode="json"))
     try:
-        return Policy.model_validate(_merge(defaults, raw))
+        return Policy.model_validate(_merge(defaults, _stringify_keys(raw)))
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against the README)"
-        raise ConfigError(f"{path}: {key}: {message}.") from None
+        raise ConfigError(f"{source}: {key}: {message}.") from None

@@ -42,12 +42,19 @@ async def prepare(warroom: Warroom) -> None:
     await identify(warroom)
 
 
+async def start_engine(warroom: Warroom) -> None:
+    """Fire what became due while the bot was down (once each), then tick on schedule."""
+    await warroom.engine.tick()
+    warroom.engine.start()
+
+
 async def serve_http(warroom: Warroom, host: str, port: int) -> None:
     await prepare(warroom)
     runner = web.AppRunner(web_app(warroom), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
+    await start_engine(warroom)
     log.info("listening on http://%s:%d/slack/events", host, port)
     try:
         await _until_stopped()
@@ -62,6 +69,7 @@ async def serve_socket(warroom: Warroom) -> None:
     await prepare(warroom)
     handler = AsyncSocketModeHandler(warroom.app, warroom.settings.app_token)
     await handler.connect_async()
+    await start_engine(warroom)
     log.info("connected over Socket Mode")
     try:
         await _until_stopped()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from app.config import Settings
+from app.config import Settings, build_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.server import prepare, web_app
@@ -31,24 +31,32 @@ BOT_TOKEN = "xoxb-test-token"
 # People in the fake workspace.
 ALICE, BOB, CAROL, DAVE, ERIN = "UALICE", "UBOB", "UCAROL", "UDAVE", "UERIN"
 ONCALL, ONCALL_BACKUP, ENG_LEAD, CEO, VP_OPS = "UONCALL", "UBACKUP", "UENGLEAD", "UCEO", "UVPOPS"
+ENG_MGR, VP_ENG, SPECIALIST = "UENGMGR", "UVPENG", "USPECIAL"
 ONCALL_GROUP = "SONCALL"
 
 
 def test_policy(**workspace: str) -> Policy:
-    return Policy.model_validate(
-        {
-            "workspace": workspace,
-            "directory": {
-                "on_call": [ONCALL_GROUP],
-                "on_call_backup": [ONCALL_BACKUP],
-                "engineering_lead": [ENG_LEAD],
-                "ceo": [CEO],
-                "vp_ops": [VP_OPS],
-                "tech_lead": [DAVE],
-            },
-            "links": {"status_page": "https://status.example.com"},
-        }
-    )
+    return policy_with(workspace=workspace)
+
+
+def policy_with(**sections: object) -> Policy:
+    """The test organisation's policy, with `sections` deep-merged over it."""
+    base = {
+        "workspace": {},
+        "directory": {
+            "on_call": [ONCALL_GROUP],
+            "on_call_backup": [ONCALL_BACKUP],
+            "engineering_lead": [ENG_LEAD],
+            "ceo": [CEO],
+            "vp_ops": [VP_OPS],
+            "tech_lead": [DAVE],
+            "engineering_manager": [ENG_MGR],
+            "vp_engineering": [VP_ENG],
+            "specialists": [SPECIALIST],
+        },
+        "links": {"status_page": "https://status.example.com"},
+    }
+    return build_policy(base | sections)
 
 
 @pytest.fixture
@@ -66,6 +74,9 @@ async def fake() -> AsyncIterator[FakeSlack]:
         (CEO, "ceo"),
         (VP_OPS, "vpops"),
         ("UONCALL2", "oncall2"),
+        (ENG_MGR, "engmgr"),
+        (VP_ENG, "vpeng"),
+        (SPECIALIST, "specialist"),
     ]:
         slack.add_user(user_id, name=name, real_name=name.capitalize())
     slack.add_usergroup(ONCALL_GROUP, handle="oncall", users=[ONCALL, "UONCALL2"])

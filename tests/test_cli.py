@@ -47,7 +47,7 @@ async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str
 async def test_serve_without_credentials_explains_itself(tmp_path: Path) -> None:
     code, out, err = await run(["serve"], clean_env(tmp_path), tmp_path)
     assert code == 2
-    assert "Missing: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET." in err
+    assert "Missing: SLACK_BOT_TOKEN, SLACK_APP_TOKEN." in err
     assert "manifest.yml" in err and "SLACK_APP_TOKEN" in err
     assert "Traceback" not in out + err
 
@@ -150,9 +150,10 @@ async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: 
 
             def complete() -> bool:
                 room = fake.channel_by_name("incident-1")
+                if room is None or not bot_messages(fake, room.id):
+                    return False
                 return bool(
-                    room
-                    and ALICE in room.members
+                    ALICE in room.members
                     and fake.pins(room.id) == [bot_messages(fake, room.id)[0].ts]
                     and announcements(fake)
                 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import ALICE, BOB, Bot
@@ -145,7 +147,7 @@ async def test_channel_creation_failure_tells_the_declarer(bot: Bot) -> None:
     bot.fake.fail("conversations.create", error="restricted_action", times=1)
     await bot.slack.command("declare sev3 No channel")
     await bot.settle()
-    assert any("could not be created (restricted_action)" in a for a in answers(bot.fake))
+    assert any("could not be created yet (restricted_action)" in a for a in answers(bot.fake))
     snap = await bot.warroom.incidents.snapshot(1)
     assert snap.channel_id is None
 
@@ -194,7 +196,7 @@ async def test_app_home_lists_open_public_incidents(bot: Bot) -> None:
         "event_time": 1,
         "event": {"type": "app_home_opened", "user": BOB, "channel": "D1", "tab": "home"},
     }
-    body = __import__("json").dumps(event)
+    body = json.dumps(event)
     status, _ = await bot.slack.post_raw(body, bot.slack.headers(body), "application/json")
     assert status == 200
     await bot.settle()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,7 +44,7 @@ async def test_declare_from_command_builds_the_war_room(bot: Bot) -> None:
     assert {ALICE, ENG_LEAD, ONCALL, "UONCALL2", "UBOT"} <= set(room.members)
     assert CEO not in room.members
 
-    [notification] = bot_messages(fake, room.id)
+    notification = bot_messages(fake, room.id)[0]
     assert fake.pins(room.id) == [notification.ts]
     assert "Incident #1 - Severity 2: Unspecified service - Checkout API returning 500s" in (
         notification.text
@@ -71,7 +72,7 @@ async def test_declare_runs_independent_calls_concurrently(bot: Bot) -> None:
     """With every Slack call slowed, the declare takes a few round trips, not one per call."""
     bot.fake.delay("*", 0.2)
     await bot.slack.command("declare sev3 Slow Slack")
-    loop = __import__("asyncio").get_running_loop()
+    loop = asyncio.get_running_loop()
     started = loop.time()
     await eventually(lambda: announcements(bot.fake), timeout=10)
     elapsed = loop.time() - started
@@ -114,7 +115,7 @@ async def test_declare_modal_with_every_field(bot: Bot) -> None:
     await bot.settle()
     room = channel(bot.fake, "incident-1")
     assert {ALICE, BOB, ONCALL} <= set(room.members)
-    [notification] = bot_messages(bot.fake, room.id)
+    notification = bot_messages(bot.fake, room.id)[0]
     assert "Severity 3: auth - Login failures" in notification.text
     assert "affecting 10% of logins fail" in notification.text
     assert "Incident Commander: <@UBOB>" in notification.text
@@ -239,7 +240,7 @@ async def test_operator_templates_win(
         await bot.slack.command("declare sev3 <b>Custom</b>")
         await bot.settle()
         room = channel(fake, "incident-1")
-        [notification] = bot_messages(fake, room.id)
+        notification = bot_messages(fake, room.id)[0]
         assert (
             notification.text
             == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (runbook /docs/RUNBOOK.md)"

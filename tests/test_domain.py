@@ -40,7 +40,7 @@ def test_lifecycle_shape() -> None:
     assert allowed_targets(Status.RESOLVED) == {Status.INVESTIGATING, Status.CLOSED}
     with pytest.raises(TransitionError, match="closed"):
         check_transition(Status.CLOSED, Status.INVESTIGATING)
-    with pytest.raises(TransitionError, match="Reopen"):
+    with pytest.raises(TransitionError, match="declare a new incident"):
         check_transition(Status.RESOLVED, Status.MITIGATED)
 
 

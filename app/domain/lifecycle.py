@@ -63,7 +63,9 @@ def check_transition(current: Status, target: Status) -> None:
         if current is Status.CLOSED:
             raise TransitionError("This incident is closed; nothing about it can change.")
         if current is Status.RESOLVED and target.is_open:
-            raise TransitionError("This incident is resolved. Reopen it first.")
+            raise TransitionError(
+                "This incident is resolved. If the problem is back, declare a new incident."
+            )
         if target is Status.CLOSED:
             raise TransitionError("Only a resolved incident can be closed.")
         raise TransitionError(f"An incident cannot go from {current.label} to {target.label}.")

@@ -7,9 +7,16 @@ runs the documented process. A `warroom.toml` overrides any part of it.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from app.domain.roles import Role
 
@@ -32,6 +39,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_functions(value: list[str]) -> list[str]:
+    for function in value:
+        if function not in FUNCTIONS:
+            raise ValueError(f"unknown function {function!r}; known: {', '.join(FUNCTIONS)}")
+    return value
+
+
+Functions = Annotated[list[str], AfterValidator(_check_functions)]
+
+
 class SeverityPolicy(_Strict):
     name: str
     impact: str
@@ -39,15 +56,100 @@ class SeverityPolicy(_Strict):
     response_time: str
     # Minutes to acknowledge; None means "during business hours".
     response_target_minutes: int | None
-    notify: list[str] = Field(default_factory=list)
+    notify: Functions = Field(default_factory=list)
+    # Which escalation ladder applies ("" = none), and how often an update is expected.
+    ladder: str = "standard"
+    update_every_minutes: int | None = None
+    # Pages, escalations and reminders wait for business hours.
+    business_hours_only: bool = False
 
-    @field_validator("notify")
+
+CancelOn = Literal["acknowledged", "progress", "resolved"]
+
+
+class EscalationStep(_Strict):
+    """One rung of a ladder: after `after_minutes` since declaration, unless `cancel_on`."""
+
+    after_minutes: int = Field(ge=0)
+    cancel_on: CancelOn
+    targets: Functions = Field(default_factory=list)
+    # Functions only mentioned as a suggestion ("consider bringing in specialists").
+    suggest: Functions = Field(default_factory=list)
+    say: str
+    checklist: list[str] = Field(default_factory=list)
+    dm: bool = True
+    invite: bool = True
+
+
+class BusinessHours(_Strict):
+    start: str = "09:00"
+    end: str = "17:00"
+    # ISO weekdays: 1 = Monday … 7 = Sunday.
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+
+    @field_validator("start", "end")
     @classmethod
-    def _known_functions(cls, value: list[str]) -> list[str]:
-        for function in value:
-            if function not in FUNCTIONS:
-                raise ValueError(f"unknown function {function!r}; known: {', '.join(FUNCTIONS)}")
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r} is not a time like 09:00")
         return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        if not self.days:
+            raise ValueError("days must name at least one weekday")
+        return self
+
+
+def _standard_ladder() -> list[EscalationStep]:
+    return [
+        EscalationStep(
+            after_minutes=5,
+            cancel_on="acknowledged",
+            targets=["on_call_backup", "tech_lead"],
+            say=(
+                "No acknowledgment after 5 minutes. Paging the on-call backup and alerting the "
+                "tech lead. Check whether communication channels are down."
+            ),
+        ),
+        EscalationStep(
+            after_minutes=15,
+            cancel_on="progress",
+            targets=["engineering_manager"],
+            suggest=["specialists"],
+            say=(
+                "No progress after 15 minutes. Escalating to the engineering manager. "
+                "Consider bringing in specialists."
+            ),
+        ),
+        EscalationStep(
+            after_minutes=30,
+            cancel_on="resolved",
+            targets=["vp_engineering"],
+            say="Not resolved after 30 minutes. Escalating to VP Engineering.",
+            checklist=[
+                "Prepare public communication",
+                "Consider fallback procedures (feature flags, circuit breakers)",
+            ],
+        ),
+    ]
+
+
+class EscalationPolicy(_Strict):
+    ladders: dict[str, list[EscalationStep]] = Field(
+        default_factory=lambda: {"standard": _standard_ladder()}
+    )
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    tick_seconds: int = Field(default=15, ge=1, le=300)
+    snooze_minutes: list[Annotated[int, Field(ge=1, le=1440)]] = Field(
+        default_factory=lambda: [15, 30, 60]
+    )
+    # The seed: retrospective within 24 hours. First reminder after resolution, then repeats.
+    retro_within_hours: int = Field(default=24, ge=1)
+    retro_first_reminder_minutes: int = Field(default=60, ge=0)
+    retro_repeat_minutes: int = Field(default=240, ge=15)
 
 
 class RolePolicy(_Strict):
@@ -129,6 +231,7 @@ def _default_severities() -> dict[int, SeverityPolicy]:
             response_time="Immediate",
             response_target_minutes=0,
             notify=["ceo", "vp_ops", "on_call", "on_call_backup"],
+            update_every_minutes=30,
         ),
         2: SeverityPolicy(
             name="High",
@@ -137,6 +240,7 @@ def _default_severities() -> dict[int, SeverityPolicy]:
             response_time="< 15 minutes",
             response_target_minutes=15,
             notify=["engineering_lead", "on_call"],
+            update_every_minutes=60,
         ),
         3: SeverityPolicy(
             name="Medium",
@@ -145,6 +249,7 @@ def _default_severities() -> dict[int, SeverityPolicy]:
             response_time="< 1 hour",
             response_target_minutes=60,
             notify=["on_call"],
+            update_every_minutes=240,
         ),
         4: SeverityPolicy(
             name="Low",
@@ -153,6 +258,8 @@ def _default_severities() -> dict[int, SeverityPolicy]:
             response_time="During business hours",
             response_target_minutes=None,
             notify=[],
+            ladder="",
+            business_hours_only=True,
         ),
     }
 
@@ -197,6 +304,7 @@ class Policy(_Strict):
     directory: Directory = Field(default_factory=Directory)
     severities: dict[int, SeverityPolicy] = Field(default_factory=_default_severities)
     roles: dict[Role, RolePolicy] = Field(default_factory=_default_roles)
+    escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     admins: SlackIds = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -209,6 +317,12 @@ class Policy(_Strict):
                 + (f" (missing {missing})" if missing else "")
                 + (f" (unexpected {extra})" if extra else "")
             )
+        for level, sev in self.severities.items():
+            if sev.ladder and sev.ladder not in self.escalation.ladders:
+                raise ValueError(
+                    f"severity {level} uses ladder {sev.ladder!r}, which escalation.ladders "
+                    f"does not define (defined: {', '.join(self.escalation.ladders) or 'none'})"
+                )
         missing_roles = [r.value for r in Role if r not in self.roles]
         if missing_roles:
             raise ValueError(f"roles must define {', '.join(missing_roles)}")
@@ -219,6 +333,10 @@ class Policy(_Strict):
 
     def role(self, role: Role) -> RolePolicy:
         return self.roles[role]
+
+    def ladder(self, level: int) -> list[EscalationStep]:
+        name = self.severities[level].ladder
+        return list(self.escalation.ladders.get(name, [])) if name else []
 
     def audience(self, level: int) -> list[str]:
         """User and user-group IDs to bring in for a severity."""

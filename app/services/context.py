@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
 
 from app.domain.policy import Policy
 from app.messages.render import Renderer
 from app.services.clock import Clock
 from app.slack.gateway import SlackGateway
 from app.store.db import Database
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -20,3 +27,5 @@ class Services:
     clock: Clock
     announce_channel: str
     bot_user_id: str = ""
+    # This process's name among replicas sharing the database (leases, claims).
+    replica: str = field(default_factory=replica_name)

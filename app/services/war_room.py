@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.domain.naming import channel_name
 from app.domain.roles import Role
@@ -71,17 +72,29 @@ class WarRoom:
 
     # --- declaring ------------------------------------------------------------------------
 
-    async def open_war_room(self, incident_id: int) -> IncidentSnapshot:
-        """Create whatever the incident's war room still lacks; safe to run again."""
+    async def open_war_room(self, incident_id: int, claimed: bool = False) -> None:
+        """Create whatever the incident's war room still lacks; safe to run again.
+
+        Holds the incident's repair lease meanwhile (unless the caller already does), so no
+        other replica builds the same room; a lease held elsewhere means it is being built.
+        """
+        from app.services.recovery import claim, release
+
         lock = self._building.setdefault(incident_id, asyncio.Lock())
         try:
             async with lock:
-                return await self._open_war_room(incident_id)
+                if not claimed and not await claim(self.s, incident_id):
+                    return
+                try:
+                    await self._open_war_room(incident_id)
+                finally:
+                    if not claimed:
+                        await release(self.s, incident_id)
         finally:
             if not lock.locked():
                 self._building.pop(incident_id, None)
 
-    async def _open_war_room(self, incident_id: int) -> IncidentSnapshot:
+    async def _open_war_room(self, incident_id: int) -> None:
         async with self.s.db.session() as session:
             incident = await repo.get(session, incident_id)
         if incident is None:
@@ -93,15 +106,17 @@ class WarRoom:
                 await self._tell_declarer(
                     incident,
                     blocks.simple(
-                        f":warning: Incident #{incident_id} is declared, but its channel could "
-                        f"not be created ({escape(exc.code)}). Ask a Slack admin to check the "
-                        "bot's `channels:manage` / `groups:write` scopes, then run "
-                        f"`/incident status {incident_id}`."
+                        f":warning: Incident #{incident_id} is declared and saved, but its "
+                        f"channel could not be created yet ({escape(exc.code)}). Warroom keeps "
+                        "retrying; if it persists, ask a Slack admin to check the bot's "
+                        "`channels:manage` / `groups:write` scopes."
                     ),
                 )
                 raise
-        snap = await self._snapshot(incident_id)
+        snap = await self.snapshot(incident_id)
+        first_run = not incident.notification_ts
         await asyncio.gather(
+            self._brief_commander(snap) if first_run else asyncio.sleep(0),
             self._invite_people(snap),
             self._post_notification(incident, snap),
             self._announce(incident, snap),
@@ -117,9 +132,18 @@ class WarRoom:
         )
         async with self.s.db.session() as session:
             await repo.set_fields(session, incident_id, war_room_ready=True)
-        return snap
 
-    async def _snapshot(self, incident_id: int) -> IncidentSnapshot:
+    async def _brief_commander(self, i: IncidentSnapshot) -> None:
+        if not i.commander:
+            return
+        policy = self.s.policy.role(Role.COMMANDER)
+        brief = self.render("role_brief.md.j2", i, role=policy)
+        try:
+            await self.s.slack.dm(i.commander, blocks.simple(brief))
+        except SlackError as exc:
+            log.warning("incident %s: commander brief not sent: %s", i.id, exc.code)
+
+    async def snapshot(self, incident_id: int) -> IncidentSnapshot:
         async with self.s.db.session() as session:
             snap = await repo.load_snapshot(session, incident_id)
         assert snap is not None
@@ -128,7 +152,7 @@ class WarRoom:
     async def _create_channel(self, incident: Incident) -> None:
         assert incident.id is not None
         fmt = self.s.policy.workspace.channel_name_format
-        day = incident.declared_at.date()
+        day = incident.declared_at.astimezone(ZoneInfo(self.s.policy.workspace.timezone)).date()
         channel = await self.s.slack.create_channel(
             lambda attempt: channel_name(fmt, incident.id or 0, incident.title, day, attempt),
             private=incident.is_private,

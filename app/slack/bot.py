@@ -8,14 +8,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from jinja2 import TemplateError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.messages.render import Renderer
+from app.scheduler.effects import Effects
+from app.scheduler.engine import Engine
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
+from app.services.escalations import Escalations
 from app.services.incidents import Incidents
+from app.services.recovery import Recovery
 from app.services.war_room import WarRoom
 from app.slack.gateway import SlackGateway, make_client
 from app.slack.inflight import InFlight
@@ -35,6 +40,8 @@ class Warroom:
     app: AsyncApp
     inflight: InFlight
     identity: dict[str, str]
+    escalations: Escalations
+    engine: Engine
 
     @property
     def db(self) -> Database:
@@ -42,8 +49,28 @@ class Warroom:
 
     async def close(self, grace: float = 10.0) -> None:
         """Let work already acknowledged finish (up to `grace` seconds), then let go."""
+        await self.engine.stop()
         await self.inflight.wait_idle(grace)
         await self.services.db.dispose()
+
+
+class _QuietBolt(logging.Filter):
+    """Drop Bolt's start-up notes about the token it finds in the environment: the bot passes
+    its token through `authorize` on purpose, and the note alarms operators for nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("`token`" in message and ("unused" in message or "ignored" in message))
+
+
+def _bolt_logger(level: str) -> logging.Logger:
+    # Bolt logs request bodies (user text, Slack's legacy token field) at INFO and DEBUG:
+    # keep them out of the logs unless the operator asked for DEBUG.
+    logger = logging.getLogger("warroom.bolt")
+    logger.setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    if not any(isinstance(f, _QuietBolt) for f in logger.filters):
+        logger.addFilter(_QuietBolt())
+    return logger
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Warroom:
@@ -51,7 +78,14 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
 
     client = make_client(settings.bot_token, settings.api_url)
     renderer = Renderer(settings.policy.workspace.templates_dir)
-    renderer.check()
+    try:
+        renderer.check()
+    except TemplateError as exc:
+        where = getattr(exc, "filename", None) or getattr(exc, "name", None) or "a template"
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(
+            f"{where}{f' line {line}' if line else ''}: {exc.message or exc}."
+        ) from None
     services = Services(
         db=Database(settings.database_url),
         slack=SlackGateway(client),
@@ -79,16 +113,22 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         client=make_client(None, settings.api_url),
         signing_secret=settings.signing_secret or None,
         authorize=authorize,
-        logger=logging.getLogger("warroom.bolt"),
+        logger=_bolt_logger(settings.log_level),
     )
+    war_room = WarRoom(services)
+    escalations = Escalations(services)
     warroom = Warroom(
         settings=settings,
         services=services,
         incidents=Incidents(services),
-        war_room=WarRoom(services),
+        war_room=war_room,
         app=app,
         inflight=InFlight(),
         identity=identity,
+        escalations=escalations,
+        engine=Engine(
+            services, escalations, Effects(services, war_room), Recovery(services, war_room)
+        ),
     )
     register(warroom)
     return warroom

@@ -39,8 +39,15 @@ class Command:
     text: str = ""
 
 
-SIMPLE = {"ack", "roles", "status", "mitigate", "resolve"}
-ALIASES = {"acknowledge": "ack", "sev": "severity", "ls": "list", "resolved": "resolve"}
+SIMPLE = {"ack", "roles", "status", "mitigate", "resolve", "escalations"}
+ALIASES = {
+    "acknowledge": "ack",
+    "sev": "severity",
+    "ls": "list",
+    "resolved": "resolve",
+    "escalation": "escalations",
+    "retrospective": "retro",
+}
 
 
 def parse(text: str) -> Command:
@@ -61,6 +68,8 @@ def parse(text: str) -> Command:
         return _severity(args)
     if name == "role":
         return _role(args)
+    if name == "retro":
+        return _retro(args)
     if name in {"list", "help"}:
         return Command(name)
     return Command("help", text=words[0])
@@ -138,3 +147,10 @@ def _role(args: list[str]) -> Command:
             f"Mention the person with @ (for example `/incident role {args[0]} @alex`)."
         )
     return Command("role", incident=incident, role=role, user=user)
+
+
+def _retro(args: list[str]) -> Command:
+    """`retro` posts the agenda; `retro done` records that it was held."""
+    done = bool(args) and args[0].lower() in {"done", "held"}
+    rest = args[1:] if done else args
+    return Command("retro_done" if done else "retro", incident=_only_ref("retro", rest))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.store.types import UTCDateTime
@@ -61,6 +61,10 @@ class Incident(SQLModel, table=True):
     users_affected: str = ""
     next_steps: str = ""
     resolution_ts: str | None = None
+    retro_held_at: datetime | None = _utc(nullable=True)
+    # Which replica is building or repairing the war room, and until when (a lease).
+    repair_owner: str | None = None
+    repair_until: datetime | None = _utc(nullable=True)
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -104,3 +108,44 @@ class TimelineEvent(SQLModel, table=True):
     actor: str | None = None
     text: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class EscalationRow(SQLModel, table=True):
+    """One planned step (page, ladder rung, reminder) and its fate.
+
+    `state` moves pending -> firing (claimed by one replica until `lease_until`) -> fired, or to
+    cancelled. `done` lists the parts already performed (each DM, the channel post) so a retry
+    after a failure repeats none of them.
+    """
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        # At most one live row per step and incident, even if two replicas plan at once.
+        Index(
+            "uq_escalations_live_step",
+            "incident_id",
+            "key",
+            unique=True,
+            sqlite_where=text("state IN ('pending', 'firing')"),
+            postgresql_where=text("state IN ('pending', 'firing')"),
+        ),
+        Index("ix_escalations_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    key: str
+    kind: str
+    step: int | None = None
+    due_at: datetime = _utc(nullable=False)
+    state: str = "pending"
+    cancel_on: str
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    done: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    fired_at: datetime | None = _utc(nullable=True)
+    cancelled_at: datetime | None = _utc(nullable=True)
+    outcome: str = ""
+    created_at: datetime = _utc(nullable=False)

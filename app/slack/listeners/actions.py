@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from app.messages import mrkdwn
 from app.slack import views
 from app.slack.listeners import flows
 from app.slack.reply import Replier
@@ -59,6 +61,32 @@ def register(warroom: Warroom) -> None:
                 lambda: flows.open_modal(
                     warroom, views.RESOLVE, incident_id, body["trigger_id"], reply
                 )
+            )
+
+    @app.action(re.compile(r"^reminder_snooze_\d+$"))
+    @warroom.inflight.track
+    async def snooze_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        reply = replier(body)
+        try:
+            incident, minutes = (int(x) for x in body["actions"][0]["value"].split(":"))
+        except (KeyError, IndexError, ValueError):
+            return
+
+        async def snooze() -> None:
+            until = await warroom.escalations.snooze(incident, minutes, body["user"]["id"])
+            await reply.say(f"Update reminder snoozed until {mrkdwn.date(until, '{time}')}.")
+
+        await reply.run(snooze)
+
+    @app.action("retro_held")
+    @warroom.inflight.track
+    async def retro_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        incident_id, reply = _incident_id(body), replier(body)
+        if incident_id is not None:
+            await reply.run(
+                lambda: flows.retro_held(warroom, incident_id, body["user"]["id"], reply)
             )
 
     @app.shortcut(SHORTCUT)

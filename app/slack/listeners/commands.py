@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEEDS_INCIDENT = {"ack", "role", "roles", "update", "severity", "status", "mitigate", "resolve"}
+
+WITH_NUMBER = {
+    "update": "/incident update #42 <text>",
+    "role": "/incident role commander @person 42",
+    "severity": "/incident severity sev1 42",
+    "retro_done": "/incident retro done 42",
+}
 
 
 def register(warroom: Warroom) -> None:
@@ -89,7 +95,7 @@ async def dispatch(
     if incident_id is None:
         await reply.say(
             f"Run `/incident {command.name}` in an incident channel, or add the number: "
-            f"`/incident {command.name} 42`."
+            f"`{WITH_NUMBER.get(command.name, f'/incident {command.name} 42')}`."
         )
         return
     if command.name == "ack":
@@ -110,6 +116,12 @@ async def dispatch(
     elif command.name == "status":
         snap = await warroom.incidents.snapshot(incident_id)
         await reply.say(warroom.war_room.render("status_summary.md.j2", snap))
+    elif command.name == "escalations":
+        await reply.say(await flows.escalations_text(warroom, incident_id))
+    elif command.name == "retro":
+        await flows.post_retro_agenda(warroom, incident_id)
+    elif command.name == "retro_done":
+        await flows.retro_held(warroom, incident_id, user, reply)
 
 
 async def list_text(warroom: Warroom) -> str:

@@ -98,11 +98,7 @@ def register(warroom: Warroom) -> None:
         meta = views.read_metadata(view)
         reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
 
-        async def resolve() -> None:
-            change = await warroom.incidents.resolve(int(meta["incident"]), req, user)
-            await warroom.war_room.resolved(change.incident)
-
-        await reply.run(resolve)
+        await reply.run(lambda: flows.resolve(warroom, int(meta["incident"]), req, user))
 
     @app.view(views.ROLES)
     @warroom.inflight.track

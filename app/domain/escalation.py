@@ -1,0 +1,169 @@
+"""What should happen when, for one incident: pages, the escalation ladder, update reminders
+and the retrospective reminder. Pure functions of the policy and the incident's times.
+
+The engine stores one row per planned step; these functions decide the rows and, at firing
+time, whether a step still applies (an incident acknowledged or resolved meanwhile cancels it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from app.domain.policy import BusinessHours, Policy
+
+
+class Kind(StrEnum):
+    PAGE = "page"
+    LADDER = "ladder"
+    UPDATE_REMINDER = "update_reminder"
+    RETRO_REMINDER = "retro_reminder"
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    key: str
+    kind: Kind
+    due_at: datetime
+    cancel_on: str
+    targets: list[str] = field(default_factory=list)
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class IncidentTimes:
+    """The facts a step's fate depends on."""
+
+    severity: int
+    is_open: bool
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    last_update_at: datetime | None
+    status_changed: bool
+    resolved_at: datetime | None
+    retro_held_at: datetime | None
+
+    @property
+    def progressed(self) -> bool:
+        return self.last_update_at is not None or self.status_changed
+
+
+def next_business_time(moment: datetime, hours: BusinessHours, zone: str) -> datetime:
+    """`moment` if it falls in business hours, else the start of the next business period."""
+    tz = ZoneInfo(zone)
+    local = moment.astimezone(tz)
+    start = time.fromisoformat(hours.start)
+    end = time.fromisoformat(hours.end)
+    for _ in range(8):
+        if local.isoweekday() in hours.days:
+            opens = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+            closes = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+            if local < opens:
+                return opens.astimezone(moment.tzinfo)
+            if local < closes:
+                return moment
+        local = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    raise ValueError("business hours name no day of the week")
+
+
+def in_business_hours(moment: datetime, hours: BusinessHours, zone: str) -> bool:
+    return next_business_time(moment, hours, zone) == moment
+
+
+def _when(policy: Policy, severity: int, moment: datetime) -> datetime:
+    if policy.severity(severity).business_hours_only:
+        return next_business_time(
+            moment, policy.escalation.business_hours, policy.workspace.timezone
+        )
+    return moment
+
+
+def plan_declared(policy: Policy, times: IncidentTimes) -> list[PlannedStep]:
+    """Everything to plan when an incident is declared (or its severity changes)."""
+    steps: list[PlannedStep] = []
+    level = times.severity
+    # A business-hours severity declared at night starts its clock when business opens.
+    start = _when(policy, level, times.declared_at)
+    audience = policy.severity(level).notify
+    if audience:
+        steps.append(
+            PlannedStep(
+                key=f"page:sev{level}",
+                kind=Kind.PAGE,
+                due_at=start,
+                # Pages go out even after an acknowledgment: a raised severity brings in
+                # people who must hear of it.
+                cancel_on="resolved",
+                targets=list(audience),
+            )
+        )
+    for index, rung in enumerate(policy.ladder(level)):
+        steps.append(
+            PlannedStep(
+                key=f"ladder:{index + 1}",
+                kind=Kind.LADDER,
+                due_at=_when(policy, level, start + timedelta(minutes=rung.after_minutes)),
+                cancel_on=rung.cancel_on,
+                targets=list(rung.targets),
+                step=index,
+            )
+        )
+    reminder = plan_update_reminder(policy, times)
+    if reminder:
+        steps.append(reminder)
+    return steps
+
+
+def plan_update_reminder(
+    policy: Policy, times: IncidentTimes, due_at: datetime | None = None
+) -> PlannedStep | None:
+    """The next 'post an update' nudge: one cadence after the last update, or at `due_at`
+    (a snooze)."""
+    cadence = policy.severity(times.severity).update_every_minutes
+    if not cadence or not times.is_open:
+        return None
+    base = times.last_update_at or times.declared_at
+    return PlannedStep(
+        key="update_reminder",
+        kind=Kind.UPDATE_REMINDER,
+        due_at=_when(policy, times.severity, due_at or base + timedelta(minutes=cadence)),
+        cancel_on="resolved",
+    )
+
+
+def plan_retro_reminder(
+    policy: Policy, resolved_at: datetime, last_sent: datetime | None = None
+) -> PlannedStep:
+    """First reminder a while after resolution, then one every `retro_repeat_minutes` after
+    the last one sent (so a bot that was down sends one catch-up reminder, not a burst)."""
+    esc = policy.escalation
+    if last_sent is None:
+        due = resolved_at + timedelta(minutes=esc.retro_first_reminder_minutes)
+    else:
+        due = last_sent + timedelta(minutes=esc.retro_repeat_minutes)
+    return PlannedStep(
+        key="retro_reminder",
+        kind=Kind.RETRO_REMINDER,
+        due_at=due,
+        cancel_on="retro_held",
+    )
+
+
+def cancelled_by(cancel_on: str, times: IncidentTimes) -> str | None:
+    """Why a step no longer applies, or None when it should still fire."""
+    if cancel_on == "retro_held":
+        return "retrospective held" if times.retro_held_at else None
+    if not times.is_open:
+        return "resolved"
+    if cancel_on == "acknowledged" and times.acknowledged_at is not None:
+        return "acknowledged"
+    if cancel_on == "progress" and times.progressed:
+        return "progress posted"
+    return None
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back off after a failed firing: 15 s, 30 s, 1 min … at most 10 min."""
+    return timedelta(seconds=min(15 * 2 ** max(attempts - 1, 0), 600))

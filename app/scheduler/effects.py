@@ -1,0 +1,136 @@
+"""What firing a step does in Slack. Each part (one DM, the invite, the channel post) is done
+at most once per row: `mark_done` records it before the next part starts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.domain.escalation import Kind
+from app.domain.policy import EscalationStep
+from app.messages import blocks
+from app.messages.blocks import Message
+from app.messages.mrkdwn import Mrkdwn, user
+from app.services.context import Services
+from app.services.war_room import WarRoom
+from app.store import repo
+from app.store.models import EscalationRow, Incident
+
+MarkDone = Callable[[EscalationRow, str], Awaitable[None]]
+
+
+class Effects:
+    def __init__(self, services: Services, war_room: WarRoom) -> None:
+        self.s = services
+        self.war_room = war_room
+
+    async def perform(self, row: EscalationRow, incident: Incident, mark_done: MarkDone) -> None:
+        assert incident.id is not None
+        async with self.s.db.session() as session:
+            snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
+        kind = Kind(row.kind)
+        if kind is Kind.PAGE:
+            await self._page(row, snap, mark_done)
+        elif kind is Kind.LADDER:
+            await self._escalate(row, snap, mark_done)
+        elif kind is Kind.UPDATE_REMINDER:
+            await self._once(row, "channel", mark_done, lambda: self._update_reminder(snap))
+        elif kind is Kind.RETRO_REMINDER:
+            await self._once(row, "channel", mark_done, lambda: self._retro_reminder(snap))
+
+    @staticmethod
+    async def _once(
+        row: EscalationRow, part: str, mark_done: MarkDone, action: Callable[[], Awaitable[Any]]
+    ) -> None:
+        if part in row.done:
+            return
+        await action()
+        await mark_done(row, part)
+
+    def _people(self, functions: list[str]) -> list[str]:
+        return self.s.policy.directory.members(functions)
+
+    async def _dm_each(
+        self, row: EscalationRow, ids: list[str], message: Message, mark_done: MarkDone
+    ) -> None:
+        for person in await self.s.slack.expand(ids):
+            if person == self.s.bot_user_id:
+                continue
+            await self._once(
+                row, f"dm:{person}", mark_done, lambda p=person: self.s.slack.dm(p, message)
+            )
+
+    def _ack_message(self, template: str, snap: Any, **extra: Any) -> Message:
+        text = self.war_room.render(template, snap, **extra)
+        parts: list[dict[str, Any]] = blocks.sections(text)
+        if snap.acknowledged_at is None:
+            parts.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        blocks.button("Acknowledge", "incident_ack", str(snap.id), "primary")
+                    ],
+                }
+            )
+        return blocks.message(text, parts)
+
+    async def _post(self, snap: Any, message: Message) -> None:
+        if snap.channel_id:
+            await self.s.slack.post(snap.channel_id, message)
+
+    async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        ids = self._people(row.targets)
+        await self._dm_each(row, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
+        mentions = Mrkdwn(" ".join(user(i) for i in ids))
+        text = self.war_room.render("page_channel.md.j2", snap, mentions=mentions)
+        await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
+
+    def _rung(self, row: EscalationRow, severity: int) -> EscalationStep | None:
+        ladder = self.s.policy.ladder(severity)
+        if row.step is not None and 0 <= row.step < len(ladder):
+            return ladder[row.step]
+        return None
+
+    async def _escalate(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        rung = self._rung(row, snap.severity)
+        ids = self._people(row.targets)
+        say = rung.say if rung else "Escalating."
+        if rung is None or rung.invite:
+            people = await self.s.slack.expand(ids)
+            await self._once(row, "invite", mark_done, lambda: self.war_room.invite(snap, people))
+        if rung is None or rung.dm:
+            message = self._ack_message("escalation_dm.md.j2", snap, say=say)
+            await self._dm_each(row, ids, message, mark_done)
+        text = self.war_room.render(
+            "escalation_channel.md.j2",
+            snap,
+            say=say,
+            number=(row.step or 0) + 1,
+            mentions=Mrkdwn(" ".join(user(i) for i in ids)),
+            unconfigured=", ".join(f for f in row.targets if not self._people([f])),
+            suggest=Mrkdwn(" ".join(user(i) for i in self._people(rung.suggest if rung else []))),
+            checklist=rung.checklist if rung else [],
+        )
+        await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
+
+    async def _update_reminder(self, snap: Any) -> None:
+        sev = self.s.policy.severity(snap.severity)
+        text = self.war_room.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
+        buttons = [blocks.button("Post update", "incident_update", str(snap.id), "primary")]
+        buttons += [
+            blocks.button(f"Snooze {m} min", f"reminder_snooze_{m}", f"{snap.id}:{m}")
+            for m in self.s.policy.escalation.snooze_minutes
+        ]
+        message = blocks.message(
+            text, [*blocks.sections(text), {"type": "actions", "elements": buttons}]
+        )
+        await self._post(snap, message)
+
+    async def _retro_reminder(self, snap: Any) -> None:
+        hours = self.s.policy.escalation.retro_within_hours
+        text = self.war_room.render("retro_reminder.md.j2", snap, hours=hours)
+        button = blocks.button("Retrospective held", "retro_held", str(snap.id), "primary")
+        message = blocks.message(
+            text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
+        )
+        await self._post(snap, message)

@@ -1,0 +1,249 @@
+"""Claims due escalation rows atomically and fires them.
+
+Several replicas may share one database: a claim moves rows from `pending` to `firing` with a
+lease in one statement (Postgres adds `FOR UPDATE SKIP LOCKED`), so each row is fired by one
+replica. A replica that dies mid-fire loses its lease and another picks the row up; the parts
+already done (`done`) are not repeated. A Slack failure puts the row back to `pending` with a
+later due time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import and_, or_, select, update
+from sqlmodel import col
+
+from app.domain.escalation import Kind, cancelled_by, retry_delay
+from app.scheduler.effects import Effects
+from app.services.context import Services
+from app.services.escalations import Escalations, describe_key, incident_times
+from app.services.recovery import Recovery
+from app.slack.gateway import SlackError
+from app.store import repo
+from app.store.models import EscalationRow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+BATCH = 100
+CONCURRENCY = 10
+MAX_RETRO_REMINDERS = 6
+
+
+@dataclass
+class TickReport:
+    fired: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    repaired: list[int] = field(default_factory=list)
+
+    @property
+    def claimed(self) -> int:
+        return len(self.fired) + len(self.cancelled) + len(self.retried)
+
+
+class Engine:
+    def __init__(
+        self,
+        services: Services,
+        escalations: Escalations,
+        effects: Effects,
+        recovery: Recovery | None = None,
+    ) -> None:
+        self.s = services
+        self.escalations = escalations
+        self.effects = effects
+        self.recovery = recovery
+        self.replica = services.replica
+        self._scheduler: AsyncIOScheduler | None = None
+        self._tick_lock = asyncio.Lock()
+
+    # --- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """One interval job; overlapping runs are skipped, missed runs collapse into one."""
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.s.policy.escalation.tick_seconds,
+            max_instances=1,
+            coalesce=True,
+            id="escalation-tick",
+        )
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        async with self._tick_lock:  # let a running tick finish
+            pass
+
+    async def tick(self) -> TickReport:
+        """Fire everything due now. Never raises: a tick failing must not stop the next one."""
+        async with self._tick_lock:
+            report = TickReport()
+            if self.recovery is not None:
+                try:
+                    report.repaired = await self.recovery.run()
+                except Exception:
+                    log.exception("escalation tick: repairing war rooms failed")
+            try:
+                rows = await self._claim()
+            except Exception:
+                log.exception("escalation tick: claim failed")
+                return report
+            limit = asyncio.Semaphore(CONCURRENCY)
+
+            async def fire(row: EscalationRow) -> None:
+                async with limit:
+                    await self._fire(row, report)
+
+            await asyncio.gather(*(fire(row) for row in rows))
+            return report
+
+    # --- claiming -------------------------------------------------------------------------
+
+    async def _claim(self) -> Sequence[EscalationRow]:
+        now = self.s.clock.now()
+        due = or_(
+            and_(col(EscalationRow.state) == "pending", col(EscalationRow.due_at) <= now),
+            and_(col(EscalationRow.state) == "firing", col(EscalationRow.lease_until) < now),
+        )
+        candidates = (
+            select(EscalationRow.id).where(due).order_by(col(EscalationRow.due_at)).limit(BATCH)
+        )
+        if self.s.db.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        claim = (
+            update(EscalationRow)
+            # Repeating `due` makes the claim conditional: a row another replica took in the
+            # meantime no longer matches and is left alone.
+            .where(col(EscalationRow.id).in_(candidates.scalar_subquery()), due)
+            .values(state="firing", claimed_by=self.replica, lease_until=now + LEASE)
+            .returning(EscalationRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.s.db.session() as session:
+            result = await session.exec(claim)  # type: ignore[call-overload]
+            return list(result.scalars().all())
+
+    # --- firing ---------------------------------------------------------------------------
+
+    async def _fire(self, row: EscalationRow, report: TickReport) -> None:
+        assert row.id is not None
+        async with self.s.db.session() as session:
+            incident = await repo.get(session, row.incident_id)
+        if incident is None:
+            await self._finish(row, "cancelled", "incident gone")
+            report.cancelled.append(row.id)
+            return
+        reason = cancelled_by(row.cancel_on, incident_times(incident))
+        if reason:
+            await self._finish(row, "cancelled", reason)
+            report.cancelled.append(row.id)
+            return
+        try:
+            await self.effects.perform(row, incident, self._mark_done)
+        except SlackError as exc:
+            await self._retry(row, f"{exc.method}: {exc.code}")
+            report.retried.append(row.id)
+            return
+        except Exception as exc:
+            log.exception("escalation %s failed", row.id)
+            await self._retry(row, f"error: {type(exc).__name__}")
+            report.retried.append(row.id)
+            return
+        await self._finish(row, "fired", "")
+        report.fired.append(row.id)
+        await self._after_fired(row)
+
+    async def _mark_done(self, row: EscalationRow, part: str) -> None:
+        """Record one finished part (a DM, the channel post) before doing the next."""
+        row.done = [*row.done, part]
+        async with self.s.db.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(done=row.done, lease_until=self.s.clock.now() + LEASE)
+            )
+
+    async def _finish(self, row: EscalationRow, state: str, outcome: str) -> None:
+        now = self.s.clock.now()
+        values = {"state": state, "outcome": outcome, "lease_until": None}
+        values["fired_at" if state == "fired" else "cancelled_at"] = now
+        async with self.s.db.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(**values)
+            )
+            if row.kind in {Kind.LADDER, Kind.PAGE}:
+                verb = "fired" if state == "fired" else f"cancelled: {outcome}"
+                session.add(
+                    repo.event(
+                        row.incident_id,
+                        now,
+                        "escalation_fired" if state == "fired" else "escalation_cancelled",
+                        f"{describe_key(row.key)} {verb}",
+                        key=row.key,
+                        targets=row.targets,
+                    )
+                )
+
+    async def _retry(self, row: EscalationRow, error: str) -> None:
+        now = self.s.clock.now()
+        attempts = row.attempts + 1
+        log.warning("escalation %s (%s) will retry: %s", row.id, row.key, error)
+        async with self.s.db.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(
+                    state="pending",
+                    attempts=attempts,
+                    due_at=now + retry_delay(attempts),
+                    outcome=error,
+                    lease_until=None,
+                )
+            )
+            session.add(
+                repo.event(
+                    row.incident_id,
+                    now,
+                    "escalation_retry",
+                    f"{describe_key(row.key)} failed ({error}); retrying",
+                    key=row.key,
+                )
+            )
+
+    async def _after_fired(self, row: EscalationRow) -> None:
+        """Reminders recur: plan the next one."""
+        now = self.s.clock.now()
+        if row.kind == Kind.UPDATE_REMINDER:
+            async with self.s.db.session() as session:
+                incident = await repo.get(session, row.incident_id)
+            assert incident is not None
+            cadence = self.s.policy.severity(incident.severity).update_every_minutes
+            if cadence:
+                await self.escalations.replan_update_reminder(
+                    row.incident_id, due_at=now + timedelta(minutes=cadence)
+                )
+        elif row.kind == Kind.RETRO_REMINDER:
+            sent = sum(
+                1
+                for r in await self.escalations.rows(row.incident_id)
+                if r.kind == Kind.RETRO_REMINDER and r.state == "fired"
+            )
+            if sent < MAX_RETRO_REMINDERS:
+                await self.escalations.plan_retro(row.incident_id, last_sent=now)

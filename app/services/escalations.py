@@ -1,0 +1,234 @@
+"""Planning and cancelling escalation steps as the incident changes. Only the database:
+the engine (app/scheduler) fires what is due."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.escalation import (
+    IncidentTimes,
+    Kind,
+    PlannedStep,
+    cancelled_by,
+    plan_declared,
+    plan_retro_reminder,
+    plan_update_reminder,
+)
+from app.domain.lifecycle import Status
+from app.services.context import Services
+from app.services.errors import NotFound, ServiceError
+from app.store import repo
+from app.store.models import EscalationRow, Incident
+
+LIVE = ("pending", "firing")
+
+
+def incident_times(incident: Incident) -> IncidentTimes:
+    status = Status(incident.status)
+    return IncidentTimes(
+        severity=incident.severity,
+        is_open=status.is_open,
+        declared_at=incident.declared_at,
+        acknowledged_at=incident.acknowledged_at,
+        last_update_at=incident.last_update_at,
+        status_changed=status is not Status.INVESTIGATING or incident.mitigated_at is not None,
+        resolved_at=incident.resolved_at,
+        retro_held_at=incident.retro_held_at,
+    )
+
+
+class Escalations:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def _incident(self, session: AsyncSession, incident_id: int) -> Incident:
+        incident = await repo.get(session, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident #{incident_id}.")
+        return incident
+
+    async def rows(self, incident_id: int) -> list[EscalationRow]:
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(EscalationRow)
+                .where(EscalationRow.incident_id == incident_id)
+                .order_by(col(EscalationRow.due_at), col(EscalationRow.id))
+            )
+            return list(result.all())
+
+    async def _insert(self, incident: Incident, steps: list[PlannedStep]) -> list[str]:
+        """Add steps not already live or fired; skip those whose reason to fire is gone."""
+        assert incident.id is not None
+        times = incident_times(incident)
+        added: list[str] = []
+        for step in steps:
+            if cancelled_by(step.cancel_on, times):
+                continue
+            try:
+                async with self.s.db.session() as session:
+                    # A ladder rung fires once per incident; reminders recur.
+                    blocking = [*LIVE, "fired"] if step.kind is Kind.LADDER else list(LIVE)
+                    existing = await session.exec(
+                        select(EscalationRow.id)
+                        .where(EscalationRow.incident_id == incident.id)
+                        .where(EscalationRow.key == step.key)
+                        .where(col(EscalationRow.state).in_(blocking))
+                    )
+                    if existing.first() is not None:
+                        continue
+                    session.add(
+                        EscalationRow(
+                            incident_id=incident.id,
+                            key=step.key,
+                            kind=step.kind.value,
+                            step=step.step,
+                            due_at=step.due_at,
+                            cancel_on=step.cancel_on,
+                            targets=step.targets,
+                            created_at=self.s.clock.now(),
+                        )
+                    )
+                added.append(step.key)
+            except IntegrityError:
+                # Another replica planned the same step at the same moment: theirs stands.
+                continue
+        return added
+
+    async def plan_declared(self, incident_id: int) -> list[str]:
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        return await self._insert(incident, plan_declared(self.s.policy, incident_times(incident)))
+
+    async def cancel(
+        self,
+        incident_id: int,
+        reason: str,
+        cancel_on: set[str] | None = None,
+        kinds: set[Kind] | None = None,
+        keep: set[Kind] | None = None,
+    ) -> int:
+        """Cancel pending steps matching the filters; each cancellation goes on the timeline."""
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            query = (
+                select(EscalationRow)
+                .where(EscalationRow.incident_id == incident_id)
+                .where(EscalationRow.state == "pending")
+            )
+            if cancel_on is not None:
+                query = query.where(col(EscalationRow.cancel_on).in_(cancel_on))
+            if kinds is not None:
+                query = query.where(col(EscalationRow.kind).in_([k.value for k in kinds]))
+            if keep:
+                query = query.where(col(EscalationRow.kind).not_in([k.value for k in keep]))
+            rows = list((await session.exec(query.with_for_update())).all())
+            for row in rows:
+                row.state, row.cancelled_at, row.outcome = "cancelled", now, reason
+                session.add(row)
+                if row.kind in {Kind.LADDER, Kind.PAGE}:
+                    session.add(
+                        repo.event(
+                            incident_id,
+                            now,
+                            "escalation_cancelled",
+                            f"{describe_key(row.key)} cancelled: {reason}",
+                            key=row.key,
+                        )
+                    )
+        return len(rows)
+
+    async def on_acknowledged(self, incident_id: int) -> None:
+        await self.cancel(incident_id, "acknowledged", cancel_on={"acknowledged"})
+
+    async def on_progress(self, incident_id: int) -> None:
+        """An update or status change: cancel 'without progress' steps, restart the cadence."""
+        await self.cancel(incident_id, "progress posted", cancel_on={"progress"})
+        await self.replan_update_reminder(incident_id)
+
+    async def replan_update_reminder(
+        self, incident_id: int, due_at: datetime | None = None
+    ) -> None:
+        await self.cancel(incident_id, "rescheduled", kinds={Kind.UPDATE_REMINDER})
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        step = plan_update_reminder(self.s.policy, incident_times(incident), due_at)
+        if step:
+            await self._insert(incident, [step])
+
+    async def on_resolved(self, incident_id: int) -> None:
+        await self.cancel(incident_id, "resolved", keep={Kind.RETRO_REMINDER})
+        await self.plan_retro(incident_id)
+
+    async def plan_retro(self, incident_id: int, last_sent: datetime | None = None) -> None:
+        """Plan the next retrospective reminder (the first when `last_sent` is None)."""
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        if incident.resolved_at is None:
+            return
+        step = plan_retro_reminder(self.s.policy, incident.resolved_at, last_sent)
+        await self._insert(incident, [step])
+
+    async def on_severity_changed(self, incident_id: int) -> None:
+        """Re-plan from the new severity's policy; steps that already fired stay fired."""
+        await self.cancel(
+            incident_id,
+            "severity changed",
+            kinds={Kind.LADDER, Kind.PAGE, Kind.UPDATE_REMINDER},
+        )
+        await self.plan_declared(incident_id)
+
+    async def snooze(self, incident_id: int, minutes: int, by: str) -> datetime:
+        if minutes not in self.s.policy.escalation.snooze_minutes:
+            allowed = ", ".join(str(m) for m in self.s.policy.escalation.snooze_minutes)
+            raise ServiceError(f"Snooze for {allowed} minutes.")
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+            if not Status(incident.status).is_open:
+                raise ServiceError(f"Incident #{incident_id} is {incident.status}.")
+            session.add(
+                repo.event(
+                    incident_id,
+                    now,
+                    "reminder_snoozed",
+                    f"Update reminder snoozed for {minutes} min",
+                    by,
+                )
+            )
+        until = now + timedelta(minutes=minutes)
+        await self.replan_update_reminder(incident_id, due_at=until)
+        return until
+
+    async def retro_held(self, incident_id: int, by: str) -> bool:
+        """Record that the retrospective took place; False if it already was."""
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            incident = await repo.get_for_update(session, incident_id)
+            if incident is None:
+                raise NotFound(f"There is no incident #{incident_id}.")
+            if Status(incident.status).is_open:
+                raise ServiceError(
+                    f"Incident #{incident_id} is still open; hold the retrospective after it "
+                    "is resolved."
+                )
+            if incident.retro_held_at is not None:
+                return False
+            incident.retro_held_at = now
+            session.add(incident)
+            session.add(repo.event(incident_id, now, "retro_held", "Retrospective held", by))
+        await self.cancel(incident_id, "retrospective held", kinds={Kind.RETRO_REMINDER})
+        return True
+
+
+def describe_key(key: str) -> str:
+    if key.startswith("ladder:"):
+        return f"Escalation step {key.split(':', 1)[1]}"
+    if key.startswith("page:"):
+        return "Page"
+    return {"update_reminder": "Update reminder", "retro_reminder": "Retrospective reminder"}.get(
+        key, key
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from tests.conftest import ALICE, Bot
 from tests.helpers import announcements, bot_messages, channel, last_view
 
@@ -63,7 +61,3 @@ async def test_a_resolution_slack_refused_is_posted_later(bot: Bot) -> None:
     resolutions = [m for m in bot_messages(bot.fake, room) if "Issue Resolved" in m.text]
     assert len(resolutions) == 1
     assert "disk full" in resolutions[0].text
-    assert (
-        bot.clock.now() - timedelta(minutes=2)
-        <= (await bot.warroom.incidents.snapshot(1)).resolved_at
-    )  # type: ignore[operator]

@@ -23,6 +23,7 @@ from app.domain.escalation import Kind, cancelled_by, retry_delay
 from app.scheduler.effects import Effects
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
+from app.services.outbox import Outbox
 from app.services.recovery import Recovery
 from app.slack.gateway import SlackError
 from app.store import repo
@@ -42,6 +43,7 @@ class TickReport:
     cancelled: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
     repaired: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)
 
     @property
     def claimed(self) -> int:
@@ -55,11 +57,13 @@ class Engine:
         escalations: Escalations,
         effects: Effects,
         recovery: Recovery | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.s = services
         self.escalations = escalations
         self.effects = effects
         self.recovery = recovery
+        self.outbox = outbox
         self.replica = services.replica
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
@@ -95,6 +99,11 @@ class Engine:
                     report.repaired = await self.recovery.run()
                 except Exception:
                     log.exception("escalation tick: repairing war rooms failed")
+            if self.outbox is not None:
+                try:
+                    report.delivered = (await self.outbox.deliver()).sent
+                except Exception:
+                    log.exception("escalation tick: delivering queued messages failed")
             try:
                 rows = await self._claim()
             except Exception:

@@ -3,6 +3,9 @@ timeline event in one transaction, and returns a snapshot for the Slack side to 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,8 +19,10 @@ from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
+from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import Incident, RoleAssignment, StatusUpdate, TimelineEvent
 
@@ -99,9 +104,27 @@ def validate_declare(req: DeclareRequest, now: datetime) -> DeclareRequest:
     )
 
 
+Announce = Callable[[IncidentSnapshot], Sequence[Outgoing]]
+
+
 class Incidents:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, announcements: Announcements) -> None:
         self.s = services
+        self.say = announcements
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def _announce(
+        self, session: AsyncSession, incident: Incident, now: datetime, build: Announce
+    ) -> IncidentSnapshot:
+        """Queue the change's messages in the change's own transaction, and mark the topic and
+        headline as needing a refresh."""
+        assert incident.id is not None
+        incident.version += 1
+        session.add(incident)
+        await session.flush()
+        snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
+        enqueue(session, incident.id, now, build(snap))
+        return snap
 
     # --- reading --------------------------------------------------------------------------
 
@@ -191,8 +214,7 @@ class Incidents:
 
     async def acknowledge(self, incident_id: int, user: str) -> Change:
         now = self.s.clock.now()
-        async with self.s.db.session() as session:
-            incident = await self._locked(session, incident_id)
+        async with self._change(incident_id) as (session, incident):
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}; nothing to ack.")
             if incident.acknowledged_at is not None:
@@ -204,14 +226,13 @@ class Incidents:
                 )
             incident.acknowledged_at = now
             incident.acknowledged_by = user
-            session.add(incident)
             session.add(repo.event(incident_id, now, "acknowledged", "Acknowledged", user))
+            await self._announce(session, incident, now, lambda i: self.say.acknowledged(i, user))
         return Change(await self.snapshot(incident_id))
 
     async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
         now = self.s.clock.now()
-        async with self.s.db.session() as session:
-            incident = await self._locked(session, incident_id)
+        async with self._change(incident_id) as (session, incident):
             self._require_not_closed(incident)
             roles = await repo.current_roles(session, incident_id)
             if roles.get(role) == user:
@@ -240,6 +261,9 @@ class Incidents:
                     previous=roles.get(role),
                 )
             )
+            await self._announce(
+                session, incident, now, lambda i: self.say.role_assigned(i, role, user, by)
+            )
         return Change(await self.snapshot(incident_id), previous=previous)
 
     async def post_update(
@@ -254,8 +278,7 @@ class Incidents:
         if not any(fields.values()):
             raise InvalidInput("Say something in the update: what was done, or where it stands.")
         try:
-            async with self.s.db.session() as session:
-                incident = await self._locked(session, incident_id)
+            async with self._change(incident_id) as (session, incident):
                 previous = repo.snapshot(incident, {})
                 current = Status(incident.status)
                 if not current.is_open:
@@ -278,7 +301,6 @@ class Incidents:
                     session.add(self._status_event(incident_id, now, current, req.status, by))
                 if req.status is Status.MITIGATED and incident.mitigated_at is None:
                     incident.mitigated_at = now
-                session.add(incident)
                 session.add(
                     repo.event(
                         incident_id,
@@ -290,6 +312,9 @@ class Incidents:
                     )
                 )
                 await session.flush()
+                await self._announce(
+                    session, incident, now, lambda i: self.say.update_posted(i, update)
+                )
         except IntegrityError:
             # The same form submitted twice: the first one stands.
             raise ServiceError("That update was already posted.") from None
@@ -299,8 +324,7 @@ class Incidents:
         if severity not in (1, 2, 3, 4):
             raise InvalidInput("Severity must be 1, 2, 3 or 4.")
         now = self.s.clock.now()
-        async with self.s.db.session() as session:
-            incident = await self._locked(session, incident_id)
+        async with self._change(incident_id) as (session, incident):
             if not Status(incident.status).is_open:
                 raise ServiceError(
                     f"Incident #{incident_id} is {incident.status}; its severity is final."
@@ -320,22 +344,24 @@ class Incidents:
                     new=severity,
                 )
             )
+            old = incident.severity
             incident.severity = severity
-            session.add(incident)
+            await self._announce(
+                session, incident, now, lambda i: self.say.severity_changed(i, old, by)
+            )
         return Change(await self.snapshot(incident_id), previous=previous)
 
     async def mitigate(self, incident_id: int, by: str) -> Change:
         now = self.s.clock.now()
-        async with self.s.db.session() as session:
-            incident = await self._locked(session, incident_id)
+        async with self._change(incident_id) as (session, incident):
             current = Status(incident.status)
             if current is Status.MITIGATED:
                 raise ServiceError(f"Incident #{incident_id} is already mitigated.")
             self._transition(current, Status.MITIGATED)
             incident.status = Status.MITIGATED.value
             incident.mitigated_at = incident.mitigated_at or now
-            session.add(incident)
             session.add(self._status_event(incident_id, now, current, Status.MITIGATED, by))
+            await self._announce(session, incident, now, lambda i: self.say.mitigated(i, by))
         return Change(await self.snapshot(incident_id))
 
     async def resolve(self, incident_id: int, req: ResolveRequest, by: str) -> Change:
@@ -346,8 +372,7 @@ class Incidents:
             "users_affected": clean(req.users_affected, 500, "users_affected"),
             "next_steps": clean(req.next_steps, MAX_FIELD, "next_steps"),
         }
-        async with self.s.db.session() as session:
-            incident = await self._locked(session, incident_id)
+        async with self._change(incident_id) as (session, incident):
             current = Status(incident.status)
             if current is Status.RESOLVED:
                 raise ServiceError(f"Incident #{incident_id} is already resolved.")
@@ -358,17 +383,22 @@ class Incidents:
             incident.mitigated_at = incident.mitigated_at or now
             for name, value in fields.items():
                 setattr(incident, name, value)
-            session.add(incident)
             session.add(self._status_event(incident_id, now, current, Status.RESOLVED, by))
+            await self._announce(session, incident, now, self.say.resolved)
         return Change(await self.snapshot(incident_id))
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _locked(self, session: AsyncSession, incident_id: int) -> Incident:
-        incident = await repo.get_for_update(session, incident_id)
-        if incident is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
-        return incident
+    @asynccontextmanager
+    async def _change(self, incident_id: int) -> AsyncIterator[tuple[AsyncSession, Incident]]:
+        """One transaction over one locked incident. Changes to an incident queue up: the row
+        lock does it on Postgres, the per-incident lock within a replica (SQLite)."""
+        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        async with lock, self.s.db.session() as session:
+            incident = await repo.get_for_update(session, incident_id)
+            if incident is None:
+                raise NotFound(f"There is no incident #{incident_id}.")
+            yield session, incident
 
     @staticmethod
     def _require_not_closed(incident: Incident) -> None:

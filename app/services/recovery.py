@@ -1,9 +1,10 @@
-"""Finishing war rooms that a crash or a Slack outage left half-built.
+"""Finishing war rooms that a crash or a Slack outage left half-built, and topics and
+headlines a refresh could not update.
 
-Declaring and resolving are sequences of Slack calls, each recorded on the incident row when it
-succeeds. If the process dies (or Slack stays down) half-way, the row says what is missing;
-this sweep, run on start-up and on every engine tick, finishes it. A lease on the row
-(`repair_owner`, `repair_until`) keeps two replicas from building the same room at once.
+Declaring is a sequence of Slack calls, each recorded on the incident row when it succeeds. If
+the process dies (or Slack stays down) half-way, the row says what is missing; this sweep, run
+on start-up and on every engine tick, finishes it; messages are the outbox's business. A lease
+on the row (`repair_owner`, `repair_until`) keeps two replicas from building the same room.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from app.domain.lifecycle import Status
 from app.services.context import Services
 from app.services.war_room import WarRoom
 from app.slack.gateway import SlackError
-from app.store import repo
 from app.store.models import Incident
 
 log = logging.getLogger(__name__)
@@ -62,52 +62,40 @@ class Recovery:
         self.s = services
         self.war_room = war_room
 
-    async def unfinished(self) -> list[int]:
+    async def unfinished(self) -> tuple[list[int], list[int]]:
+        """(incidents whose room is not built, incidents whose topic or headline are stale)."""
         cutoff = self.s.clock.now() - GRACE
         async with self.s.db.session() as session:
-            result = await session.exec(
+            unbuilt = await session.exec(
                 select(Incident.id)
-                .where(
-                    or_(
-                        and_(
-                            col(Incident.war_room_ready).is_(False),
-                            col(Incident.status) != Status.CLOSED.value,
-                            col(Incident.declared_at) <= cutoff,
-                        ),
-                        and_(
-                            col(Incident.status) == Status.RESOLVED.value,
-                            col(Incident.resolution_ts).is_(None),
-                            col(Incident.resolved_at) <= cutoff,
-                        ),
-                    )
-                )
+                .where(col(Incident.war_room_ready).is_(False))
+                .where(col(Incident.status) != Status.CLOSED.value)
+                .where(col(Incident.declared_at) <= cutoff)
                 .order_by(col(Incident.id))
             )
-            return [i for i in result.all() if i is not None]
+            stale = await session.exec(
+                select(Incident.id)
+                .where(col(Incident.war_room_ready).is_(True))
+                .where(col(Incident.published_version) < col(Incident.version))
+                .order_by(col(Incident.id))
+            )
+            return [i for i in unbuilt.all() if i], [i for i in stale.all() if i]
 
     async def run(self) -> list[int]:
         """Repair what can be repaired now; returns the incidents completed."""
         repaired: list[int] = []
-        for incident_id in await self.unfinished():
+        unbuilt, stale = await self.unfinished()
+        for incident_id in unbuilt:
             if not await claim(self.s, incident_id):
                 continue
             try:
-                await self._repair(incident_id)
-                repaired.append(incident_id)
+                if await self.war_room.open_war_room(incident_id, claimed=True, repair=True):
+                    repaired.append(incident_id)
             except SlackError as exc:
                 log.warning("incident %s: repair deferred, Slack said %s", incident_id, exc.code)
             finally:
                 await release(self.s, incident_id)
+        for incident_id in stale:
+            if await self.war_room.refresh(incident_id):
+                repaired.append(incident_id)
         return repaired
-
-    async def _repair(self, incident_id: int) -> None:
-        async with self.s.db.session() as session:
-            incident = await repo.get(session, incident_id)
-        if incident is None:
-            return
-        if not incident.war_room_ready:
-            log.info("incident %s: finishing its war room", incident_id)
-            await self.war_room.open_war_room(incident_id, claimed=True)
-        if incident.status == Status.RESOLVED.value and incident.resolution_ts is None:
-            log.info("incident %s: posting its resolution", incident_id)
-            await self.war_room.resolved(await self.war_room.snapshot(incident_id))

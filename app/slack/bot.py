@@ -16,10 +16,12 @@ from app.config import ConfigError, Settings
 from app.messages.render import Renderer
 from app.scheduler.effects import Effects
 from app.scheduler.engine import Engine
+from app.services.announcements import Announcements
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.incidents import Incidents
+from app.services.outbox import Outbox
 from app.services.recovery import Recovery
 from app.services.war_room import WarRoom
 from app.slack.gateway import SlackGateway, make_client
@@ -41,6 +43,7 @@ class Warroom:
     inflight: InFlight
     identity: dict[str, str]
     escalations: Escalations
+    outbox: Outbox
     engine: Engine
 
     @property
@@ -115,19 +118,26 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         authorize=authorize,
         logger=_bolt_logger(settings.log_level),
     )
-    war_room = WarRoom(services)
+    announcements = Announcements(settings.policy, renderer)
+    war_room = WarRoom(services, announcements)
     escalations = Escalations(services)
+    outbox = Outbox(services)
     warroom = Warroom(
         settings=settings,
         services=services,
-        incidents=Incidents(services),
+        incidents=Incidents(services, announcements),
         war_room=war_room,
         app=app,
         inflight=InFlight(),
         identity=identity,
         escalations=escalations,
+        outbox=outbox,
         engine=Engine(
-            services, escalations, Effects(services, war_room), Recovery(services, war_room)
+            services,
+            escalations,
+            Effects(services, war_room),
+            recovery=Recovery(services, war_room),
+            outbox=outbox,
         ),
     )
     register(warroom)

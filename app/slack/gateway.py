@@ -33,6 +33,12 @@ PER_USER_INVITE_ERRORS = frozenset(
 )
 
 
+TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "service_unavailable", "fatal_error", "request_timeout"}
+)
+METADATA_EVENT = "warroom_message"
+
+
 class SlackError(Exception):
     """A Web API call failed; `code` is Slack's error string (or 'http_<status>')."""
 
@@ -40,6 +46,18 @@ class SlackError(Exception):
         super().__init__(f"{method}: {code}")
         self.method = method
         self.code = code
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying later: rate limits, Slack's own failures, lost connections."""
+        return self.code in TRANSIENT or self.code.startswith(
+            ("http_5", "http_429", "connection_error")
+        )
+
+    @property
+    def uncertain(self) -> bool:
+        """The request may have reached Slack and been carried out: look before retrying."""
+        return self.code.startswith("connection_error")
 
 
 def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:
@@ -169,8 +187,13 @@ class SlackGateway:
         message: Message,
         thread_ts: str | None = None,
         broadcast: bool = False,
+        key: str | None = None,
     ) -> str:
-        """Post and return the message ts. Never parses links or names in user text."""
+        """Post and return the message ts. Never parses links or names in user text.
+
+        `key` travels as message metadata so `find_posted` can tell, after a crash, whether
+        this very message already went out.
+        """
         kwargs: dict[str, Any] = {
             "channel": channel,
             **message.as_kwargs(),
@@ -181,8 +204,34 @@ class SlackGateway:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
+        if key:
+            kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
         data = await self._call("chat.postMessage", **kwargs)
         return str(data["ts"])
+
+    async def find_posted(
+        self, channel: str, key: str, oldest: str = "0", thread_ts: str | None = None
+    ) -> str | None:
+        """The ts of the bot's message carrying `key`, if it was posted; None otherwise."""
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        params: dict[str, Any] = {
+            "channel": channel,
+            "oldest": oldest,
+            "limit": 200,
+            "include_all_metadata": "true",
+        }
+        if thread_ts:
+            params["ts"] = thread_ts
+        cursor = ""
+        while True:
+            data = await self._form(method, **params, cursor=cursor)
+            for message in data.get("messages", []):
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return None
 
     async def update(self, channel: str, ts: str, message: Message) -> None:
         await self._call("chat.update", channel=channel, ts=ts, **message.as_kwargs())

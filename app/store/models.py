@@ -60,7 +60,10 @@ class Incident(SQLModel, table=True):
     impact_summary: str = ""
     users_affected: str = ""
     next_steps: str = ""
-    resolution_ts: str | None = None
+    # Bumped by every change people see in the topic, pinned summary and announcement;
+    # `published_version` is the one those last showed. Different means "refresh them".
+    version: int = 0
+    published_version: int = 0
     retro_held_at: datetime | None = _utc(nullable=True)
     # Which replica is building or repairing the war room, and until when (a lease).
     repair_owner: str | None = None
@@ -149,3 +152,45 @@ class EscalationRow(SQLModel, table=True):
     cancelled_at: datetime | None = _utc(nullable=True)
     outcome: str = ""
     created_at: datetime = _utc(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to post, written in the same transaction as the change it announces.
+
+    Delivery claims rows like the escalation engine does, posts them in order per incident and
+    records the `ts`. A row whose outcome is unknown (the process died mid-call) is looked up in
+    Slack by its metadata key before it is posted again, so it is never posted twice.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    # "channel", "thread" (under the announcement) or "user:<id>" (a DM).
+    destination: str
+    broadcast: bool = False
+    text: str
+    blocks: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    state: str = "pending"
+    attempts: int = 0
+    due_at: datetime = _utc(nullable=False)
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    # Set when a post was sent but its answer never came back: look before posting again.
+    uncertain: bool = False
+    sent_ts: str | None = None
+    sent_channel: str | None = None
+    outcome: str = ""
+    created_at: datetime = _utc(nullable=False)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Events API deliveries already handled; Slack retries them, Bolt does not de-duplicate."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = _utc(nullable=False)

@@ -37,7 +37,9 @@ def register(warroom: Warroom) -> None:
         await ack()
         incident_id, reply = _incident_id(body), replier(body)
         if incident_id is not None:
-            await reply.run(lambda: flows.acknowledge(warroom, incident_id, body["user"]["id"]))
+            await reply.run(
+                lambda: flows.acknowledge(warroom, incident_id, body["user"]["id"], reply)
+            )
 
     @app.action("incident_update")
     @warroom.inflight.track

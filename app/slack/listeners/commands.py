@@ -99,27 +99,27 @@ async def dispatch(
         )
         return
     if command.name == "ack":
-        await flows.acknowledge(warroom, incident_id, user)
+        await flows.acknowledge(warroom, incident_id, user, reply)
     elif command.name == "role":
         assert command.role and command.user
-        await flows.assign_role(warroom, incident_id, command.role, command.user, user)
+        await flows.assign_role(warroom, incident_id, command.role, command.user, user, reply)
     elif command.name in {"roles", "resolve"} or (command.name == "update" and not command.text):
         kind = {"roles": views.ROLES, "resolve": views.RESOLVE}.get(command.name, views.UPDATE)
         await flows.open_modal(warroom, kind, incident_id, body["trigger_id"], reply)
     elif command.name == "update":
-        await flows.quick_update(warroom, incident_id, command.text, user)
+        await flows.quick_update(warroom, incident_id, command.text, user, reply)
     elif command.name == "severity":
         assert command.severity
-        await flows.change_severity(warroom, incident_id, command.severity, user)
+        await flows.change_severity(warroom, incident_id, command.severity, user, reply)
     elif command.name == "mitigate":
-        await flows.mitigate(warroom, incident_id, user)
+        await flows.mitigate(warroom, incident_id, user, reply)
     elif command.name == "status":
         snap = await warroom.incidents.snapshot(incident_id)
         await reply.say(warroom.war_room.render("status_summary.md.j2", snap))
     elif command.name == "escalations":
         await reply.say(await flows.escalations_text(warroom, incident_id))
     elif command.name == "retro":
-        await flows.post_retro_agenda(warroom, incident_id)
+        await flows.post_retro_agenda(warroom, incident_id, reply)
     elif command.name == "retro_done":
         await flows.retro_held(warroom, incident_id, user, reply)
 

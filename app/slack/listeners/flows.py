@@ -1,4 +1,9 @@
-"""Steps shared by several surfaces (a command, a button and a form can all acknowledge)."""
+"""Steps shared by several surfaces (a command, a button and a form can all acknowledge).
+
+Each flow: the use case (state change + queued messages, one transaction), the escalation
+plan, then delivery of the queued messages and a refresh of topic and headline. When Slack does
+not take the messages, the person is told they are saved and will follow.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,24 @@ from app.domain.roles import Role
 from app.messages import blocks
 from app.services.escalations import describe_key
 from app.services.incidents import DeclareRequest, ResolveRequest, UpdateRequest
+from app.services.outbox import Outgoing, enqueue
 from app.slack import views
+from app.slack.gateway import SlackError
 
 if TYPE_CHECKING:
     from app.slack.bot import Warroom
     from app.slack.reply import Replier
+
+
+async def publish(warroom: Warroom, incident_id: int, reply: Replier | None) -> None:
+    """Deliver the incident's queued messages and refresh its topic and headline."""
+    report = await warroom.outbox.deliver(incident_id)
+    if report.failed and reply is not None:
+        await reply.say(
+            ":hourglass: Saved. Slack is not taking messages right now "
+            f"({report.errors[0]}); Warroom will post them as soon as it does."
+        )
+    await warroom.war_room.refresh(incident_id)
 
 
 async def declare(warroom: Warroom, req: DeclareRequest) -> None:
@@ -26,63 +44,108 @@ async def declare(warroom: Warroom, req: DeclareRequest) -> None:
         await warroom.engine.tick()  # page the severity's audience now, not at the next tick
 
 
-async def acknowledge(warroom: Warroom, incident_id: int, user: str) -> None:
-    change = await warroom.incidents.acknowledge(incident_id, user)
+async def acknowledge(
+    warroom: Warroom, incident_id: int, user: str, reply: Replier | None = None
+) -> None:
+    await warroom.incidents.acknowledge(incident_id, user)
     await warroom.escalations.on_acknowledged(incident_id)
-    await warroom.war_room.acknowledged(change.incident, user)
+    await publish(warroom, incident_id, reply)
 
 
-async def assign_role(warroom: Warroom, incident_id: int, role: Role, user: str, by: str) -> None:
+async def assign_role(
+    warroom: Warroom,
+    incident_id: int,
+    role: Role,
+    user: str,
+    by: str,
+    reply: Replier | None = None,
+) -> None:
     change = await warroom.incidents.assign_role(incident_id, role, user, by)
-    if change.changed:
-        await warroom.war_room.role_assigned(change.incident, role, user, by)
+    if not change.changed:
+        return
+    await publish(warroom, incident_id, reply)
+    if change.incident.channel_id:
+        await _invite(warroom, incident_id, [user])
+
+
+async def _invite(warroom: Warroom, incident_id: int, users: list[str]) -> None:
+    snap = await warroom.incidents.snapshot(incident_id)
+    try:
+        await warroom.war_room.invite(snap, users)
+    except SlackError as exc:
+        await warroom.war_room.problem(snap, f"Could not invite everyone yet ({exc.code}).")
 
 
 async def post_update(
-    warroom: Warroom, incident_id: int, req: UpdateRequest, by: str, key: str | None = None
+    warroom: Warroom,
+    incident_id: int,
+    req: UpdateRequest,
+    by: str,
+    key: str | None = None,
+    reply: Replier | None = None,
 ) -> None:
-    change, update = await warroom.incidents.post_update(incident_id, req, by, key)
+    await warroom.incidents.post_update(incident_id, req, by, key)
     await warroom.escalations.on_progress(incident_id)
-    await warroom.war_room.update_posted(change.incident, update)
+    await publish(warroom, incident_id, reply)
 
 
-async def quick_update(warroom: Warroom, incident_id: int, text: str, by: str) -> None:
+async def quick_update(
+    warroom: Warroom, incident_id: int, text: str, by: str, reply: Replier | None = None
+) -> None:
     """`/incident update <text>`: keep the status, report the text as investigation status."""
     snap = await warroom.incidents.snapshot(incident_id)
     status = snap.status if snap.status.is_open else Status.INVESTIGATING
-    await post_update(warroom, incident_id, UpdateRequest(status=status, investigation=text), by)
+    req = UpdateRequest(status=status, investigation=text)
+    await post_update(warroom, incident_id, req, by, reply=reply)
 
 
-async def change_severity(warroom: Warroom, incident_id: int, severity: int, by: str) -> None:
+async def change_severity(
+    warroom: Warroom, incident_id: int, severity: int, by: str, reply: Replier | None = None
+) -> None:
     change = await warroom.incidents.change_severity(incident_id, severity, by)
-    if change.changed and change.previous is not None:
-        await warroom.escalations.on_severity_changed(incident_id)
-        await warroom.war_room.severity_changed(change.incident, change.previous.severity, by)
-        await warroom.engine.tick()  # page the new audience now
+    if not change.changed:
+        return
+    await warroom.escalations.on_severity_changed(incident_id)
+    await publish(warroom, incident_id, reply)
+    if change.incident.channel_id:
+        await _invite(warroom, incident_id, await warroom.war_room.audience(severity))
+    await warroom.engine.tick()  # page the new audience now
 
 
-async def mitigate(warroom: Warroom, incident_id: int, by: str) -> None:
-    change = await warroom.incidents.mitigate(incident_id, by)
+async def mitigate(
+    warroom: Warroom, incident_id: int, by: str, reply: Replier | None = None
+) -> None:
+    await warroom.incidents.mitigate(incident_id, by)
     await warroom.escalations.on_progress(incident_id)
-    await warroom.war_room.mitigated(change.incident, by)
+    await publish(warroom, incident_id, reply)
 
 
-async def resolve(warroom: Warroom, incident_id: int, req: ResolveRequest, by: str) -> None:
-    change = await warroom.incidents.resolve(incident_id, req, by)
+async def resolve(
+    warroom: Warroom, incident_id: int, req: ResolveRequest, by: str, reply: Replier | None = None
+) -> None:
+    await warroom.incidents.resolve(incident_id, req, by)
     await warroom.escalations.on_resolved(incident_id)
-    await warroom.war_room.resolved(change.incident)
+    await publish(warroom, incident_id, reply)
 
 
 async def retro_held(warroom: Warroom, incident_id: int, by: str, reply: Replier) -> None:
-    if await warroom.escalations.retro_held(incident_id, by):
-        snap = await warroom.incidents.snapshot(incident_id)
-        if snap.channel_id:
-            await warroom.services.slack.post(
-                snap.channel_id,
-                blocks.simple(f":white_check_mark: Retrospective held (recorded by <@{by}>)."),
-            )
-    else:
+    if not await warroom.escalations.retro_held(incident_id, by):
         await reply.say(f"The retrospective of incident #{incident_id} was already recorded.")
+        return
+    text = f":white_check_mark: Retrospective held (recorded by <@{by}>)."
+    await _queue(warroom, incident_id, [Outgoing("channel", blocks.simple(text))])
+    await publish(warroom, incident_id, reply)
+
+
+async def post_retro_agenda(warroom: Warroom, incident_id: int, reply: Replier) -> None:
+    snap = await warroom.incidents.snapshot(incident_id)
+    await _queue(warroom, incident_id, warroom.war_room.say.retro_agenda(snap))
+    await publish(warroom, incident_id, reply)
+
+
+async def _queue(warroom: Warroom, incident_id: int, items: list[Outgoing]) -> None:
+    async with warroom.db.session() as session:
+        enqueue(session, incident_id, warroom.services.clock.now(), items)
 
 
 async def escalations_text(warroom: Warroom, incident_id: int) -> str:
@@ -114,10 +177,3 @@ async def open_modal(
     else:
         view = views.roles_modal(snap, warroom.services.policy, meta)
     await warroom.services.slack.open_view(trigger_id, view)
-
-
-async def post_retro_agenda(warroom: Warroom, incident_id: int) -> None:
-    snap = await warroom.incidents.snapshot(incident_id)
-    hours = warroom.services.policy.escalation.retro_within_hours
-    text = warroom.war_room.render("retro_agenda.md.j2", snap, hours=hours)
-    await warroom.war_room.to_channel_and_thread(incident_id, blocks.simple(text))

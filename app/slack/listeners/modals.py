@@ -77,7 +77,9 @@ def register(warroom: Warroom) -> None:
         meta = views.read_metadata(view)
         reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
         key = f"view:{view.get('id')}"
-        await reply.run(lambda: flows.post_update(warroom, int(meta["incident"]), req, user, key))
+        await reply.run(
+            lambda: flows.post_update(warroom, int(meta["incident"]), req, user, key, reply)
+        )
 
     @app.view(views.RESOLVE)
     @warroom.inflight.track
@@ -98,7 +100,7 @@ def register(warroom: Warroom) -> None:
         meta = views.read_metadata(view)
         reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
 
-        await reply.run(lambda: flows.resolve(warroom, int(meta["incident"]), req, user))
+        await reply.run(lambda: flows.resolve(warroom, int(meta["incident"]), req, user, reply))
 
     @app.view(views.ROLES)
     @warroom.inflight.track
@@ -112,7 +114,9 @@ def register(warroom: Warroom) -> None:
         async def assign() -> None:
             for role in Role:
                 if holder := v.get(role.value):
-                    await flows.assign_role(warroom, int(meta["incident"]), role, holder, user)
+                    await flows.assign_role(
+                        warroom, int(meta["incident"]), role, holder, user, reply
+                    )
 
         await reply.run(assign)
 

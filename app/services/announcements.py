@@ -1,0 +1,98 @@
+"""The messages each change sends, as queue entries (`Outgoing`). Pure rendering: queued by
+the use case in the transaction that makes the change, delivered by the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.domain.policy import Policy
+from app.domain.roles import Role
+from app.domain.snapshot import IncidentSnapshot
+from app.messages import blocks
+from app.messages.blocks import Message
+from app.messages.render import Renderer
+from app.services.outbox import Outgoing
+from app.store.models import StatusUpdate
+
+
+class Announcements:
+    def __init__(self, policy: Policy, renderer: Renderer) -> None:
+        self.policy = policy
+        self.renderer = renderer
+
+    def render(self, template: str, i: IncidentSnapshot, **extra: Any) -> str:
+        context = {
+            "i": i,
+            "sev": self.policy.severity(i.severity),
+            "links": self.policy.links,
+            **extra,
+        }
+        return self.renderer.render(template, **context)
+
+    @staticmethod
+    def _both(message: Message, broadcast: bool = False) -> list[Outgoing]:
+        """The incident channel and the announcement's thread (skipped when private)."""
+        return [Outgoing("channel", message), Outgoing("thread", message, broadcast=broadcast)]
+
+    def notification(self, i: IncidentSnapshot) -> Message:
+        return blocks.initial_notification(i, self.render("initial_notification.md.j2", i))
+
+    def announcement(self, i: IncidentSnapshot) -> Message:
+        return blocks.announcement(
+            i,
+            self.render("announcement_headline.md.j2", i),
+            self.render("initial_notification.md.j2", i),
+        )
+
+    def role_brief(self, i: IncidentSnapshot, role: Role) -> Message:
+        return blocks.simple(self.render("role_brief.md.j2", i, role=self.policy.role(role)))
+
+    def acknowledged(self, i: IncidentSnapshot, by: str) -> list[Outgoing]:
+        sev = self.policy.severity(i.severity)
+        target = sev.response_target_minutes
+        within = (
+            target is not None
+            and i.time_to_acknowledge is not None
+            and i.time_to_acknowledge.total_seconds() <= max(target, 1) * 60
+        )
+        text = self.render("acknowledged.md.j2", i, by=by, within_target=within)
+        return self._both(blocks.simple(text))
+
+    def role_assigned(self, i: IncidentSnapshot, role: Role, user: str, by: str) -> list[Outgoing]:
+        said = self.render("role_assigned.md.j2", i, user=user, role=self.policy.role(role), by=by)
+        return [
+            Outgoing("channel", blocks.simple(said)),
+            Outgoing(f"user:{user}", self.role_brief(i, role)),
+        ]
+
+    def update_posted(self, i: IncidentSnapshot, update: StatusUpdate) -> list[Outgoing]:
+        text = self.render("update.md.j2", i, u=_UpdateView(update))
+        return self._both(blocks.simple(text))
+
+    def severity_changed(self, i: IncidentSnapshot, old: int, by: str) -> list[Outgoing]:
+        text = self.render("severity_changed.md.j2", i, old=old, by=by)
+        return self._both(blocks.simple(text), broadcast=True)
+
+    def mitigated(self, i: IncidentSnapshot, by: str) -> list[Outgoing]:
+        return self._both(blocks.simple(self.render("mitigated.md.j2", i, by=by)))
+
+    def resolved(self, i: IncidentSnapshot) -> list[Outgoing]:
+        text = self.render("resolution.md.j2", i)
+        header = blocks.header(f"Incident #{i.id} resolved")
+        return self._both(blocks.message(text, [header, *blocks.sections(text)]), broadcast=True)
+
+    def retro_agenda(self, i: IncidentSnapshot) -> list[Outgoing]:
+        hours = self.policy.escalation.retro_within_hours
+        return self._both(blocks.simple(self.render("retro_agenda.md.j2", i, hours=hours)))
+
+
+class _UpdateView:
+    """The fields the update template reads."""
+
+    def __init__(self, update: StatusUpdate) -> None:
+        self.posted_at = update.posted_at
+        self.posted_by = update.posted_by
+        self.status_label = update.status.capitalize()
+        self.done_so_far = update.done_so_far
+        self.investigation = update.investigation
+        self.eta = update.eta

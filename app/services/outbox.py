@@ -1,0 +1,245 @@
+"""Delivering queued messages: in order per incident, each exactly once.
+
+Messages are queued in the same transaction as the change they announce (see
+`Incidents(..., announce=…)`), so a change is never saved without its announcement. Delivery
+claims due rows with a lease (several replicas may deliver), posts them one incident at a time in
+queue order, and records each `ts`. Slack failures leave the row due again later, with backoff.
+A row whose outcome is unknown (a dropped connection, or a replica that died mid-call) is looked
+up in Slack by its metadata key before being posted again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.escalation import retry_delay
+from app.messages.blocks import Message
+from app.services.context import Services
+from app.slack.gateway import SlackError
+from app.store import repo
+from app.store.models import Incident, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to queue: where it goes and what it says."""
+
+    destination: str  # "channel", "thread" or "user:<id>"
+    message: Message
+    broadcast: bool = False
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def enqueue(
+    session: AsyncSession, incident_id: int, now: datetime, items: Sequence[Outgoing]
+) -> None:
+    for item in items:
+        session.add(
+            OutboxMessage(
+                incident_id=incident_id,
+                destination=item.destination,
+                broadcast=item.broadcast,
+                text=item.message.text,
+                blocks=item.message.blocks,
+                due_at=now,
+                created_at=now,
+            )
+        )
+
+
+def message_key(row: OutboxMessage) -> str:
+    return f"outbox:{row.id}"
+
+
+class Outbox:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
+        """Send what is due (for one incident, or all). Never raises for Slack's failures."""
+        report = DeliveryReport()
+        rows = await self._claim(incident_id)
+        by_incident: dict[int, list[OutboxMessage]] = defaultdict(list)
+        for row in rows:
+            by_incident[row.incident_id].append(row)
+        for incident_rows in by_incident.values():
+            await self._deliver_in_order(sorted(incident_rows, key=lambda r: r.id or 0), report)
+        return report
+
+    async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
+        now = self.s.clock.now()
+        due = or_(
+            and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) <= now),
+            and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) < now),
+        )
+        # An incident with a message waiting out a backoff, or being sent elsewhere, is held
+        # back whole: its messages go out in queue order.
+        blocked = select(OutboxMessage.incident_id).where(
+            or_(
+                and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) > now),
+                and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) >= now),
+            )
+        )
+        candidates = select(OutboxMessage.id).where(
+            due, col(OutboxMessage.incident_id).not_in(blocked)
+        )
+        if incident_id is not None:
+            candidates = candidates.where(col(OutboxMessage.incident_id) == incident_id)
+        candidates = candidates.order_by(col(OutboxMessage.id)).limit(BATCH)
+        if self.s.db.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        claim = (
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(candidates.scalar_subquery()), due)
+            .values(
+                state="sending",
+                claimed_by=self.s.replica,
+                lease_until=now + LEASE,
+                # A row taken back from a lapsed lease may have gone out: look first.
+                uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"),
+            )
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.s.db.session() as session:
+            result = await session.exec(claim)  # type: ignore[call-overload]
+            return list(result.scalars().all())
+
+    async def _deliver_in_order(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
+        async with self.s.db.session() as session:
+            incident = await repo.get(session, rows[0].incident_id)
+        assert incident is not None
+        for index, row in enumerate(rows):
+            try:
+                outcome = await self._send(row, incident)
+            except SlackError as exc:
+                report.errors.append(exc.code)
+                report.failed.append(row.id or 0)
+                # Keep the order: this and every later message of the incident wait as long.
+                due = self.s.clock.now() + retry_delay(row.attempts + 1)
+                for later in rows[index:]:
+                    await self._release(later, due, exc if later is row else None)
+                return
+            if outcome == "skipped":
+                report.skipped.append(row.id or 0)
+            elif outcome == "waiting":
+                due = self.s.clock.now() + timedelta(seconds=15)
+                for later in rows[index:]:
+                    await self._release(later, due, None)
+                return
+            else:
+                report.sent.append(row.id or 0)
+
+    async def _send(self, row: OutboxMessage, incident: Incident) -> str:
+        channel, thread_ts = self._where(row, incident)
+        if channel == "skip":
+            await self._finish(row, "skipped", None, None, "private incident: no announcement")
+            return "skipped"
+        if channel is None:
+            return "waiting"
+        key = message_key(row)
+        if row.uncertain and not channel.startswith("U"):
+            oldest = f"{row.created_at.timestamp() - 1:.6f}"
+            found = await self.s.slack.find_posted(channel, key, oldest, thread_ts)
+            if found:
+                await self._finish(row, "sent", found, channel, "found already posted")
+                return "sent"
+        message = Message(text=row.text, blocks=row.blocks)
+        try:
+            ts = await self.s.slack.post(
+                channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
+            )
+        except SlackError as exc:
+            if exc.uncertain:
+                row.uncertain = True
+            if not exc.transient:
+                log.warning("message %s refused by Slack (%s): dropped", row.id, exc.code)
+                await self._finish(row, "failed", None, channel, exc.code)
+                return "skipped"
+            raise
+        await self._finish(row, "sent", ts, channel, "")
+        return "sent"
+
+    @staticmethod
+    def _where(row: OutboxMessage, incident: Incident) -> tuple[str | None, str | None]:
+        """(channel, thread_ts) for a row; channel None = not possible yet, "skip" = never."""
+        if row.destination == "channel":
+            return incident.channel_id, None
+        if row.destination == "thread":
+            if incident.is_private:
+                return "skip", None
+            if not (incident.announcement_channel_id and incident.announcement_ts):
+                return ("skip", None) if incident.war_room_ready else (None, None)
+            return incident.announcement_channel_id, incident.announcement_ts
+        if row.destination.startswith("user:"):
+            return row.destination.removeprefix("user:"), None
+        return "skip", None
+
+    async def _finish(
+        self,
+        row: OutboxMessage,
+        state: str,
+        ts: str | None,
+        channel: str | None,
+        outcome: str,
+    ) -> None:
+        async with self.s.db.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == row.id)
+                .values(
+                    state=state,
+                    sent_ts=ts,
+                    sent_channel=channel,
+                    outcome=outcome,
+                    lease_until=None,
+                    uncertain=False,
+                )
+            )
+
+    async def _release(self, row: OutboxMessage, due: datetime, error: SlackError | None) -> None:
+        """Back to pending until `due`; a failed attempt is counted."""
+        attempts = row.attempts + (1 if error else 0)
+        async with self.s.db.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == row.id)
+                .where(col(OutboxMessage.claimed_by) == self.s.replica)
+                .values(
+                    state="pending",
+                    attempts=attempts,
+                    due_at=due,
+                    lease_until=None,
+                    uncertain=row.uncertain,
+                    outcome=f"{error.method}: {error.code}" if error else row.outcome,
+                )
+            )
+
+    async def pending_count(self, incident_id: int) -> int:
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(OutboxMessage.id)  # type: ignore[call-overload]
+                .where(col(OutboxMessage.incident_id) == incident_id)
+                .where(col(OutboxMessage.state).in_(["pending", "sending"]))
+            )
+            return len(result.all())

@@ -1,0 +1,487 @@
+"""Row 1: how long Slack waits for the bot's acknowledgment, against a bare Bolt app.
+
+Slack gives a command or a form submission 3 seconds; the bot promises to answer at once and do
+the work afterwards. The honest yardstick is not an absolute number (it depends on the machine)
+but the same request answered by a Bolt `AsyncApp` whose listeners only call `ack()`, served the
+same way on the same machine in the same run. The ratio ours / bare is what this row reports.
+
+Each app runs in its own process (`python -m bench.ack_latency serve ours|bare`), so neither
+shares an event loop with the client or with the other app. The real bot keeps its post-ack
+work (database writes, Slack calls to the in-process fake): that work competing with the next
+acknowledgment is exactly what the comparison is meant to expose. Rounds alternate between the
+two apps, and the bot is allowed to finish its work before each bare round, so the bare app never
+runs while the bot's leftovers take the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+
+from app.server import web_app
+from app.slack import views
+from app.slack.bot import Warroom
+from bench.harness import (
+    BOT_TOKEN,
+    BOT_USER,
+    RESULT_PREFIX,
+    SIGNING_SECRET,
+    TEAM,
+    Outcome,
+    Row,
+    SignedClient,
+    client_session,
+    command_body,
+    emit,
+    ms,
+    new_fake,
+    percentile,
+    quiet_logs,
+    running_bot,
+    serve,
+    sqlite_url,
+    submission_body,
+)
+
+SEQUENTIAL_ROUNDS = 6
+SEQUENTIAL_PER_ROUND = 50  # 300 samples per app and kind
+CONCURRENT_CLIENTS = 50
+CONCURRENT_ROUNDS = 2
+CONCURRENT_PER_CLIENT = 5  # 50 clients x 10 requests per app and kind
+WARM_UP = 30
+RATIO_TARGET = 1.10
+SLACK_LIMIT = 3.0
+REQUEST_TIMEOUT = 10.0
+
+COMMANDS = ("status 1", "declare sev3 Bench command {n}", "help")
+"""Read-only, state-changing and answered-in-the-ack commands, in turn."""
+
+
+# --- the two servers ------------------------------------------------------------------------
+
+
+class _Control:
+    """A small HTTP side door into a server process: mint response URLs, wait for the bot to
+    finish its post-ack work, read a view the bot opened. Served on its own port so the
+    measured app is exactly the production one."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+
+    def route(
+        self, method: str, path: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]
+    ) -> None:
+        async def wrapped(request: web.Request) -> web.Response:
+            body = await request.json() if request.body_exists else {}
+            return web.json_response(await handler(body))
+
+        self.app.router.add_route(method, path, wrapped)
+
+
+async def _until_stopped() -> None:
+    """Serve until the parent closes our stdin (or signals us)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    reader = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+async def serve_ours() -> dict[str, Any]:
+    """The real bot: `build`, `prepare`, `web_app` on aiohttp, against the in-process fake."""
+    fake = new_fake()
+    await fake.start()
+    control = _Control()
+    try:
+        async with sqlite_url("ack") as url, running_bot(fake, url) as bot:
+
+            async def mint(body: dict[str, Any]) -> dict[str, Any]:
+                return {"urls": [fake.new_response_url() for _ in range(int(body["n"]))]}
+
+            async def settle(_body: dict[str, Any]) -> dict[str, Any]:
+                return {"idle": await bot.settle(120)}
+
+            async def view(body: dict[str, Any]) -> dict[str, Any]:
+                found = [v for v in fake.views.values() if v.get("callback_id") == body["id"]]
+                return {"view": found[-1] if found else None}
+
+            async def stats(_body: dict[str, Any]) -> dict[str, Any]:
+                return {"slack_calls": len(fake.calls)}
+
+            control.route("POST", "/mint", mint)
+            control.route("POST", "/settle", settle)
+            control.route("POST", "/view", view)
+            control.route("POST", "/stats", stats)
+            runner, port = await serve(control.app)
+            _announce(bot.url, port)
+            try:
+                await _until_stopped()
+            finally:
+                await runner.cleanup()
+            return {"slack_calls": len(fake.calls)}
+    finally:
+        await fake.stop()
+
+
+@dataclass
+class _BareHost:
+    """Just enough of a `Warroom` for `web_app`, so the bare app is served by the very same
+    aiohttp handler as the bot."""
+
+    app: AsyncApp
+
+
+def bare_app() -> AsyncApp:
+    """A Bolt app that verifies signatures, authorizes without calling Slack, and only acks."""
+
+    async def authorize(**_: object) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=None,
+            team_id=TEAM,
+            bot_token=BOT_TOKEN,
+            bot_user_id=BOT_USER,
+            bot_id="BBOT",
+        )
+
+    app = AsyncApp(signing_secret=SIGNING_SECRET, authorize=authorize)
+
+    @app.command("/incident")
+    async def command(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.view(views.DECLARE)
+    async def declare(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.view(views.UPDATE)
+    async def update(ack: AsyncAck) -> None:
+        await ack()
+
+    return app
+
+
+async def serve_bare() -> dict[str, Any]:
+    control = _Control()
+
+    async def settle(_body: dict[str, Any]) -> dict[str, Any]:
+        return {"idle": True}
+
+    control.route("POST", "/settle", settle)
+    runner, port = await serve(web_app(cast(Warroom, _BareHost(bare_app()))))
+    control_runner, control_port = await serve(control.app)
+    _announce(f"http://127.0.0.1:{port}/slack/events", control_port)
+    try:
+        await _until_stopped()
+    finally:
+        await control_runner.cleanup()
+        await runner.cleanup()
+    return {}
+
+
+def _announce(events_url: str, control_port: int) -> None:
+    print(json.dumps({"events": events_url, "control": f"http://127.0.0.1:{control_port}"}))
+    sys.stdout.flush()
+
+
+def server_main(kind: str) -> None:
+    tally = quiet_logs()
+    extra = asyncio.run(serve_ours() if kind == "ours" else serve_bare())
+    print(RESULT_PREFIX + json.dumps({"warnings": dict(tally.counts), **extra}), flush=True)
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A server process, its events URL and its control URL."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    events: str
+    control: str
+    finished: dict[str, Any] = field(default_factory=dict)
+
+    async def ask(self, session: aiohttp.ClientSession, path: str, **body: Any) -> Any:
+        # Waiting for the bot to settle can take far longer than any measured request.
+        wait = aiohttp.ClientTimeout(total=300)
+        async with session.post(self.control + path, json=body, timeout=wait) as response:
+            return await response.json()
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        output = await asyncio.wait_for(self.process.stdout.read(), 180)
+        await self.process.wait()
+        for line in output.decode().splitlines():
+            if line.startswith(RESULT_PREFIX):
+                self.finished = json.loads(line.removeprefix(RESULT_PREFIX))
+
+
+async def start_server(kind: str) -> Server:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.ack_latency",
+        "serve",
+        kind,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    if not line:
+        raise RuntimeError(f"the {kind} server did not start")
+    where = json.loads(line)
+    return Server(kind, process, where["events"], where["control"])
+
+
+@dataclass
+class Sample:
+    server: str
+    kind: str
+    mode: str
+    seconds: float
+    status: int
+
+
+class Workload:
+    """Builds request bodies: commands in turn, and the update and declare forms in turn."""
+
+    def __init__(self, ours: Server, update_view: dict[str, Any], declare_view: dict[str, Any]):
+        self.ours = ours
+        self.update_view = update_view
+        self.declare_view = declare_view
+        self.urls: list[str] = []
+        self.count = 0
+
+    async def refill(self, session: aiohttp.ClientSession, needed: int) -> None:
+        """Response URLs are single-purpose on the fake: mint them ahead, outside the timing."""
+        if len(self.urls) < needed:
+            minted = await self.ours.ask(session, "/mint", n=needed - len(self.urls) + 200)
+            self.urls.extend(minted["urls"])
+
+    def body(self, kind: str) -> str:
+        self.count += 1
+        n = self.count
+        if kind == "command":
+            text = COMMANDS[n % len(COMMANDS)].format(n=n)
+            return command_body(text, self.urls.pop())
+        if n % 2:
+            view = self._reopened(self.update_view)
+            answers = {"status": "identified", "investigation": f"Bench update {n}: recovering"}
+        else:
+            view = self._reopened(self.declare_view)
+            answers = {"title": f"Bench form {n}", "severity": "3"}
+        return submission_body(view, answers)
+
+    def _reopened(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The form as if opened by its own command: each opening carries its own reply URL,
+        and Slack lets a response URL be used only a few times."""
+        meta = json.loads(view.get("private_metadata") or "{}")
+        meta["reply_url"] = self.urls.pop()
+        return {**view, "private_metadata": json.dumps(meta, separators=(",", ":"))}
+
+
+async def _one(
+    session: aiohttp.ClientSession, server: Server, body: str, kind: str, mode: str
+) -> Sample:
+    client = SignedClient(session, server.events)
+    status, seconds, _ = await client.post(body)
+    return Sample(server.name, kind, mode, seconds, status)
+
+
+async def sequential(
+    session: aiohttp.ClientSession, server: Server, work: Workload, kind: str, n: int
+) -> list[Sample]:
+    await work.refill(session, n)
+    bodies = [work.body(kind) for _ in range(n)]
+    return [await _one(session, server, body, kind, "sequential") for body in bodies]
+
+
+async def concurrent(
+    session: aiohttp.ClientSession,
+    server: Server,
+    work: Workload,
+    kind: str,
+    clients: int,
+    each: int,
+) -> list[Sample]:
+    await work.refill(session, clients * each)
+    queues = [[work.body(kind) for _ in range(each)] for _ in range(clients)]
+    start = asyncio.Event()
+
+    async def client(bodies: list[str]) -> list[Sample]:
+        await start.wait()
+        return [await _one(session, server, b, kind, "concurrent") for b in bodies]
+
+    tasks = [asyncio.ensure_future(client(q)) for q in queues]
+    await asyncio.sleep(0)
+    start.set()
+    return [s for batch in await asyncio.gather(*tasks) for s in batch]
+
+
+async def alternate(
+    session: aiohttp.ClientSession,
+    servers: tuple[Server, Server],
+    rounds: int,
+    run: Callable[[Server], Awaitable[list[Sample]]],
+) -> list[Sample]:
+    """Run `rounds` rounds on each server, switching which goes first every round; the bot
+    finishes its post-ack work after each of its rounds so the next round starts on a quiet
+    machine whichever app it measures."""
+    samples: list[Sample] = []
+    for r in range(rounds):
+        order = servers if r % 2 == 0 else servers[::-1]
+        for server in order:
+            t0 = time.perf_counter()
+            samples.extend(await run(server))
+            t1 = time.perf_counter()
+            await server.ask(session, "/settle")
+            print(f"DEBUG {server.name} run {t1-t0:.2f}s settle {time.perf_counter()-t1:.2f}s", file=sys.stderr)
+    return samples
+
+
+async def prepare_forms(
+    session: aiohttp.ClientSession, ours: Server
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Declare incident #1 and have the bot open the update and declare forms, as a person
+    would, so the submissions carry the bot's own views."""
+    client = SignedClient(session, ours.events)
+    urls = (await ours.ask(session, "/mint", n=3))["urls"]
+    for text, url in zip(
+        ("declare sev3 Bench seed incident", "update #1", "declare"), urls, strict=True
+    ):
+        status, _, _ = await client.post(command_body(text, url))
+        if status != 200:
+            raise RuntimeError(f"/incident {text} answered {status}")
+        await ours.ask(session, "/settle")
+    update_view = (await ours.ask(session, "/view", id=views.UPDATE))["view"]
+    declare_view = (await ours.ask(session, "/view", id=views.DECLARE))["view"]
+    if not update_view or not declare_view:
+        raise RuntimeError("the bot did not open the update and declare forms")
+    return update_view, declare_view
+
+
+def summarize(samples: list[Sample], kind: str, mode: str, label: str) -> Row:
+    def times(server: str) -> list[float]:
+        return [
+            s.seconds for s in samples if s.server == server and s.kind == kind and s.mode == mode
+        ]
+
+    ours, bare = times("ours"), times("bare")
+    failed = [s for s in samples if s.kind == kind and s.mode == mode and s.status != 200]
+    o50, o99, b50, b99 = (
+        percentile(ours, 50),
+        percentile(ours, 99),
+        percentile(bare, 50),
+        percentile(bare, 99),
+    )
+    ratio = o99 / b99
+    worst = max(ours)
+    measured = (
+        f"ours {ms(o50)} / {ms(o99)}, bare {ms(b50)} / {ms(b99)} (p50 / p99); "
+        f"p99 ratio {ratio:.2f}; ours max {ms(worst)}"
+    )
+    if failed:
+        measured += f"; {len(failed)} non-200 answers"
+    ok = ratio <= RATIO_TARGET and worst < SLACK_LIMIT and not failed
+    why = ""
+    if not ok:
+        why = (
+            f"ours p99 {ms(o99)} vs bare {ms(b99)}: the bot's post-ack work shares the event "
+            "loop with the next acknowledgments"
+            if ratio > RATIO_TARGET
+            else f"slowest acknowledgment {ms(worst)} or {len(failed)} failed answers"
+        )
+    return Row(
+        f"Ack {label}, {mode} (n={len(ours)} each)",
+        measured,
+        f"p99 ratio <= {RATIO_TARGET:.2f}, all < 3 s",
+        ok,
+        why,
+    )
+
+
+async def measure() -> tuple[list[Row], dict[str, int]]:
+    ours, bare = await asyncio.gather(start_server("ours"), start_server("bare"))
+    servers = (bare, ours)
+    samples: list[Sample] = []
+    try:
+        async with client_session(timeout=REQUEST_TIMEOUT) as session:
+            update_view, declare_view = await prepare_forms(session, ours)
+            work = Workload(ours, update_view, declare_view)
+            for kind in ("command", "submission"):
+                await alternate(
+                    session, servers, 1, lambda s, k=kind: sequential(session, s, work, k, WARM_UP)
+                )
+            for kind in ("command", "submission"):
+                samples += await alternate(
+                    session,
+                    servers,
+                    SEQUENTIAL_ROUNDS,
+                    lambda s, k=kind: sequential(session, s, work, k, SEQUENTIAL_PER_ROUND),
+                )
+                samples += await alternate(
+                    session,
+                    servers,
+                    CONCURRENT_ROUNDS,
+                    lambda s, k=kind: concurrent(
+                        session, s, work, k, CONCURRENT_CLIENTS, CONCURRENT_PER_CLIENT
+                    ),
+                )
+            calls = (await ours.ask(session, "/stats"))["slack_calls"]
+    finally:
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await server.stop()
+    rows = []
+    for kind, label in (("command", "/incident"), ("submission", "form submission")):
+        for mode in ("sequential", "concurrent"):
+            rows.append(summarize(samples, kind, mode, label))
+    to_ours = sum(1 for s in samples if s.server == "ours")
+    rows.append(
+        Row(
+            "Ack: the bot's work behind those acks",
+            f"{to_ours:,} measured requests (a third of the commands and half of the forms "
+            f"declare) made {calls:,} Slack calls in all",
+        )
+    )
+    return rows, warnings_of(servers)
+
+
+def warnings_of(servers: tuple[Server, ...]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for server in servers:
+        for key, count in (server.finished.get("warnings") or {}).items():
+            name = f"[{server.name} server] {key}"
+            merged[name] = merged.get(name, 0) + int(count)
+    return merged
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        server_main(sys.argv[2])
+        return
+    tally = quiet_logs()
+    rows, server_warnings = asyncio.run(measure())
+    emit(Outcome(rows=rows, warnings={**dict(tally.counts), **server_warnings}))
+
+
+if __name__ == "__main__":
+    main()

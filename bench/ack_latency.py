@@ -353,7 +353,10 @@ async def alternate(
             samples.extend(await run(server))
             t1 = time.perf_counter()
             await server.ask(session, "/settle")
-            print(f"DEBUG {server.name} run {t1-t0:.2f}s settle {time.perf_counter()-t1:.2f}s", file=sys.stderr)
+            print(
+                f"DEBUG {server.name} run {t1 - t0:.2f}s settle {time.perf_counter() - t1:.2f}s",
+                file=sys.stderr,
+            )
     return samples
 
 

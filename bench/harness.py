@@ -74,6 +74,7 @@ class Row:
     """One line of the final table: what was measured, the figure, the target, and the verdict.
 
     `ok` is None for figures reported for context only (they have no target to pass or miss).
+    `why` explains a miss; `note` is detail too long for the table, printed under it.
     """
 
     benchmark: str
@@ -81,6 +82,7 @@ class Row:
     target: str = "-"
     ok: bool | None = None
     why: str = ""
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,7 @@ class Row:
             "target": self.target,
             "ok": self.ok,
             "why": self.why,
+            "note": self.note,
         }
 
     @classmethod
@@ -99,6 +102,7 @@ class Row:
             target=str(data.get("target", "-")),
             ok=data.get("ok"),
             why=str(data.get("why", "")),
+            note=str(data.get("note", "")),
         )
 
 

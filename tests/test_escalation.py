@@ -14,7 +14,6 @@ from app.services.incidents import ResolveRequest
 from app.store.models import EscalationRow, TimelineEvent
 from tests.conftest import (
     ALICE,
-    BOB,
     CEO,
     DAVE,
     ENG_LEAD,
@@ -201,7 +200,7 @@ async def test_nothing_fires_for_an_incident_resolved_while_the_replica_was_away
     start = bot.clock.now()
     await declare(bot)
     # Resolved through another replica: this one never saw on_resolved cancel its rows.
-    await bot.warroom.incidents.resolve(1, ResolveRequest(), BOB)
+    await bot.warroom.incidents.resolve(1, ResolveRequest(), ALICE)
     report = await at_minute(bot, start, 40)
     assert len(report.cancelled) == 3 and not report.fired
     assert not [u for (u, line) in escalation_dms(bot.fake) if "escalated" in line]

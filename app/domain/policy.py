@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.roles import Role
 
 _SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
@@ -296,6 +297,19 @@ def _default_roles() -> dict[Role, RolePolicy]:
     }
 
 
+class Permissions(_Strict):
+    # Actions only the incident's role holders, its declarer and `admins` may take.
+    restricted: list[str] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED))
+
+    @field_validator("restricted")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for action in value:
+            if action not in ACTIONS:
+                raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        return value
+
+
 class Policy(_Strict):
     """Everything the organisation decides about how incidents run."""
 
@@ -305,6 +319,8 @@ class Policy(_Strict):
     severities: dict[int, SeverityPolicy] = Field(default_factory=_default_severities)
     roles: dict[Role, RolePolicy] = Field(default_factory=_default_roles)
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+    permissions: Permissions = Field(default_factory=Permissions)
+    # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
 
     @model_validator(mode="after")

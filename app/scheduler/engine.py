@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -58,12 +58,14 @@ class Engine:
         effects: Effects,
         recovery: Recovery | None = None,
         outbox: Outbox | None = None,
+        chores: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.s = services
         self.escalations = escalations
         self.effects = effects
         self.recovery = recovery
         self.outbox = outbox
+        self.chores = list(chores)
         self.replica = services.replica
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
@@ -99,6 +101,11 @@ class Engine:
                     report.repaired = await self.recovery.run()
                 except Exception:
                     log.exception("escalation tick: repairing war rooms failed")
+            for chore in self.chores:
+                try:
+                    await chore()
+                except Exception:
+                    log.exception("escalation tick: %s failed", getattr(chore, "__name__", chore))
             if self.outbox is not None:
                 try:
                     report.delivered = (await self.outbox.deliver()).sent

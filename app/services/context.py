@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from app.domain.policy import Policy
 from app.messages.render import Renderer
 from app.services.clock import Clock
+from app.services.permissions import Permissions
 from app.slack.gateway import SlackGateway
 from app.store.db import Database
 
@@ -26,6 +27,7 @@ class Services:
     renderer: Renderer
     clock: Clock
     announce_channel: str
+    permissions: Permissions
     bot_user_id: str = ""
     # This process's name among replicas sharing the database (leases, claims).
     replica: str = field(default_factory=replica_name)

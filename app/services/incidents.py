@@ -215,6 +215,7 @@ class Incidents:
     async def acknowledge(self, incident_id: int, user: str) -> Change:
         now = self.s.clock.now()
         async with self._change(incident_id) as (session, incident):
+            await self._allow(session, incident, "ack", user)
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}; nothing to ack.")
             if incident.acknowledged_at is not None:
@@ -234,7 +235,7 @@ class Incidents:
         now = self.s.clock.now()
         async with self._change(incident_id) as (session, incident):
             self._require_not_closed(incident)
-            roles = await repo.current_roles(session, incident_id)
+            roles = await self._allow(session, incident, "roles", by)
             if roles.get(role) == user:
                 return Change(repo.snapshot(incident, roles), changed=False)
             previous = repo.snapshot(incident, roles)
@@ -279,6 +280,7 @@ class Incidents:
             raise InvalidInput("Say something in the update: what was done, or where it stands.")
         try:
             async with self._change(incident_id) as (session, incident):
+                await self._allow(session, incident, "update", by)
                 previous = repo.snapshot(incident, {})
                 current = Status(incident.status)
                 if not current.is_open:
@@ -329,7 +331,7 @@ class Incidents:
                 raise ServiceError(
                     f"Incident #{incident_id} is {incident.status}; its severity is final."
                 )
-            roles = await repo.current_roles(session, incident_id)
+            roles = await self._allow(session, incident, "severity", by)
             previous = repo.snapshot(incident, roles)
             if incident.severity == severity:
                 return Change(previous, changed=False)
@@ -354,6 +356,7 @@ class Incidents:
     async def mitigate(self, incident_id: int, by: str) -> Change:
         now = self.s.clock.now()
         async with self._change(incident_id) as (session, incident):
+            await self._allow(session, incident, "mitigate", by)
             current = Status(incident.status)
             if current is Status.MITIGATED:
                 raise ServiceError(f"Incident #{incident_id} is already mitigated.")
@@ -373,6 +376,7 @@ class Incidents:
             "next_steps": clean(req.next_steps, MAX_FIELD, "next_steps"),
         }
         async with self._change(incident_id) as (session, incident):
+            await self._allow(session, incident, "resolve", by)
             current = Status(incident.status)
             if current is Status.RESOLVED:
                 raise ServiceError(f"Incident #{incident_id} is already resolved.")
@@ -388,6 +392,17 @@ class Incidents:
         return Change(await self.snapshot(incident_id))
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _allow(
+        self, session: AsyncSession, incident: Incident, action: str, by: str
+    ) -> dict[Role, str]:
+        """Refuse unless `by` may take `action`; returns the current role holders."""
+        assert incident.id is not None
+        roles = await repo.current_roles(session, incident.id)
+        await self.s.permissions.check(
+            action, by, incident.declared_by, roles.values(), incident.id
+        )
+        return roles
 
     @asynccontextmanager
     async def _change(self, incident_id: int) -> AsyncIterator[tuple[AsyncSession, Incident]]:

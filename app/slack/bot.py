@@ -22,6 +22,7 @@ from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
+from app.services.permissions import Permissions
 from app.services.recovery import Recovery
 from app.services.war_room import WarRoom
 from app.slack.gateway import SlackGateway, make_client
@@ -78,8 +79,10 @@ def _bolt_logger(level: str) -> logging.Logger:
 
 def build(settings: Settings, clock: Clock | None = None) -> Warroom:
     from app.slack.listeners import register
+    from app.slack.listeners.events import forget_old_events
 
     client = make_client(settings.bot_token, settings.api_url)
+    gateway = SlackGateway(client)
     renderer = Renderer(settings.policy.workspace.templates_dir)
     try:
         renderer.check()
@@ -91,11 +94,14 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         ) from None
     services = Services(
         db=Database(settings.database_url),
-        slack=SlackGateway(client),
+        slack=gateway,
         policy=settings.policy,
         renderer=renderer,
         clock=clock or SystemClock(),
         announce_channel=settings.announce,
+        permissions=Permissions(
+            gateway, settings.policy.admins, settings.policy.permissions.restricted
+        ),
     )
     identity: dict[str, str] = {}
 
@@ -141,6 +147,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         ),
     )
     register(warroom)
+    warroom.engine.chores.append(lambda: forget_old_events(warroom))
     return warroom
 
 

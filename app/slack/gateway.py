@@ -147,6 +147,19 @@ class SlackGateway:
             if not cursor:
                 return None
 
+    async def members(self, channel: str) -> list[str]:
+        """Every member of a channel (paginated)."""
+        users: list[str] = []
+        cursor = ""
+        while True:
+            data = await self._form(
+                "conversations.members", channel=channel, limit=200, cursor=cursor
+            )
+            users.extend(data.get("members", []))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return users
+
     async def channel_info(self, channel: str) -> dict[str, Any]:
         return (await self._form("conversations.info", channel=channel))["channel"]
 

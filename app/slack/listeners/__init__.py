@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 def register(warroom: Warroom) -> None:
-    from app.slack.listeners import actions, commands, home, modals
+    from app.slack.listeners import actions, commands, events, home, modals
 
+    events.register(warroom)
     commands.register(warroom)
     home.register(warroom)
     modals.register(warroom)

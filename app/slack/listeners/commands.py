@@ -89,7 +89,7 @@ async def dispatch(
         )
         return
     if command.name == "list":
-        await reply.say(await list_text(warroom))
+        await reply.say(await list_text(warroom, user))
         return
     incident_id = command.incident or await warroom.incidents.in_channel(body.get("channel_id", ""))
     if incident_id is None:
@@ -98,6 +98,9 @@ async def dispatch(
             f"`{WITH_NUMBER.get(command.name, f'/incident {command.name} 42')}`."
         )
         return
+    # A private incident does not exist for people outside its channel.
+    snap = await warroom.incidents.snapshot(incident_id)
+    await warroom.services.permissions.require_sight(snap, user)
     if command.name == "ack":
         await flows.acknowledge(warroom, incident_id, user, reply)
     elif command.name == "role":
@@ -114,7 +117,6 @@ async def dispatch(
     elif command.name == "mitigate":
         await flows.mitigate(warroom, incident_id, user, reply)
     elif command.name == "status":
-        snap = await warroom.incidents.snapshot(incident_id)
         await reply.say(warroom.war_room.render("status_summary.md.j2", snap))
     elif command.name == "escalations":
         await reply.say(await flows.escalations_text(warroom, incident_id))
@@ -124,8 +126,9 @@ async def dispatch(
         await flows.retro_held(warroom, incident_id, user, reply)
 
 
-async def list_text(warroom: Warroom) -> str:
-    incidents = [i for i in await warroom.incidents.open_incidents() if not i.is_private]
+async def list_text(warroom: Warroom, user: str) -> str:
+    permissions = warroom.services.permissions
+    incidents = await permissions.visible(await warroom.incidents.open_incidents(), user)
     return warroom.services.renderer.render(
         "incident_list.md.j2", incidents=incidents, now=warroom.services.clock.now()
     )

@@ -169,6 +169,11 @@ async def open_modal(
     if kind != views.ROLES and not snap.status.is_open:
         await reply.say(f"Incident #{incident_id} is {snap.status.value}.")
         return
+    # Refuse before the form is filled in, not after (the submission is checked again).
+    action = {views.UPDATE: "update", views.RESOLVE: "resolve"}.get(kind, "roles")
+    await warroom.services.permissions.check(
+        action, reply.user, snap.declared_by, snap.roles.values(), incident_id
+    )
     meta = views.metadata(incident=incident_id, reply_url=reply.response_url)
     if kind == views.UPDATE:
         view = views.update_modal(snap, meta)

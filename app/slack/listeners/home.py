@@ -38,8 +38,9 @@ def register(warroom: Warroom) -> None:
 
 
 async def publish_home(warroom: Warroom, user: str) -> None:
-    """Public open incidents (newest severity first) and a Declare button, for one viewer."""
-    incidents = [i for i in await warroom.incidents.open_incidents() if not i.is_private]
+    """Open incidents the viewer may see (most severe first) and a Declare button."""
+    permissions = warroom.services.permissions
+    incidents = await permissions.visible(await warroom.incidents.open_incidents(), user)
     listing = warroom.services.renderer.render(
         "incident_list.md.j2",
         incidents=incidents[:MAX_HOME_INCIDENTS],

@@ -1,0 +1,34 @@
+"""Who may do what to an incident. Anyone may declare; the actions listed in the policy's
+`permissions.restricted` belong to the incident's role holders, its declarer and the admins."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Literal
+
+Action = Literal["severity", "roles", "resolve", "close", "mitigate", "update", "ack"]
+ACTIONS: tuple[str, ...] = ("severity", "roles", "resolve", "close", "mitigate", "update", "ack")
+DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
+
+VERBS = {
+    "severity": "change its severity",
+    "roles": "reassign its roles",
+    "resolve": "resolve it",
+    "close": "close it",
+    "mitigate": "mark it mitigated",
+    "update": "post its updates",
+    "ack": "acknowledge it",
+}
+
+
+def may(
+    action: str,
+    user: str,
+    restricted: Collection[str],
+    declared_by: str,
+    role_holders: Iterable[str],
+    admins: Collection[str],
+) -> bool:
+    if action not in restricted:
+        return True
+    return user == declared_by or user in set(role_holders) or user in admins

@@ -1,0 +1,84 @@
+"""Answers to "may this person…" and "may this person see…", with the Slack look-ups they need
+(admin user groups, private channel members) cached for a minute."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from app.domain.permissions import VERBS, may
+from app.domain.snapshot import IncidentSnapshot
+from app.messages import mrkdwn
+from app.messages.mrkdwn import Mrkdwn
+from app.services.errors import ServiceError
+from app.slack.gateway import SlackError, SlackGateway
+
+CACHE_SECONDS = 60.0
+
+
+class Forbidden(ServiceError):
+    """The person may not do this; the message says who may."""
+
+
+class Permissions:
+    def __init__(self, slack: SlackGateway, admins: list[str], restricted: list[str]) -> None:
+        self.slack = slack
+        self.admin_ids = admins
+        self.restricted = restricted
+        self._admins: tuple[float, set[str]] | None = None
+        self._members: dict[str, tuple[float, set[str]]] = {}
+
+    async def admins(self) -> set[str]:
+        """Admin users, with user groups expanded (cached)."""
+        if not self.admin_ids:
+            return set()
+        if self._admins and time.monotonic() - self._admins[0] < CACHE_SECONDS:
+            return self._admins[1]
+        users = set(await self.slack.expand(self.admin_ids))
+        self._admins = (time.monotonic(), users)
+        return users
+
+    async def check(
+        self, action: str, user: str, declared_by: str, holders: Iterable[str], incident_id: int
+    ) -> None:
+        holders = list(holders)
+        if action not in self.restricted:
+            return
+        if may(action, user, self.restricted, declared_by, holders, await self.admins()):
+            return
+        who = [mrkdwn.user(u) for u in dict.fromkeys([*holders, declared_by])]
+        admins = " or an admin" if self.admin_ids else ""
+        raise Forbidden(
+            Mrkdwn(
+                f"Only the people running incident #{incident_id} ({', '.join(who)}){admins} "
+                f"may {VERBS.get(action, action)}."
+            )
+        )
+
+    async def members(self, channel: str) -> set[str]:
+        cached = self._members.get(channel)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            users = set(await self.slack.members(channel))
+        except SlackError:
+            users = set()
+        self._members[channel] = (time.monotonic(), users)
+        return users
+
+    async def can_see(self, incident: IncidentSnapshot, user: str) -> bool:
+        """Public incidents are for everyone; a private one for the members of its channel."""
+        if not incident.is_private:
+            return True
+        if user == incident.declared_by or user in incident.roles.values():
+            return True
+        return bool(incident.channel_id) and user in await self.members(incident.channel_id)
+
+    async def visible(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
+        return [i for i in incidents if await self.can_see(i, user)]
+
+    async def require_sight(self, incident: IncidentSnapshot, user: str) -> None:
+        if not await self.can_see(incident, user):
+            # Same words as for a number that does not exist: a private incident's existence
+            # is not confirmed to outsiders.
+            raise ServiceError(f"There is no incident #{incident.id}.")

@@ -7,7 +7,8 @@ import logging
 import signal
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from app.slack.bot import Warroom, identify
 from app.store.migrate import upgrade
@@ -19,7 +20,16 @@ def web_app(warroom: Warroom, path: str = "/slack/events") -> web.Application:
     """The HTTP surface: Slack's requests on `path`, and a health check for load balancers."""
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        try:
+            body = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            # Slack always sends UTF-8; anything else is not from Slack.
+            return web.Response(status=400, text="request body is not UTF-8")
+        bolt_request = AsyncBoltRequest(
+            body=body,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
         bolt_response = await warroom.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

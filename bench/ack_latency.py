@@ -20,7 +20,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -61,6 +60,7 @@ CONCURRENT_CLIENTS = 50
 CONCURRENT_ROUNDS = 2
 CONCURRENT_PER_CLIENT = 5  # 50 clients x 10 requests per app and kind
 WARM_UP = 30
+IDLE_SAMPLES = 100  # per app and kind, for the diagnostic row
 RATIO_TARGET = 1.10
 SLACK_LIMIT = 3.0
 REQUEST_TIMEOUT = 10.0
@@ -349,14 +349,29 @@ async def alternate(
     for r in range(rounds):
         order = servers if r % 2 == 0 else servers[::-1]
         for server in order:
-            t0 = time.perf_counter()
             samples.extend(await run(server))
-            t1 = time.perf_counter()
             await server.ask(session, "/settle")
-            print(
-                f"DEBUG {server.name} run {t1 - t0:.2f}s settle {time.perf_counter() - t1:.2f}s",
-                file=sys.stderr,
-            )
+    return samples
+
+
+async def on_idle_bot(
+    session: aiohttp.ClientSession,
+    servers: tuple[Server, Server],
+    work: Workload,
+    kind: str,
+    n: int,
+) -> list[Sample]:
+    """One request at a time, each after the bot finished the previous one's work.
+
+    Not a target row: it separates the cost of the bot's acknowledgment path itself from the
+    cost of sharing the event loop with post-ack work, which the other rows include.
+    """
+    await work.refill(session, 2 * n)
+    samples: list[Sample] = []
+    for i in range(n):
+        for server in servers if i % 2 == 0 else servers[::-1]:
+            samples.append(await _one(session, server, work.body(kind), kind, "idle"))
+            await server.ask(session, "/settle")
     return samples
 
 
@@ -403,6 +418,12 @@ def summarize(samples: list[Sample], kind: str, mode: str, label: str) -> Row:
     )
     if failed:
         measured += f"; {len(failed)} non-200 answers"
+    if mode == "idle":
+        return Row(
+            f"Ack {label}, one at a time on an idle bot (n={len(ours)} each)",
+            measured,
+            "context only",
+        )
     ok = ratio <= RATIO_TARGET and worst < SLACK_LIMIT and not failed
     why = ""
     if not ok:
@@ -448,6 +469,7 @@ async def measure() -> tuple[list[Row], dict[str, int]]:
                         session, s, work, k, CONCURRENT_CLIENTS, CONCURRENT_PER_CLIENT
                     ),
                 )
+                samples += await on_idle_bot(session, servers, work, kind, IDLE_SAMPLES)
             calls = (await ours.ask(session, "/stats"))["slack_calls"]
     finally:
         for server in servers:
@@ -457,12 +479,14 @@ async def measure() -> tuple[list[Row], dict[str, int]]:
     for kind, label in (("command", "/incident"), ("submission", "form submission")):
         for mode in ("sequential", "concurrent"):
             rows.append(summarize(samples, kind, mode, label))
+    for kind, label in (("command", "/incident"), ("submission", "form submission")):
+        rows.append(summarize(samples, kind, "idle", label))
     to_ours = sum(1 for s in samples if s.server == "ours")
     rows.append(
         Row(
             "Ack: the bot's work behind those acks",
-            f"{to_ours:,} measured requests (a third of the commands and half of the forms "
-            f"declare) made {calls:,} Slack calls in all",
+            f"{to_ours:,} measured requests to the bot (a third of the commands and half of "
+            f"the forms declare an incident) made {calls:,} Slack calls",
         )
     )
     return rows, warnings_of(servers)

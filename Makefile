@@ -34,6 +34,7 @@ test: lint
 		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest; \
 	fi
 
+# Benchmarks (bench/): one table, every row measured in this run; see README "Performance".
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,11 +168,11 @@ def emit(outcome: Outcome) -> None:
     sys.stdout.flush()
 
 
-def run_benchmark(main: Callable[[], Any]) -> None:
-    """Entry point of a benchmark module: quiet logs, run `main()` (a coroutine function
-    returning rows), and print the marked result line."""
+def run_benchmark(main: Callable[[], Coroutine[Any, Any, list[Row]]]) -> None:
+    """Entry point of a benchmark module: quiet logs, run `main()`, print the marked result
+    line. One process per benchmark keeps each one's memory and event loop its own."""
     tally = quiet_logs()
-    rows: list[Row] = asyncio.run(main())
+    rows = asyncio.run(main())
     emit(Outcome(rows=rows, warnings=dict(tally.counts)))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bench.harness import Outcome, Row, verdict
 
-COLUMNS = (("#", 3), ("Benchmark", 40), ("Measured", 60), ("Target", 24), ("Result", 6))
+COLUMNS = (("#", 3), ("Benchmark", 36), ("Measured", 60), ("Target", 20), ("Result", 6))
 
 
 def _cells(number: str, row: Row) -> list[list[str]]:

@@ -90,10 +90,13 @@ class MethodUse:
         return self.achieved_per_minute / self.allowed_per_minute
 
     def describe(self) -> str:
+        calls = f"{self.method}: {len(self.admitted)} calls ({self.refused} refused with 429)"
+        if len(self.admitted) <= self.limit:
+            return f"{calls}, within one window's allowance"
         return (
-            f"{self.method}: {len(self.admitted)} calls ({self.refused} refused with 429) at "
-            f"{self.achieved_per_minute:.0f}/min of {self.allowed_per_minute:.0f}/min allowed "
-            f"= {self.utilization:.0%}"
+            f"{calls} at {self.achieved_per_minute:.0f}/min of {self.allowed_per_minute:.0f}/min "
+            f"allowed = {self.utilization:.0%}; {self.span:.1f} s where the limit allows "
+            f"{self.least_time:.1f} s"
         )
 
 
@@ -125,6 +128,7 @@ class Tally:
     pins: int
     ready: int
     pages_fired: int
+    pages_retried: int
 
     def complete(self, expected: set[int]) -> set[int]:
         return {n for n in expected if self.channels[n] >= 1 and self.announcements[n] >= 1}
@@ -154,16 +158,12 @@ async def tally(bot: RunningBot) -> Tally:
     channels, announcements, pins = tally_slack(bot.fake)
     async with bot.warroom.db.session() as session:
         ready = len((await session.exec(select(Incident.id).where(Incident.war_room_ready))).all())
-        pages = len(
-            (
-                await session.exec(
-                    select(EscalationRow.id)
-                    .where(EscalationRow.kind == "page")
-                    .where(EscalationRow.state == "fired")
-                )
-            ).all()
-        )
-    return Tally(channels, announcements, pins, ready, pages)
+        pages = (
+            await session.exec(select(EscalationRow).where(EscalationRow.kind == "page"))
+        ).all()
+    fired = sum(1 for p in pages if p.state == "fired")
+    retried = sum(1 for p in pages if p.attempts > 0)
+    return Tally(channels, announcements, pins, ready, fired, retried)
 
 
 async def measure() -> list[Row]:
@@ -182,11 +182,13 @@ async def measure() -> list[Row]:
                 started = time.time()
                 acks = await asyncio.gather(*(client.post(b) for b in bodies))
             expected = set(range(1, DECLARES + 1))
-            rooms_done = all_done = math.nan
+            rooms_done = rooms_ready = all_done = math.nan
             while time.time() - started < DEADLINE:
                 now = await tally(bot)
                 if math.isnan(rooms_done) and now.complete(expected) == expected:
                     rooms_done = time.time() - started
+                if math.isnan(rooms_ready) and now.ready >= DECLARES:
+                    rooms_ready = time.time() - started
                 if now.pages_fired >= DECLARES and bot.warroom.inflight.count == 0:
                     all_done = time.time() - started
                     break
@@ -196,15 +198,34 @@ async def measure() -> list[Row]:
             fake.disable_rate_limits()
     finally:
         await fake.stop()
-    return rows(acks, final, expected, rooms_done, all_done, calls, started)
+    times = Times(rooms_done, rooms_ready, all_done)
+    return rows(acks, final, expected, times, calls, started)
+
+
+@dataclass
+class Times:
+    """Seconds from the burst until: every channel and announcement exists; every war room is
+    marked complete (invites, pin, topic too); every page is sent and no work is left."""
+
+    rooms_done: float
+    rooms_ready: float
+    all_done: float
+
+    def describe(self) -> str:
+        def at(value: float) -> str:
+            return f"{value:.1f} s" if not math.isnan(value) else f"not within {DEADLINE:.0f} s"
+
+        return (
+            f"channels + announcements {at(self.rooms_done)}, rooms complete "
+            f"{at(self.rooms_ready)}, pages and all work {at(self.all_done)}"
+        )
 
 
 def rows(
     acks: list[tuple[int, float, str]],
     final: Tally,
     expected: set[int],
-    rooms_done: float,
-    all_done: float,
+    times: Times,
     calls: list[Call],
     started: float,
 ) -> list[Row]:
@@ -215,16 +236,6 @@ def rows(
     uses = [u for u in method_use([c for c in calls if c.at >= started]) if u.admitted]
     binding = max(uses, key=lambda u: (u.least_time, len(u.admitted)))
     create = next(u for u in uses if u.method == "conversations.create")
-    finished = (
-        f"rooms and announcements complete after {rooms_done:.1f} s"
-        if not math.isnan(rooms_done)
-        else f"not complete after {DEADLINE:.0f} s"
-    )
-    pages = (
-        f"all pages sent after {all_done:.1f} s"
-        if not math.isnan(all_done)
-        else f"{final.pages_fired} of {DECLARES} pages sent"
-    )
     ok = not lost and doubled == 0 and refused_acks == 0
     why = ""
     if not ok:
@@ -236,11 +247,12 @@ def rows(
         Row(
             f"Sustained: {DECLARES} declares at once, limits x{SCALE:g}",
             f"{len(done)}/{DECLARES} complete, {doubled} duplicates, {final.ready} rooms ready, "
-            f"{final.pins} pins; {finished}; {pages}; slowest ack "
+            f"{final.pins} pins, {final.pages_fired} pages sent; slowest ack "
             f"{ms(max(seconds for _, seconds, _ in acks))}",
             f"{DECLARES}/{DECLARES}, 0 duplicates",
             ok,
             why,
+            note=f"elapsed: {times.describe()}",
         )
     ]
     measured = [binding] + ([create] if create is not binding else [])
@@ -253,16 +265,35 @@ def rows(
                 use.describe(),
                 f">= {UTILIZATION_TARGET:.0%} of allowed",
                 good,
-                ""
-                if good
-                else f"{use.method} ran at {use.utilization:.0%} of its allowed rate: after a "
-                "429 each call sleeps Retry-After (whole seconds, rounded up) plus up to 1 s of "
-                "jitter in slack_sdk's retry handler, so the window sits idle",
+                "" if good else slow_because(use, final),
             )
         )
     others = [u.describe() for u in uses if u is not binding and u is not create]
     out[-1].note = "other limited methods: " + "; ".join(others) if others else ""
     return out
+
+
+def slow_because(use: MethodUse, final: Tally) -> str:
+    """Why a method's window sat idle while calls were waiting for it."""
+    reason = (
+        f"{use.method} took {use.span:.1f} s where the limit allows {use.least_time:.1f} s. "
+        "The bot has no pacing of its own: it fires every call at once and relies on "
+        "slack_sdk's retry handler, which sleeps the 429's Retry-After (whole seconds, rounded "
+        "up) plus 0-1 s of random jitter, so each window opens before the retries arrive; and "
+        "all waiting calls retry together, so those beyond the allowance are refused again and "
+        "wait a whole window more"
+    )
+    if use.method == "usergroups.users.list":
+        reason += (
+            ". It is also called twice per declare: the invite and the page each expand the "
+            "on-call group"
+        )
+        if final.pages_retried:
+            reason += (
+                f"; {final.pages_retried} page(s) ran out of the handler's 3 retries and waited "
+                "for the engine's own backoff (15 s) before trying again"
+            )
+    return reason + "."
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ created on that server and dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,9 +93,17 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(tmp_path) as url:
+        yield url
+
+
+@asynccontextmanager
+async def fresh_database(folder: Path) -> AsyncIterator[str]:
+    """An empty database: a SQLite file in `folder`, or a new one on the test Postgres server."""
     server = os.environ.get("WARROOM_TEST_DATABASE_URL", "").strip()
     if not server:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'warroom.db'}"
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        yield f"sqlite+aiosqlite:///{folder / 'warroom.db'}"
         return
     import asyncpg
 

@@ -87,7 +87,7 @@ def plan_declared(policy: Policy, times: IncidentTimes) -> list[PlannedStep]:
     # A business-hours severity declared at night starts its clock when business opens.
     start = _when(policy, level, times.declared_at)
     audience = policy.severity(level).notify
-    if audience:
+    if policy.audience(level):  # nobody to page when the directory names no one
         steps.append(
             PlannedStep(
                 key=f"page:sev{level}",

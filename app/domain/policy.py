@@ -151,6 +151,11 @@ class EscalationPolicy(_Strict):
     retro_within_hours: int = Field(default=24, ge=1)
     retro_first_reminder_minutes: int = Field(default=60, ge=0)
     retro_repeat_minutes: int = Field(default=240, ge=15)
+    # How long a replica may hold a step, a message or a war room it is working on before
+    # another replica takes it over (after a crash), and how old an unfinished declare must be
+    # before the repair sweep finishes it.
+    lease_seconds: int = Field(default=120, ge=1)
+    repair_after_seconds: int = Field(default=30, ge=0)
 
 
 class RolePolicy(_Strict):

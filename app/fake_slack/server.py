@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +71,8 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base_url = ""
+        # Called with each Web API call before it is applied; True drops it unapplied.
+        self.before_call: Callable[[Call], bool] | None = None
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -363,6 +365,9 @@ class FakeSlack:
         self._calls.append(call)
         if args is None:
             return self._finish(call, (200, {"ok": False, "error": "invalid_json"}, {}))
+        if self.before_call is not None and self.before_call(call):
+            # The observer stopped the world (a test killing the bot): nothing is applied.
+            return self._drop(request, call, "stopped_before_processing")
         return await self._serve(request, call, args, token)
 
     async def _serve(

@@ -31,7 +31,6 @@ from app.store.models import EscalationRow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 BATCH = 100
 CONCURRENCY = 10
 MAX_RETRO_REMINDERS = 6
@@ -67,6 +66,7 @@ class Engine:
         self.outbox = outbox
         self.chores = list(chores)
         self.replica = services.replica
+        self._lease = timedelta(seconds=services.policy.escalation.lease_seconds)
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
 
@@ -143,7 +143,7 @@ class Engine:
             # Repeating `due` makes the claim conditional: a row another replica took in the
             # meantime no longer matches and is left alone.
             .where(col(EscalationRow.id).in_(candidates.scalar_subquery()), due)
-            .values(state="firing", claimed_by=self.replica, lease_until=now + LEASE)
+            .values(state="firing", claimed_by=self.replica, lease_until=now + self._lease)
             .returning(EscalationRow)
             .execution_options(synchronize_session=False)
         )
@@ -189,7 +189,7 @@ class Engine:
                 update(EscalationRow)
                 .where(col(EscalationRow.id) == row.id)
                 .where(col(EscalationRow.claimed_by) == self.replica)
-                .values(done=row.done, lease_until=self.s.clock.now() + LEASE)
+                .values(done=row.done, lease_until=self.s.clock.now() + self._lease)
             )
 
     async def _finish(self, row: EscalationRow, state: str, outcome: str) -> None:

@@ -199,6 +199,15 @@ class Incidents:
                         commander=commander,
                     )
                 )
+                # The commander's brief goes out with the incident, through the outbox.
+                await self._announce(
+                    session,
+                    incident,
+                    now,
+                    lambda i: [
+                        Outgoing(f"user:{commander}", self.say.role_brief(i, Role.COMMANDER))
+                    ],
+                )
                 incident_id = incident.id
         except IntegrityError:
             if not req.request_key:

@@ -29,7 +29,6 @@ from app.store.models import Incident, OutboxMessage
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 BATCH = 200
 
 
@@ -114,7 +113,7 @@ class Outbox:
             .values(
                 state="sending",
                 claimed_by=self.s.replica,
-                lease_until=now + LEASE,
+                lease_until=now + timedelta(seconds=self.s.policy.escalation.lease_seconds),
                 # A row taken back from a lapsed lease may have gone out: look first.
                 uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"),
             )

@@ -23,10 +23,6 @@ from app.store.models import Incident
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
-# Leave a fresh declare to the request that is building it.
-GRACE = timedelta(seconds=30)
-
 
 async def claim(services: Services, incident_id: int) -> bool:
     """Take the incident's repair lease; False when another replica holds it."""
@@ -42,7 +38,10 @@ async def claim(services: Services, incident_id: int) -> bool:
                     col(Incident.repair_owner) == services.replica,
                 )
             )
-            .values(repair_owner=services.replica, repair_until=now + LEASE)
+            .values(
+                repair_owner=services.replica,
+                repair_until=now + timedelta(seconds=services.policy.escalation.lease_seconds),
+            )
         )
         return bool(result.rowcount)
 
@@ -64,7 +63,9 @@ class Recovery:
 
     async def unfinished(self) -> tuple[list[int], list[int]]:
         """(incidents whose room is not built, incidents whose topic or headline are stale)."""
-        cutoff = self.s.clock.now() - GRACE
+        # Leave a fresh declare to the request that is building it.
+        grace = timedelta(seconds=self.s.policy.escalation.repair_after_seconds)
+        cutoff = self.s.clock.now() - grace
         async with self.s.db.session() as session:
             unbuilt = await session.exec(
                 select(Incident.id)

@@ -115,7 +115,7 @@ class WarRoom:
             self._set_topic(snap),
         ]
         if first_attempt:
-            steps += [self._brief_commander(snap), self._tell_declarer(incident, self._ready(snap))]
+            steps.append(self._tell_declarer(incident, self._ready(snap)))
         results = await asyncio.gather(*steps, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
@@ -185,14 +185,6 @@ class WarRoom:
                 return None
         return info
 
-    async def _brief_commander(self, i: IncidentSnapshot) -> None:
-        if not i.commander:
-            return
-        try:
-            await self.s.slack.dm(i.commander, self.say.role_brief(i, Role.COMMANDER))
-        except SlackError as exc:
-            log.warning("incident %s: commander brief not sent: %s", i.id, exc.code)
-
     async def audience(self, severity: int) -> list[str]:
         return await self.s.slack.expand(self.s.policy.audience(severity))
 
@@ -258,7 +250,8 @@ class WarRoom:
             key = ANNOUNCEMENT_KEY.format(id=i.id)
             ts = None
             if repair:
-                ts = await self._find_announcement(channel, key, incident)
+                oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
+                ts = await self.s.slack.find_posted(channel, key, oldest)
             ts = ts or await self._post_joining(channel, self.say.announcement(i), key)
         except SlackError as exc:
             if exc.transient:
@@ -269,17 +262,6 @@ class WarRoom:
             await repo.set_fields(
                 session, i.id, announcement_channel_id=channel, announcement_ts=ts
             )
-
-    async def _find_announcement(self, channel: str, key: str, incident: Incident) -> str | None:
-        """Reading the channel's history needs membership: join it first if need be."""
-        oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
-        try:
-            return await self.s.slack.find_posted(channel, key, oldest)
-        except SlackError as exc:
-            if exc.code != "not_in_channel":
-                raise
-        await self.s.slack.join(channel)
-        return await self.s.slack.find_posted(channel, key, oldest)
 
     async def _post_joining(self, channel: str, message: Message, key: str) -> str:
         try:

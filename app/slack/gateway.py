@@ -225,7 +225,22 @@ class SlackGateway:
     async def find_posted(
         self, channel: str, key: str, oldest: str = "0", thread_ts: str | None = None
     ) -> str | None:
-        """The ts of the bot's message carrying `key`, if it was posted; None otherwise."""
+        """The ts of the bot's message carrying `key`, if it was posted; None otherwise.
+
+        Reading history needs membership; the bot posts to public channels without joining,
+        so it joins one first when Slack says so.
+        """
+        try:
+            return await self._find_posted(channel, key, oldest, thread_ts)
+        except SlackError as exc:
+            if exc.code != "not_in_channel":
+                raise
+        await self.join(channel)
+        return await self._find_posted(channel, key, oldest, thread_ts)
+
+    async def _find_posted(
+        self, channel: str, key: str, oldest: str, thread_ts: str | None
+    ) -> str | None:
         method = "conversations.replies" if thread_ts else "conversations.history"
         params: dict[str, Any] = {
             "channel": channel,

@@ -1,0 +1,238 @@
+"""Kill the real bot process (SIGKILL) before each Slack call of a declare and of a resolve,
+start it again, and check every incident ends complete, with nothing done twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+
+from app.fake_slack import Call, FakeSlack
+from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, fresh_database
+from tests.slackclient import SlackSender, eventually
+from tests.test_cli import clean_env, free_port
+
+POLICY = """
+[escalation]
+tick_seconds = 1
+lease_seconds = 2
+repair_after_seconds = 1
+"""
+
+
+class BotProcess:
+    """`warroom serve --http` in its own process, against the fake."""
+
+    def __init__(self, fake: FakeSlack, database_url: str, folder: Path) -> None:
+        self.fake = fake
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "warroom.toml").write_text(POLICY)
+        self.env = clean_env(
+            folder,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake.api_url,
+            DATABASE_URL=database_url,
+            LOG_LEVEL="WARNING",
+        )
+        self.folder = folder
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            env=self.env,
+            cwd=self.folder,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert self.proc.returncode is None, "the bot exited during start-up"
+                assert time.monotonic() < deadline, "the bot did not become healthy"
+                await asyncio.sleep(0.05)
+
+    def kill_at(self, k: int) -> None:
+        """SIGKILL the process when its k-th Slack call from now arrives (before it applies)."""
+        seen = 0
+        pid = self.proc.pid if self.proc else 0
+
+        def observe(call: Call) -> bool:
+            nonlocal seen
+            seen += 1
+            if seen == k:
+                os.kill(pid, signal.SIGKILL)
+                return True
+            return False
+
+        self.fake.before_call = observe
+
+    async def wait_dead(self) -> None:
+        assert self.proc
+        await asyncio.wait_for(self.proc.wait(), 15)
+        self.fake.before_call = None
+
+    async def stop(self) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.terminate()
+            await asyncio.wait_for(self.proc.wait(), 15)
+
+
+def keys(fake: FakeSlack) -> Counter[str]:
+    counted: Counter[str] = Counter()
+    for message in fake.workspace.index.values():
+        payload = (message.metadata or {}).get("event_payload") or {}
+        if "key" in payload:
+            counted[str(payload["key"])] += 1
+    return counted
+
+
+def declared_completely(fake: FakeSlack) -> bool:
+    rooms = [c for c in fake.workspace.channels.values() if c.name.startswith("incident-1")]
+    assert len(rooms) <= 1, [c.name for c in rooms]
+    if not rooms:
+        return False
+    room = rooms[0]
+    seen = keys(fake)
+    assert all(n == 1 for n in seen.values()), seen
+    pinned = fake.pins(room.id)
+    return bool(
+        ALICE in room.members
+        and seen.get("notification:1") == 1
+        and seen.get("announcement:1") == 1
+        and len(pinned) == 1
+        and room.topic.startswith("Sev2 High · Investigating")
+    )
+
+
+async def declare(fake: FakeSlack, bot: BotProcess) -> None:
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as sender:
+        await sender.command("declare sev2 Checkout API returning 500s")
+
+
+async def new_world() -> FakeSlack:
+    fake = FakeSlack(bot_token=BOT_TOKEN, bot_user_id="UBOT")
+    fake.add_user(ALICE, name="alice")
+    fake.add_channel("incidents", members=[ALICE])
+    await fake.start()
+    return fake
+
+
+def resolved_completely(fake: FakeSlack) -> bool:
+    seen = keys(fake)
+    assert all(n == 1 for n in seen.values()), seen
+    room = next(c for c in fake.workspace.channels.values() if c.name == "incident-1")
+    resolutions = [
+        m for m in fake.workspace.index.values() if "Issue Resolved" in m.text and m.user == "UBOT"
+    ]
+    announcement = next(
+        m
+        for m in fake.messages(fake.channel_by_name("incidents").id)  # type: ignore[union-attr]
+        if m.thread_ts is None and m.user == "UBOT"
+    )
+    return bool(
+        len(resolutions) == 2  # in the channel, and in the announcement's thread (broadcast)
+        and {m.channel for m in resolutions} == {room.id, announcement.channel}
+        and room.topic.startswith("Sev2 High · Resolved")
+        and "*Resolved*" in announcement.text
+    )
+
+
+async def resolve_form(fake: FakeSlack, bot: BotProcess) -> dict:  # type: ignore[type-arg]
+    room = fake.channel_by_name("incident-1")
+    assert room
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as sender:
+        await sender.command("resolve", channel=room.id)
+    await eventually(
+        lambda: [v for v in fake.views.values() if v["callback_id"] == "resolve_incident"]
+    )
+    return next(v for v in fake.views.values() if v["callback_id"] == "resolve_incident")
+
+
+async def submit(fake: FakeSlack, bot: BotProcess, view: dict) -> None:  # type: ignore[type-arg]
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as sender:
+        await sender.submit(view, {"root_cause": "A bad deploy", "impact_summary": "Checkout"})
+
+
+async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
+    """Declare (and resolve); kill the bot before Slack call `kill_at` of the flow under test,
+    restart it, and wait for the incident to be complete. Returns the flow's call count."""
+    fake = await new_world()
+    try:
+        async with fresh_database(folder) as url:
+            bot = BotProcess(fake, url, folder)
+            try:
+                await bot.start()
+                view = None
+                if resolve:
+                    await declare(fake, bot)
+                    await eventually(partial(declared_completely, fake), timeout=15)
+                    view = await resolve_form(fake, bot)
+                before = len(fake.calls)
+                if kill_at is not None:
+                    bot.kill_at(kill_at)
+                if view is not None:
+                    await submit(fake, bot, view)
+                else:
+                    await declare(fake, bot)
+                if kill_at is not None:
+                    await bot.wait_dead()
+                    await bot.start()
+                done = partial(resolved_completely if resolve else declared_completely, fake)
+                try:
+                    await eventually(done, timeout=45)
+                except AssertionError as exc:
+                    calls = [(c.method, c.error) for c in fake.calls[before:]]
+                    raise AssertionError(
+                        f"kill before call {kill_at}: {exc}; calls {calls}"
+                    ) from None
+                await asyncio.sleep(1.5)  # a few more ticks: nothing may be repeated
+                assert done(), f"incomplete or repeated after a kill before call {kill_at}"
+                dms = [m for m in fake.workspace.index.values() if m.channel.startswith("D")]
+                assert any("Incident Commander for Incident #1" in m.text for m in dms)
+                return len(fake.calls) - before
+            finally:
+                await bot.stop()
+    finally:
+        await fake.stop()
+
+
+async def test_declare_survives_a_kill_before_each_slack_call(tmp_path: Path) -> None:
+    total = await scenario(tmp_path / "clean", None, resolve=False)
+    assert total >= 6
+    for k in range(1, total + 1):
+        await scenario(tmp_path / f"kill-{k}", k, resolve=False)
+
+
+async def test_resolve_survives_a_kill_before_each_slack_call(tmp_path: Path) -> None:
+    total = await scenario(tmp_path / "clean", None, resolve=True)
+    assert total >= 4
+    for k in range(1, total + 1):
+        await scenario(tmp_path / f"kill-{k}", k, resolve=True)

@@ -1,4 +1,4 @@
-"""The `warroom` command: serve, db upgrade, check.
+"""The `warroom` command: serve, db upgrade, check, stats, export.
 
 Every failure a person can fix ends in one plain sentence and exit code 2, never a traceback.
 """
@@ -39,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("check", help="check the configuration and the Slack connection")
+    stats = sub.add_parser("stats", help="response metrics by severity")
+    stats.add_argument(
+        "--days", type=int, default=30, help="incidents declared in the last N days (default 30)"
+    )
+    export = sub.add_parser("export", help="write an incident's postmortem (Markdown)")
+    export.add_argument("incident", type=int, help="incident number")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
 
     try:
@@ -62,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.checks import run_checks
 
             return asyncio.run(run_checks(settings))
+        if args.command == "stats":
+            if args.days < 1:
+                print("--days must be at least 1.", file=sys.stderr)
+                return 2
+            print(asyncio.run(_stats(settings, args.days)), end="")
+            return 0
+        if args.command == "export":
+            return asyncio.run(_export(settings, args.incident, args.output))
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -103,6 +118,48 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
             file=sys.stderr,
         )
         return 2
+    return 0
+
+
+async def _stats(settings: Settings, days: int) -> str:
+    """The same figures and table as `/incident stats`, read from the same database."""
+    from datetime import UTC, datetime
+
+    from app.messages import stats
+    from app.services.metrics import stats as load
+    from app.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        rows = await load(db, settings.policy, datetime.now(UTC), days)
+    finally:
+        await db.dispose()
+    return stats.plain(rows, days)
+
+
+async def _export(settings: Settings, incident_id: int, output: str | None) -> int:
+    """The postmortem `/incident postmortem` shares, to a file or standard output."""
+    from pathlib import Path
+
+    from app.messages.render import Renderer
+    from app.services.errors import NotFound
+    from app.services.postmortem import render_postmortem
+    from app.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        renderer = Renderer(settings.policy.workspace.templates_dir)
+        text = await render_postmortem(db, settings.policy, renderer, incident_id)
+    except NotFound as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    if output:
+        await asyncio.to_thread(Path(output).write_text, text, encoding="utf-8")
+        print(f"Postmortem of incident #{incident_id} written to {output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

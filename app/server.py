@@ -11,6 +11,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from app.slack.bot import Warroom, identify
+from app.slack.gateway import SlackError
 from app.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ async def prepare(warroom: Warroom) -> None:
     """Migrate the database and learn who the bot is, before taking any request."""
     await upgrade(warroom.settings.database_url)
     await identify(warroom)
+    # Looked up now so the first declare does not wait for it.
+    try:
+        await warroom.war_room.announce_channel_id()
+    except SlackError as exc:
+        log.warning("announcement channel not looked up yet: %s", exc.code)
 
 
 async def start_engine(warroom: Warroom) -> None:

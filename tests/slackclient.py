@@ -75,6 +75,22 @@ class SlackSender:
         status, raw = await self.post_form(fields, **header_args)
         return status, _json(raw)
 
+    async def event(self, event: dict[str, Any], event_id: str) -> int:
+        """Deliver an Events API callback (JSON, signed); a retry reuses the `event_id`."""
+        body = json.dumps(
+            {
+                "token": "legacy-unused",
+                "team_id": TEAM,
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        )
+        status, _ = await self.post_raw(body, self.headers(body), "application/json")
+        return status
+
     async def interact(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         status, raw = await self.post_form({"payload": json.dumps(payload)})
         return status, _json(raw)

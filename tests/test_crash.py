@@ -145,6 +145,12 @@ async def new_world() -> FakeSlack:
     return fake
 
 
+def briefed(fake: FakeSlack) -> bool:
+    """The commander's brief reached them (a DM may come twice: see the README's limits)."""
+    dms = [m for m in fake.workspace.index.values() if m.channel.startswith("D")]
+    return any("Incident Commander for Incident #1" in m.text for m in dms)
+
+
 def resolved_completely(fake: FakeSlack) -> bool:
     seen = keys(fake)
     assert all(n == 1 for n in seen.values()), seen
@@ -205,7 +211,11 @@ async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
                 if kill_at is not None:
                     await bot.wait_dead()
                     await bot.start()
-                done = partial(resolved_completely if resolve else declared_completely, fake)
+                complete = resolved_completely if resolve else declared_completely
+
+                def done() -> bool:
+                    return complete(fake) and briefed(fake)
+
                 try:
                     await eventually(done, timeout=45)
                 except AssertionError as exc:
@@ -215,8 +225,6 @@ async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
                     ) from None
                 await asyncio.sleep(1.5)  # a few more ticks: nothing may be repeated
                 assert done(), f"incomplete or repeated after a kill before call {kill_at}"
-                dms = [m for m in fake.workspace.index.values() if m.channel.startswith("D")]
-                assert any("Incident Commander for Incident #1" in m.text for m in dms)
                 return len(fake.calls) - before
             finally:
                 await bot.stop()

@@ -190,13 +190,18 @@ async def test_invite_failure_is_said_in_the_channel_and_nothing_is_lost(bot: Bo
     assert snap.channel_id == room.id
 
 
-async def test_missing_announcement_channel_is_reported(bot: Bot) -> None:
-    bot.warroom.services.announce_channel = "no-such-channel"
-    await bot.slack.command("declare sev3 Where to announce")
-    await bot.settle()
-    room = channel(bot.fake, "incident-1")
-    texts = [m.text for m in bot_messages(bot.fake, room.id)]
-    assert any("no-such-channel" in t and "was not found" in t for t in texts), texts
+async def test_missing_announcement_channel_is_reported(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    from dataclasses import replace
+
+    settings = replace(settings_for(fake, database_url), announce_channel="no-such-channel")
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev3 Where to announce")
+        await bot.settle()
+        room = channel(bot.fake, "incident-1")
+        texts = [m.text for m in bot_messages(bot.fake, room.id)]
+        assert any("no-such-channel" in t and "was not found" in t for t in texts), texts
 
 
 async def test_message_shortcut_prefills_and_links(bot: Bot) -> None:

@@ -141,3 +141,23 @@ async def test_escalations_fire_once_each_at_20_percent_faults(bot: Bot) -> None
         assert room
         posts = [m for m in fake.messages(room) if "*Escalation step" in m.text]
         assert len(posts) == 3
+
+
+async def test_no_retry_wait_inside_the_acknowledgment_window(bot: Bot) -> None:
+    """Slack rate-limiting every method for 5 s at a time: commands and forms are still
+    acknowledged at once, the person is told, and the work completes once Slack recovers."""
+    for method in ("conversations.create", "chat.postMessage", "views.open", "users.info"):
+        bot.fake.fail_http(method, status=429, retry_after=5, times=100)
+    started = time.monotonic()
+    status, _ = await bot.slack.command("declare sev3 Slack is throttling us")
+    assert status == 200 and time.monotonic() - started < 1.0
+    started = time.monotonic()
+    status, _ = await bot.slack.command("declare")
+    assert status == 200 and time.monotonic() - started < 1.0
+    bot.fake.reset_faults()
+    await bot.settle(timeout=60)
+    bot.clock.advance(minutes=2)
+    await bot.warroom.engine.tick()
+    await bot.settle(timeout=60)
+    room = channel(bot.fake, "incident-1")
+    assert bot.fake.pins(room.id)

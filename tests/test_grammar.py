@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from app.domain.roles import Role
@@ -66,5 +68,57 @@ def test_parse(text: str, expected: Command) -> None:
     ],
 )
 def test_parse_errors(text: str, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("note Provider says all clear", Command("note", text="Provider says all clear")),
+        ("note #4 two  spaces", Command("note", incident=4, text="two  spaces")),
+        ("timeline", Command("timeline")),
+        ("timeline 7", Command("timeline", incident=7)),
+        (
+            "action Add CI check <@UDAVE|dave> due 2030-01-09",
+            Command("action", text="Add CI check", user="UDAVE", due=date(2030, 1, 9)),
+        ),
+        (
+            "action #3 Write the runbook due 2030-02-01 <@UBOB>",
+            Command(
+                "action", incident=3, text="Write the runbook", user="UBOB", due=date(2030, 2, 1)
+            ),
+        ),
+        ("action Alert on 5xx", Command("action", text="Alert on 5xx")),
+        ("actions", Command("actions")),
+        ("actions 5", Command("actions", incident=5)),
+        ("actions mine", Command("actions_mine")),
+        ("postmortem", Command("postmortem")),
+        ("pm 3", Command("postmortem", incident=3)),
+        ("stats", Command("stats", days=30)),
+        ("stats 7d", Command("stats", days=7)),
+        ("stats 90D", Command("stats", days=90)),
+        ("close", Command("close")),
+        ("close --force", Command("close", force=True)),
+        ("close 12 --force", Command("close", incident=12, force=True)),
+    ],
+)
+def test_parse_after_the_incident(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("action", "Say what needs doing"),
+        ("action <@UBOB> due 2030-01-09", "Say what needs doing"),
+        ("action Fix it due tomorrow", "YYYY-MM-DD"),
+        ("action Fix it due 2030-02-30", "not a date"),
+        ("stats 14d", "Pick a window"),
+        ("actions mine please", "takes nothing after"),
+        ("close soon", "only an incident number"),
+    ],
+)
+def test_parse_errors_after_the_incident(text: str, message: str) -> None:
     with pytest.raises(CommandError, match=message):
         parse(text)

@@ -8,7 +8,7 @@ time, whether a step still applies (an incident acknowledged or resolved meanwhi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,16 @@ class Kind(StrEnum):
     LADDER = "ladder"
     UPDATE_REMINDER = "update_reminder"
     RETRO_REMINDER = "retro_reminder"
+    # Follow-up after the incident: an action item past its due date, the delayed archive.
+    ACTION_REMINDER = "action_reminder"
+    ARCHIVE = "archive"
+
+
+# Steps whose fate does not follow the incident's status: an action item stays due after the
+# incident is closed (its own completion cancels the reminder), and the archive is the last
+# thing that happens to a closed incident.
+FOLLOW_UP_CANCEL = "action_done"
+NEVER_CANCEL = "never"
 
 
 @dataclass(frozen=True)
@@ -151,8 +161,43 @@ def plan_retro_reminder(
     )
 
 
+def action_key(item_id: int) -> str:
+    return f"action:{item_id}"
+
+
+def plan_action_reminder(
+    policy: Policy, item_id: int, due_on: date, after: datetime | None = None
+) -> PlannedStep:
+    """The next reminder for an action item: business opening on its due date, then once per
+    working day after the last one (`after`), in the policy's business hours and time zone."""
+    hours, zone = policy.escalation.business_hours, policy.workspace.timezone
+    tz = ZoneInfo(zone)
+    start = datetime.combine(due_on, time(0), tzinfo=tz)
+    if after is not None:
+        next_day = after.astimezone(tz).date() + timedelta(days=1)
+        start = max(start, datetime.combine(next_day, time(0), tzinfo=tz))
+    return PlannedStep(
+        key=action_key(item_id),
+        kind=Kind.ACTION_REMINDER,
+        due_at=next_business_time(start, hours, zone).astimezone(ZoneInfo("UTC")),
+        cancel_on=FOLLOW_UP_CANCEL,
+        step=item_id,
+    )
+
+
+def plan_archive(closed_at: datetime, delay_minutes: int) -> PlannedStep:
+    return PlannedStep(
+        key="archive",
+        kind=Kind.ARCHIVE,
+        due_at=closed_at + timedelta(minutes=delay_minutes),
+        cancel_on=NEVER_CANCEL,
+    )
+
+
 def cancelled_by(cancel_on: str, times: IncidentTimes) -> str | None:
     """Why a step no longer applies, or None when it should still fire."""
+    if cancel_on in {FOLLOW_UP_CANCEL, NEVER_CANCEL}:
+        return None
     if cancel_on == "retro_held":
         return "retrospective held" if times.retro_held_at else None
     if not times.is_open:

@@ -151,6 +151,9 @@ class EscalationPolicy(_Strict):
     retro_within_hours: int = Field(default=24, ge=1)
     retro_first_reminder_minutes: int = Field(default=60, ge=0)
     retro_repeat_minutes: int = Field(default=240, ge=15)
+    # `/incident close` archives the channel this long after closing (0: at once), so late
+    # readers still find the closing summary in place for a while.
+    archive_after_minutes: int = Field(default=0, ge=0)
     # How long a replica may hold a step, a message or a war room it is working on before
     # another replica takes it over (after a crash), and how old an unfinished declare must be
     # before the repair sweep finishes it.

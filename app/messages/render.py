@@ -6,8 +6,11 @@ value is already `Mrkdwn`. A template author cannot forget to escape user text.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
@@ -15,6 +18,8 @@ from app.domain import durations
 from app.messages import mrkdwn
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+# Templates of downloadable Markdown documents, rendered by `Renderer.document`.
+DOCUMENTS = frozenset({"postmortem.md.j2"})
 
 
 def _finalize(value: Any) -> Any:
@@ -37,6 +42,39 @@ def _quote(value: Any) -> mrkdwn.Mrkdwn:
     return mrkdwn.Mrkdwn("\n".join("> " + mrkdwn.escape(line) for line in lines))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def _finalize_document(value: Any) -> Any:
+    """Documents (Markdown files) are not mrkdwn: no escaping, but no control characters."""
+    return "" if value is None else _CONTROL.sub("", str(value))
+
+
+def _doc_user(user_id: str | None, fallback: str = "unassigned") -> str:
+    return f"@{user_id}" if user_id else fallback
+
+
+def _doc_when(moment: datetime | None, zone: str = "UTC") -> str:
+    if moment is None:
+        return "unknown"
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _doc_line(value: Any) -> str:
+    """One line of user text for a list item: mentions as @U…, newlines as spaces."""
+    text = _MENTION.sub(lambda m: "@" + m.group(1), str(value or ""))
+    return " ".join(text.split())
+
+
+_ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)(?:\|[^&]*)?&gt;")
+
+
+def _mentions(value: Any) -> mrkdwn.Mrkdwn:
+    """User text escaped, with user mentions (`<@U…>`) kept: they name, they never broadcast."""
+    return mrkdwn.Mrkdwn(_ESCAPED_MENTION.sub(r"<@\1>", mrkdwn.escape(value or "")))
+
+
 class Renderer:
     """Renders named templates; an operator's folder, when configured, wins file by file."""
 
@@ -49,6 +87,18 @@ class Renderer:
         # Plain-text templates (*.txt.j2, e.g. the channel topic) are shown verbatim by Slack:
         # control characters are removed instead of escaped.
         self.plain_env = self._environment(ChoiceLoader(loaders), _finalize_plain)
+        # Documents people download (the postmortem) are Markdown, rendered without mrkdwn.
+        self.doc_env = Environment(
+            loader=ChoiceLoader(loaders),
+            finalize=_finalize_document,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+        )
+        self.doc_env.filters.update(
+            user=_doc_user, when=_doc_when, duration=durations.humanize, line=_doc_line
+        )
 
     @staticmethod
     def _environment(loader: ChoiceLoader, finalize: Any) -> Environment:
@@ -68,6 +118,7 @@ class Renderer:
             duration=_duration,
             quote=_quote,
             plain=mrkdwn.plain,
+            mentions=_mentions,
         )
         return env
 
@@ -75,7 +126,11 @@ class Renderer:
         env = self.plain_env if name.endswith(".txt.j2") else self.env
         return env.get_template(name).render(**context).strip()
 
+    def document(self, name: str, **context: Any) -> str:
+        """A Markdown document (not a Slack message): see `_finalize_document`."""
+        return self.doc_env.get_template(name).render(**context).strip() + "\n"
+
     def check(self) -> None:
         """Load every template once so a broken override fails at start-up, not mid-incident."""
         for name in self.env.list_templates(extensions=["j2"]):
-            self.env.get_template(name)
+            (self.doc_env if name in DOCUMENTS else self.env).get_template(name)

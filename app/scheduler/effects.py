@@ -12,11 +12,17 @@ from app.messages import blocks
 from app.messages.blocks import Message
 from app.messages.mrkdwn import Mrkdwn, user
 from app.services.context import Services
+from app.services.outbox import Outbox
 from app.services.war_room import WarRoom
+from app.slack.gateway import SlackError
 from app.store import repo
-from app.store.models import EscalationRow, Incident
+from app.store.models import ActionItem, EscalationRow, Incident
 
 MarkDone = Callable[[EscalationRow, str], Awaitable[None]]
+
+
+class NotYet(Exception):
+    """The step must wait (e.g. the archive waits for the closing summary to go out)."""
 
 
 class Effects:
@@ -37,6 +43,10 @@ class Effects:
             await self._once(row, "channel", mark_done, lambda: self._update_reminder(snap))
         elif kind is Kind.RETRO_REMINDER:
             await self._once(row, "channel", mark_done, lambda: self._retro_reminder(snap))
+        elif kind is Kind.ACTION_REMINDER:
+            await self._action_reminder(row, snap, mark_done)
+        elif kind is Kind.ARCHIVE:
+            await self._once(row, "archive", mark_done, lambda: self._archive(snap))
 
     @staticmethod
     async def _once(
@@ -134,3 +144,31 @@ class Effects:
             text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
         )
         await self._post(snap, message)
+
+    async def _action_reminder(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        async with self.s.db.session() as session:
+            item = await session.get(ActionItem, row.step or 0)
+        if item is None or not item.owner or item.done_at is not None:
+            return
+        text = self.s.renderer.render("action_reminder.md.j2", i=snap, a=item)
+        button = blocks.button("Done", "action_item_done", str(item.id), "primary")
+        message = blocks.message(
+            text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
+        )
+        owner = item.owner
+        await self._once(row, f"dm:{owner}", mark_done, lambda: self.s.slack.dm(owner, message))
+
+    async def _archive(self, snap: Any) -> None:
+        """Archive the war room once the closing summary (and anything queued before it) is
+        posted: an archived channel takes no more messages."""
+        if not snap.channel_id:
+            return
+        if await Outbox(self.s).pending_count(snap.id):
+            raise NotYet("messages still queued for the channel")
+        try:
+            await self.s.slack.archive(snap.channel_id)
+        except SlackError as exc:
+            if exc.code != "already_archived":
+                raise
+        async with self.s.db.session() as session:
+            session.add(repo.event(snap.id, self.s.clock.now(), "archived", "Channel archived"))

@@ -20,14 +20,14 @@ from sqlalchemy import and_, or_, select, update
 from sqlmodel import col
 
 from app.domain.escalation import Kind, cancelled_by, retry_delay
-from app.scheduler.effects import Effects
+from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
 from app.services.outbox import Outbox
 from app.services.recovery import Recovery
 from app.slack.gateway import SlackError
 from app.store import repo
-from app.store.models import EscalationRow
+from app.store.models import ActionItem, EscalationRow
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,15 @@ class Engine:
         async with self._tick_lock:  # let a running tick finish
             pass
 
+    async def fire_due(self, incident_id: int) -> TickReport:
+        """Fire what is due for one incident now (its pages, right after declaring), without
+        the rest of a tick's work."""
+        report = TickReport()
+        rows = await self._claim(incident_id)
+        for row in rows:
+            await self._fire(row, report)
+        return report
+
     async def tick(self) -> TickReport:
         """Fire everything due now. Never raises: a tick failing must not stop the next one."""
         async with self._tick_lock:
@@ -127,15 +136,16 @@ class Engine:
 
     # --- claiming -------------------------------------------------------------------------
 
-    async def _claim(self) -> Sequence[EscalationRow]:
+    async def _claim(self, incident_id: int | None = None) -> Sequence[EscalationRow]:
         now = self.s.clock.now()
         due = or_(
             and_(col(EscalationRow.state) == "pending", col(EscalationRow.due_at) <= now),
             and_(col(EscalationRow.state) == "firing", col(EscalationRow.lease_until) < now),
         )
-        candidates = (
-            select(EscalationRow.id).where(due).order_by(col(EscalationRow.due_at)).limit(BATCH)
-        )
+        candidates = select(EscalationRow.id).where(due)
+        if incident_id is not None:
+            candidates = candidates.where(col(EscalationRow.incident_id) == incident_id)
+        candidates = candidates.order_by(col(EscalationRow.due_at)).limit(BATCH)
         if self.s.db.engine.dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         claim = (
@@ -162,12 +172,18 @@ class Engine:
             report.cancelled.append(row.id)
             return
         reason = cancelled_by(row.cancel_on, incident_times(incident))
+        if row.kind == Kind.ACTION_REMINDER and reason is None:
+            reason = await self._action_settled(row)
         if reason:
             await self._finish(row, "cancelled", reason)
             report.cancelled.append(row.id)
             return
         try:
             await self.effects.perform(row, incident, self._mark_done)
+        except NotYet as exc:
+            await self._retry(row, f"waiting: {exc}")
+            report.retried.append(row.id)
+            return
         except SlackError as exc:
             await self._retry(row, f"{exc.method}: {exc.code}")
             report.retried.append(row.id)
@@ -180,6 +196,18 @@ class Engine:
         await self._finish(row, "fired", "")
         report.fired.append(row.id)
         await self._after_fired(row)
+
+    async def _action_settled(self, row: EscalationRow) -> str | None:
+        """Why an action item reminder no longer applies (done, gone, no owner), or None."""
+        async with self.s.db.session() as session:
+            item = await session.get(ActionItem, row.step or 0)
+        if item is None:
+            return "action item gone"
+        if item.done_at is not None:
+            return "action item done"
+        if not item.owner or item.due_on is None:
+            return "action item has no owner or deadline"
+        return None
 
     async def _mark_done(self, row: EscalationRow, part: str) -> None:
         """Record one finished part (a DM, the channel post) before doing the next."""
@@ -263,3 +291,9 @@ class Engine:
             )
             if sent < MAX_RETRO_REMINDERS:
                 await self.escalations.plan_retro(row.incident_id, last_sent=now)
+        elif row.kind == Kind.ACTION_REMINDER:
+            # One reminder per working day until the item is done.
+            async with self.s.db.session() as session:
+                item = await session.get(ActionItem, row.step or 0)
+            if item is not None and item.done_at is None and item.due_on and item.id:
+                await self.escalations.plan_action(row.incident_id, item.id, item.due_on, after=now)

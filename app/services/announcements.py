@@ -81,6 +81,20 @@ class Announcements:
         header = blocks.header(f"Incident #{i.id} resolved")
         return self._both(blocks.message(text, [header, *blocks.sections(text)]), broadcast=True)
 
+    def closed(
+        self, i: IncidentSnapshot, by: str, open_items: int, skipped_postmortem: bool
+    ) -> list[Outgoing]:
+        delay = self.policy.escalation.archive_after_minutes
+        text = self.render(
+            "closing_summary.md.j2",
+            i,
+            by=by,
+            open_items=open_items,
+            skipped_postmortem=skipped_postmortem,
+            archive_after=delay,
+        )
+        return self._both(blocks.simple(text))
+
     def retro_agenda(self, i: IncidentSnapshot) -> list[Outgoing]:
         hours = self.policy.escalation.retro_within_hours
         return self._both(blocks.simple(self.render("retro_agenda.md.j2", i, hours=hours)))

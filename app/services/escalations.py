@@ -3,7 +3,7 @@ the engine (app/scheduler) fires what is due."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -13,7 +13,10 @@ from app.domain.escalation import (
     IncidentTimes,
     Kind,
     PlannedStep,
+    action_key,
     cancelled_by,
+    plan_action_reminder,
+    plan_archive,
     plan_declared,
     plan_retro_reminder,
     plan_update_reminder,
@@ -61,41 +64,55 @@ class Escalations:
             return list(result.all())
 
     async def _insert(self, incident: Incident, steps: list[PlannedStep]) -> list[str]:
-        """Add steps not already live or fired; skip those whose reason to fire is gone."""
+        """Add steps not already live or fired; skip those whose reason to fire is gone.
+
+        One transaction for the lot; if another replica planned one of them at the same moment
+        (the unique index says so), the steps are added one by one and theirs stands.
+        """
         assert incident.id is not None
         times = incident_times(incident)
-        added: list[str] = []
-        for step in steps:
-            if cancelled_by(step.cancel_on, times):
-                continue
-            try:
-                async with self.s.db.session() as session:
-                    # A ladder rung fires once per incident; reminders recur.
-                    blocking = [*LIVE, "fired"] if step.kind is Kind.LADDER else list(LIVE)
-                    existing = await session.exec(
-                        select(EscalationRow.id)
-                        .where(EscalationRow.incident_id == incident.id)
-                        .where(EscalationRow.key == step.key)
-                        .where(col(EscalationRow.state).in_(blocking))
+        wanted = [step for step in steps if not cancelled_by(step.cancel_on, times)]
+        if not wanted:
+            return []
+        try:
+            return await self._insert_batch(incident.id, wanted)
+        except IntegrityError:
+            added: list[str] = []
+            for step in wanted:
+                try:
+                    added += await self._insert_batch(incident.id, [step])
+                except IntegrityError:
+                    continue
+            return added
+
+    async def _insert_batch(self, incident_id: int, steps: list[PlannedStep]) -> list[str]:
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(EscalationRow.key, EscalationRow.state)
+                .where(EscalationRow.incident_id == incident_id)
+                .where(col(EscalationRow.key).in_([s.key for s in steps]))
+                .where(col(EscalationRow.state).in_([*LIVE, "fired"]))
+            )
+            taken = {(key, state) for key, state in result.all()}
+            added: list[str] = []
+            for step in steps:
+                # A ladder rung fires once per incident; reminders recur.
+                blocking = {*LIVE, "fired"} if step.kind is Kind.LADDER else set(LIVE)
+                if any((step.key, state) in taken for state in blocking):
+                    continue
+                session.add(
+                    EscalationRow(
+                        incident_id=incident_id,
+                        key=step.key,
+                        kind=step.kind.value,
+                        step=step.step,
+                        due_at=step.due_at,
+                        cancel_on=step.cancel_on,
+                        targets=step.targets,
+                        created_at=self.s.clock.now(),
                     )
-                    if existing.first() is not None:
-                        continue
-                    session.add(
-                        EscalationRow(
-                            incident_id=incident.id,
-                            key=step.key,
-                            kind=step.kind.value,
-                            step=step.step,
-                            due_at=step.due_at,
-                            cancel_on=step.cancel_on,
-                            targets=step.targets,
-                            created_at=self.s.clock.now(),
-                        )
-                    )
+                )
                 added.append(step.key)
-            except IntegrityError:
-                # Another replica planned the same step at the same moment: theirs stands.
-                continue
         return added
 
     async def plan_declared(self, incident_id: int) -> list[str]:
@@ -110,6 +127,7 @@ class Escalations:
         cancel_on: set[str] | None = None,
         kinds: set[Kind] | None = None,
         keep: set[Kind] | None = None,
+        keys: set[str] | None = None,
     ) -> int:
         """Cancel pending steps matching the filters; each cancellation goes on the timeline."""
         now = self.s.clock.now()
@@ -125,6 +143,8 @@ class Escalations:
                 query = query.where(col(EscalationRow.kind).in_([k.value for k in kinds]))
             if keep:
                 query = query.where(col(EscalationRow.kind).not_in([k.value for k in keep]))
+            if keys is not None:
+                query = query.where(col(EscalationRow.key).in_(keys))
             rows = list((await session.exec(query.with_for_update())).all())
             for row in rows:
                 row.state, row.cancelled_at, row.outcome = "cancelled", now, reason
@@ -160,7 +180,8 @@ class Escalations:
             await self._insert(incident, [step])
 
     async def on_resolved(self, incident_id: int) -> None:
-        await self.cancel(incident_id, "resolved", keep={Kind.RETRO_REMINDER})
+        # Follow-up work outlives the incident: action reminders stay planned.
+        await self.cancel(incident_id, "resolved", keep={Kind.RETRO_REMINDER, Kind.ACTION_REMINDER})
         await self.plan_retro(incident_id)
 
     async def plan_retro(self, incident_id: int, last_sent: datetime | None = None) -> None:
@@ -171,6 +192,25 @@ class Escalations:
             return
         step = plan_retro_reminder(self.s.policy, incident.resolved_at, last_sent)
         await self._insert(incident, [step])
+
+    async def plan_action(
+        self, incident_id: int, item_id: int, due_on: date, after: datetime | None = None
+    ) -> None:
+        """(Re)plan an action item's reminder: on its due date, or the working day after
+        `after` (the last reminder)."""
+        await self.cancel(incident_id, "rescheduled", keys={action_key(item_id)})
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        await self._insert(incident, [plan_action_reminder(self.s.policy, item_id, due_on, after)])
+
+    async def cancel_action(self, incident_id: int, item_id: int, reason: str) -> None:
+        await self.cancel(incident_id, reason, keys={action_key(item_id)})
+
+    async def plan_archive(self, incident_id: int, closed_at: datetime) -> None:
+        async with self.s.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        delay = self.s.policy.escalation.archive_after_minutes
+        await self._insert(incident, [plan_archive(closed_at, delay)])
 
     async def on_severity_changed(self, incident_id: int) -> None:
         """Re-plan from the new severity's policy; steps that already fired stay fired."""
@@ -229,6 +269,10 @@ def describe_key(key: str) -> str:
         return f"Escalation step {key.split(':', 1)[1]}"
     if key.startswith("page:"):
         return "Page"
-    return {"update_reminder": "Update reminder", "retro_reminder": "Retrospective reminder"}.get(
-        key, key
-    )
+    if key.startswith("action:"):
+        return f"Reminder for action item A{key.split(':', 1)[1]}"
+    return {
+        "update_reminder": "Update reminder",
+        "retro_reminder": "Retrospective reminder",
+        "archive": "Channel archive",
+    }.get(key, key)

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.lifecycle import Status, TransitionError, check_transition
@@ -24,7 +24,7 @@ from app.services.context import Services
 from app.services.errors import InvalidInput, NotFound, ServiceError
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
-from app.store.models import Incident, RoleAssignment, StatusUpdate, TimelineEvent
+from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
 
 MAX_TITLE = 80
 MAX_FIELD = 3000
@@ -143,6 +143,18 @@ class Incidents:
     async def open_incidents(self) -> list[IncidentSnapshot]:
         async with self.s.db.session() as session:
             rows = await repo.open_incidents(session)
+            roles = await repo.roles_for(session, [r.id for r in rows if r.id is not None])
+        return [repo.snapshot(r, roles[r.id]) for r in rows if r.id is not None]
+
+    async def not_closed(self) -> list[IncidentSnapshot]:
+        """Open and resolved incidents: where people still hold roles that matter."""
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(Incident)
+                .where(col(Incident.status) != Status.CLOSED.value)
+                .order_by(col(Incident.severity), col(Incident.id))
+            )
+            rows = list(result.all())
             roles = await repo.roles_for(session, [r.id for r in rows if r.id is not None])
         return [repo.snapshot(r, roles[r.id]) for r in rows if r.id is not None]
 
@@ -398,6 +410,53 @@ class Incidents:
                 setattr(incident, name, value)
             session.add(self._status_event(incident_id, now, current, Status.RESOLVED, by))
             await self._announce(session, incident, now, self.say.resolved)
+        return Change(await self.snapshot(incident_id))
+
+    async def close(self, incident_id: int, by: str, force: bool = False) -> Change:
+        """Close a resolved incident. The review comes first: without a generated postmortem
+        closing is refused unless `force` says the team decided to skip it."""
+        now = self.s.clock.now()
+        async with self._change(incident_id) as (session, incident):
+            await self._allow(session, incident, "close", by)
+            current = Status(incident.status)
+            if current is Status.CLOSED:
+                raise ServiceError(f"Incident #{incident_id} is already closed.")
+            if current is not Status.RESOLVED:
+                raise ServiceError(
+                    f"Incident #{incident_id} is {current.value}; resolve it before closing."
+                )
+            if incident.postmortem_at is None and not force:
+                raise ServiceError(
+                    f"Incident #{incident_id} has no postmortem yet. Generate it with "
+                    "`/incident postmortem`, or close anyway with `/incident close --force`."
+                )
+            self._transition(current, Status.CLOSED)
+            open_items = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(ActionItem)
+                    .where(col(ActionItem.incident_id) == incident_id)
+                    .where(col(ActionItem.done_at).is_(None))
+                )
+            ).one()
+            incident.status = Status.CLOSED.value
+            incident.closed_at = now
+            skipped = incident.postmortem_at is None
+            session.add(
+                repo.event(
+                    incident_id,
+                    now,
+                    "closed",
+                    "Closed without a postmortem" if skipped else "Closed",
+                    by,
+                )
+            )
+            await self._announce(
+                session,
+                incident,
+                now,
+                lambda i: self.say.closed(i, by, int(open_items), skipped),
+            )
         return Change(await self.snapshot(incident_id))
 
     # --- helpers --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Delivering queued messages: in order per incident, each exactly once.
 
 Messages are queued in the same transaction as the change they announce (see
-`Incidents(..., announce=…)`), so a change is never saved without its announcement. Delivery
+`Incidents._announce` and `enqueue`), so a change is never saved without its announcement. Delivery
 claims due rows with a lease (several replicas may deliver), posts them one incident at a time in
 queue order, and records each `ts`. Slack failures leave the row due again later, with backoff.
 A row whose outcome is unknown (a dropped connection, or a replica that died mid-call) is looked

@@ -16,6 +16,7 @@ from app.config import ConfigError, Settings
 from app.messages.render import Renderer
 from app.scheduler.effects import Effects
 from app.scheduler.engine import Engine
+from app.services.action_items import ActionItems
 from app.services.announcements import Announcements
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
@@ -23,7 +24,9 @@ from app.services.escalations import Escalations
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
 from app.services.permissions import Permissions
+from app.services.postmortem import Postmortems
 from app.services.recovery import Recovery
+from app.services.timeline import Timeline
 from app.services.war_room import WarRoom
 from app.slack.gateway import SlackGateway, make_client
 from app.slack.inflight import InFlight
@@ -46,6 +49,9 @@ class Warroom:
     escalations: Escalations
     outbox: Outbox
     engine: Engine
+    timeline: Timeline
+    actions: ActionItems
+    postmortems: Postmortems
 
     @property
     def db(self) -> Database:
@@ -145,6 +151,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
             recovery=Recovery(services, war_room),
             outbox=outbox,
         ),
+        timeline=Timeline(services),
+        actions=ActionItems(services, escalations),
+        postmortems=Postmortems(services),
     )
     register(warroom)
     warroom.engine.chores.append(lambda: forget_old_events(warroom))

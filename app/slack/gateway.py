@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_TOPIC = 250
 INVITE_BATCH = 100
 MAX_NAME_ATTEMPTS = 20
+GROUP_CACHE_SECONDS = 60.0
 PER_USER_INVITE_ERRORS = frozenset(
     {"user_not_found", "cant_invite", "cant_invite_self", "user_is_restricted", "user_disabled"}
 )
@@ -79,6 +81,7 @@ class SlackGateway:
         self.client = client
         self._channel_ids: dict[str, str] = {}
         self._user_names: dict[str, str] = {}
+        self._groups: dict[str, tuple[float, list[str]]] = {}
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -299,11 +302,66 @@ class SlackGateway:
             if response.status >= 400:
                 raise SlackError("response_url", f"http_{response.status}")
 
+    async def message_at(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message with this exact ts: from history, else from its thread (a reply)."""
+        data = await self._form(
+            "conversations.history",
+            channel=channel,
+            latest=ts,
+            oldest=ts,
+            inclusive="true",
+            limit=1,
+        )
+        for message in data.get("messages", []):
+            if message.get("ts") == ts:
+                return dict(message)
+        try:
+            data = await self._form("conversations.replies", channel=channel, ts=ts, limit=200)
+        except SlackError as exc:
+            if exc.code == "thread_not_found":
+                return None
+            raise
+        return next((dict(m) for m in data.get("messages", []) if m.get("ts") == ts), None)
+
+    async def upload(
+        self, channel: str, filename: str, title: str, content: bytes, comment: str = ""
+    ) -> str:
+        """Share a file in a channel (Slack's external upload: reserve, send bytes, complete);
+        returns the file id."""
+        data = await self._form(
+            "files.getUploadURLExternal", filename=filename, length=len(content)
+        )
+        url, file_id = str(data["upload_url"]), str(data["file_id"])
+        timeout = aiohttp.ClientTimeout(total=30)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(url, data=content) as response,
+            ):
+                if response.status >= 400:
+                    raise SlackError("files.upload", f"http_{response.status}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SlackError("files.upload", f"connection_error ({type(exc).__name__})") from None
+        await self._call(
+            "files.completeUploadExternal",
+            files=[{"id": file_id, "title": title}],
+            channel_id=channel,
+            initial_comment=comment,
+        )
+        return file_id
+
     # --- people ---------------------------------------------------------------------------
 
     async def usergroup_members(self, group: str) -> list[str]:
+        """Members of a user group, cached for a minute: a declare needs them twice (invites
+        and pages) and the method is rate-limited at ~20 calls a minute."""
+        cached = self._groups.get(group)
+        if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+            return list(cached[1])
         data = await self._form("usergroups.users.list", usergroup=group)
-        return list(data.get("users", []))
+        users = list(data.get("users", []))
+        self._groups[group] = (time.monotonic(), users)
+        return users
 
     async def expand(self, ids: Iterable[str]) -> list[str]:
         """User IDs for a mix of users and user groups (S…), without repeats."""

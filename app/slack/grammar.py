@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from app.domain.roles import Role, parse_role
 from app.domain.severity import looks_like_severity, parse_severity
@@ -22,7 +23,13 @@ USAGE = {
     "role": "/incident role commander|tech-lead|comms @person",
     "severity": "/incident severity sev1",
     "update": "/incident update <text>",
+    "note": "/incident note <text>",
+    "action": "/incident action <text> [@owner] [due YYYY-MM-DD]",
+    "stats": "/incident stats [7d|30d|90d]",
+    "close": "/incident close [--force]",
 }
+STATS_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class CommandError(ValueError):
@@ -37,9 +44,12 @@ class Command:
     role: Role | None = None
     user: str | None = None
     text: str = ""
+    due: date | None = None
+    days: int | None = None
+    force: bool = False
 
 
-SIMPLE = {"ack", "roles", "status", "mitigate", "resolve", "escalations"}
+SIMPLE = {"ack", "roles", "status", "mitigate", "resolve", "escalations", "timeline", "postmortem"}
 ALIASES = {
     "acknowledge": "ack",
     "sev": "severity",
@@ -47,6 +57,11 @@ ALIASES = {
     "resolved": "resolve",
     "escalation": "escalations",
     "retrospective": "retro",
+    "pm": "postmortem",
+    "postmortems": "postmortem",
+    "notes": "note",
+    "stat": "stats",
+    "metrics": "stats",
 }
 
 
@@ -70,6 +85,17 @@ def parse(text: str) -> Command:
         return _role(args)
     if name == "retro":
         return _retro(args)
+    if name == "note":
+        incident, rest = _leading_hash_ref(args)
+        return Command("note", incident=incident, text=_tail(text, 1 + len(args) - len(rest)))
+    if name == "action":
+        return _action(args, text)
+    if name == "actions":
+        return _actions(args)
+    if name == "stats":
+        return _stats(args)
+    if name == "close":
+        return _close(args)
     if name in {"list", "help"}:
         return Command(name)
     return Command("help", text=words[0])
@@ -154,3 +180,70 @@ def _retro(args: list[str]) -> Command:
     done = bool(args) and args[0].lower() in {"done", "held"}
     rest = args[1:] if done else args
     return Command("retro_done" if done else "retro", incident=_only_ref("retro", rest))
+
+
+def _action(args: list[str], text: str) -> Command:
+    """`action [#42] <text> [@owner] [due YYYY-MM-DD]`: owner and deadline are read from the
+    end, in either order, so the text itself may mention anything."""
+    incident, rest = _leading_hash_ref(args)
+    words = list(rest)
+    owner: str | None = None
+    due: date | None = None
+    while words:
+        if len(words) >= 2 and words[-2].lower() == "due" and due is None:
+            due = _parse_date(words[-1])
+            words = words[:-2]
+        elif owner is None and (found := parse_user(words[-1])):
+            owner = found
+            words = words[:-1]
+        else:
+            break
+    body = _tail(text, 1 + len(args) - len(rest))
+    kept = " ".join(words)
+    # Keep the author's spacing for the text part: cut the original at the kept words.
+    if kept and body.startswith(words[0]):
+        body = body[: _end_of_words(body, len(words))]
+    else:
+        body = kept
+    if not body.strip():
+        raise CommandError(f"Say what needs doing: `{USAGE['action']}`.")
+    return Command("action", incident=incident, text=body.strip(), user=owner, due=due)
+
+
+def _end_of_words(text: str, count: int) -> int:
+    match = re.match(r"\s*(?:\S+\s+){" + str(count - 1) + r"}\S+", text)
+    return match.end() if match else len(text)
+
+
+def _parse_date(token: str) -> date:
+    if not _DATE.match(token):
+        raise CommandError(
+            f"Write the due date as YYYY-MM-DD, like `due 2025-12-01` ({USAGE['action']})."
+        )
+    try:
+        return date.fromisoformat(token)
+    except ValueError:
+        raise CommandError(f"{token} is not a date; write it as YYYY-MM-DD.") from None
+
+
+def _actions(args: list[str]) -> Command:
+    """`actions [42]` lists an incident's items; `actions mine` the caller's open ones."""
+    if args and args[0].lower() in {"mine", "me", "my"}:
+        if len(args) > 1:
+            raise CommandError("`/incident actions mine` takes nothing after `mine`.")
+        return Command("actions_mine")
+    return Command("actions", incident=_only_ref("actions", args))
+
+
+def _stats(args: list[str]) -> Command:
+    if not args:
+        return Command("stats", days=STATS_WINDOWS["30d"])
+    if len(args) > 1 or args[0].lower() not in STATS_WINDOWS:
+        raise CommandError(f"Pick a window: `{USAGE['stats']}`.")
+    return Command("stats", days=STATS_WINDOWS[args[0].lower()])
+
+
+def _close(args: list[str]) -> Command:
+    force = any(a.lower() in {"--force", "force", "-f"} for a in args)
+    rest = [a for a in args if a.lower() not in {"--force", "force", "-f"}]
+    return Command("close", incident=_only_ref("close", rest), force=force)

@@ -23,7 +23,10 @@ class Replier:
     response_url: str | None = None
 
     async def say(self, text: str) -> None:
-        message = blocks.simple(text)
+        await self.send(blocks.simple(text))
+
+    async def send(self, message: blocks.Message) -> None:
+        """A private answer with blocks of its own (buttons)."""
         try:
             if self.response_url:
                 await self.slack.respond(self.response_url, message)

@@ -224,6 +224,10 @@ def _value(action: dict[str, Any]) -> Any:
     return action.get("value")
 
 
+modal = _modal
+field = _input
+
+
 def parse_status_value(value: Any) -> Status:
     try:
         return Status(str(value))

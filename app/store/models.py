@@ -6,7 +6,7 @@ declare or resolve that was interrupted be finished later instead of repeated.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
@@ -65,6 +65,8 @@ class Incident(SQLModel, table=True):
     version: int = 0
     published_version: int = 0
     retro_held_at: datetime | None = _utc(nullable=True)
+    # When the postmortem document was last generated; closing waits for it.
+    postmortem_at: datetime | None = _utc(nullable=True)
     # Which replica is building or repairing the war room, and until when (a lease).
     repair_owner: str | None = None
     repair_until: datetime | None = _utc(nullable=True)
@@ -103,6 +105,7 @@ class StatusUpdate(SQLModel, table=True):
 
 class TimelineEvent(SQLModel, table=True):
     __tablename__ = "timeline_events"
+    __table_args__ = (Index("uq_timeline_source_key", "source_key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
@@ -111,6 +114,29 @@ class TimelineEvent(SQLModel, table=True):
     actor: str | None = None
     text: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Set for entries taken from Slack messages ("channel:ts"): a message pinned and then
+    # reacted to, or an event Slack delivers twice, becomes one entry only.
+    source_key: str | None = None
+
+
+class ActionItem(SQLModel, table=True):
+    """A follow-up agreed in the review: prevention, documentation or monitoring work.
+
+    An owner and a due date make it somebody's job; the escalation engine reminds the owner
+    each working day once it is due, until it is done.
+    """
+
+    __tablename__ = "action_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    text: str
+    owner: str | None = Field(default=None, index=True)
+    due_on: date | None = None
+    created_by: str
+    created_at: datetime = _utc(nullable=False)
+    done_at: datetime | None = _utc(nullable=True)
+    done_by: str | None = None
 
 
 class EscalationRow(SQLModel, table=True):

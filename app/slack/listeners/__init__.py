@@ -9,10 +9,12 @@ if TYPE_CHECKING:
 
 
 def register(warroom: Warroom) -> None:
-    from app.slack.listeners import actions, commands, events, home, modals
+    from app.slack.listeners import actions, commands, events, home, modals, pins, review
 
     events.register(warroom)
     commands.register(warroom)
     home.register(warroom)
     modals.register(warroom)
     actions.register(warroom)
+    pins.register(warroom)
+    review.register(warroom)

@@ -11,7 +11,7 @@ from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
 from app.slack import views
 from app.slack.grammar import Command, CommandError, parse
-from app.slack.listeners import flows
+from app.slack.listeners import flows, review
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ WITH_NUMBER = {
     "role": "/incident role commander @person 42",
     "severity": "/incident severity sev1 42",
     "retro_done": "/incident retro done 42",
+    "note": "/incident note #42 <text>",
+    "action": "/incident action #42 <text> @owner due 2025-12-01",
+    "close": "/incident close 42",
 }
 
 
@@ -91,6 +94,9 @@ async def dispatch(
     if command.name == "list":
         await reply.say(await list_text(warroom, user))
         return
+    if command.name in review.GLOBAL:
+        await review.dispatch_global(warroom, command, user, reply)
+        return
     incident_id = command.incident or await warroom.incidents.in_channel(body.get("channel_id", ""))
     if incident_id is None:
         await reply.say(
@@ -124,6 +130,8 @@ async def dispatch(
         await flows.post_retro_agenda(warroom, incident_id, reply)
     elif command.name == "retro_done":
         await flows.retro_held(warroom, incident_id, user, reply)
+    elif command.name in review.COMMANDS:
+        await review.dispatch(warroom, command, incident_id, user, reply)
 
 
 async def list_text(warroom: Warroom, user: str) -> str:

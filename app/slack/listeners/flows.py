@@ -41,7 +41,9 @@ async def declare(warroom: Warroom, req: DeclareRequest) -> None:
     if change.changed:
         await warroom.escalations.plan_declared(change.incident.id)
         await warroom.war_room.open_war_room(change.incident.id)
-        await warroom.engine.tick()  # page the severity's audience now, not at the next tick
+        # Page the severity's audience and send the commander's brief now, not at the next tick.
+        await warroom.engine.fire_due(change.incident.id)
+        await warroom.outbox.deliver(change.incident.id)
 
 
 async def acknowledge(
@@ -109,7 +111,7 @@ async def change_severity(
     await publish(warroom, incident_id, reply)
     if change.incident.channel_id:
         await _invite(warroom, incident_id, await warroom.war_room.audience(severity))
-    await warroom.engine.tick()  # page the new audience now
+    await warroom.engine.fire_due(incident_id)  # page the new audience now
 
 
 async def mitigate(

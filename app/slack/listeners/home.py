@@ -1,4 +1,5 @@
-"""App Home: the open incidents at a glance and a button to declare one."""
+"""App Home: the open incidents at a glance, the viewer's roles and open action items, and a
+button to declare. Private incidents appear only to the people in them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.messages import blocks
-from app.slack import views
+from app.slack import action_views, views
 from app.slack.gateway import SlackError
 from app.slack.reply import Replier
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_HOME_INCIDENTS = 40
+MAX_HOME_ITEMS = 20
 
 
 def register(warroom: Warroom) -> None:
@@ -38,14 +40,38 @@ def register(warroom: Warroom) -> None:
 
 
 async def publish_home(warroom: Warroom, user: str) -> None:
-    """Open incidents the viewer may see (most severe first) and a Declare button."""
+    """Open incidents the viewer may see (most severe first), the viewer's roles and open
+    action items, and a Declare button. Re-published when what it shows changes for them."""
     permissions = warroom.services.permissions
+    renderer = warroom.services.renderer
     incidents = await permissions.visible(await warroom.incidents.open_incidents(), user)
-    listing = warroom.services.renderer.render(
+    listing = renderer.render(
         "incident_list.md.j2",
         incidents=incidents[:MAX_HOME_INCIDENTS],
         now=warroom.services.clock.now(),
     )
+    held = [
+        (i, role)
+        for i in await warroom.incidents.not_closed()
+        for role, holder in i.roles.items()
+        if holder == user
+    ]
+    roles_text = renderer.render(
+        "home_roles.md.j2",
+        held=[(i, warroom.services.policy.role(r).name) for i, r in held],
+    )
+    items = []
+    for item in await warroom.actions.open_for(user):
+        snap = await warroom.incidents.snapshot(item.incident_id)
+        if await permissions.can_see(snap, user):
+            items.append(item)
+    today = warroom.actions.today()
+    item_blocks: list[dict[str, Any]] = blocks.sections(
+        renderer.render("action_list.md.j2", i=None, items=items, mine=True)
+    )
+    for item in items[:MAX_HOME_ITEMS]:
+        text = action_views.item_text(renderer, item, today, show_incident=True)
+        item_blocks += [*blocks.sections(text), action_views.buttons(item)]
     view = {
         "type": "home",
         "blocks": [
@@ -57,8 +83,12 @@ async def publish_home(warroom: Warroom, user: str) -> None:
                 ],
             },
             {"type": "divider"},
-            *blocks.sections(listing)[:90],
-        ],
+            *blocks.sections(listing)[:40],
+            {"type": "divider"},
+            *blocks.sections(roles_text)[:10],
+            {"type": "divider"},
+            *item_blocks,
+        ][:100],
     }
     try:
         await warroom.services.slack.publish_home(user, view)

@@ -1,0 +1,207 @@
+"""Action items: the follow-up work a review agrees on, each with an owner and a deadline.
+
+Assignment is told to the owner by DM through the outbox, in the transaction that stores it.
+Reminders for overdue items are escalation steps, so they survive restarts and fire once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.lifecycle import Status
+from app.domain.snapshot import IncidentSnapshot
+from app.messages import blocks
+from app.services.context import Services
+from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.escalations import Escalations
+from app.services.incidents import clean
+from app.services.outbox import Outgoing, enqueue
+from app.store import repo
+from app.store.models import ActionItem
+
+MAX_ACTION = 500
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    text: str
+    owner: str | None = None
+    due_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ActionChange:
+    """An item after a change, and the people whose view of it changed."""
+
+    item: ActionItem
+    affected: list[str]
+
+
+class ActionItems:
+    def __init__(self, services: Services, escalations: Escalations) -> None:
+        self.s = services
+        self.escalations = escalations
+
+    def today(self) -> date:
+        return self.s.clock.now().astimezone(ZoneInfo(self.s.policy.workspace.timezone)).date()
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def for_incident(self, incident_id: int) -> list[ActionItem]:
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(ActionItem)
+                .where(ActionItem.incident_id == incident_id)
+                .order_by(col(ActionItem.id))
+            )
+            return list(result.all())
+
+    async def open_for(self, owner: str) -> list[ActionItem]:
+        """The owner's unfinished items across incidents, soonest deadline first."""
+        async with self.s.db.session() as session:
+            result = await session.exec(
+                select(ActionItem)
+                .where(ActionItem.owner == owner)
+                .where(col(ActionItem.done_at).is_(None))
+                .order_by(col(ActionItem.due_on).is_(None), col(ActionItem.due_on), ActionItem.id)
+            )
+            return list(result.all())
+
+    async def get(self, item_id: int) -> ActionItem:
+        async with self.s.db.session() as session:
+            item = await session.get(ActionItem, item_id)
+        if item is None:
+            raise NotFound(f"There is no action item A{item_id}.")
+        return item
+
+    # --- changing -------------------------------------------------------------------------
+
+    async def add(self, incident_id: int, req: ActionRequest, by: str) -> ActionChange:
+        text = clean(req.text, MAX_ACTION, "action item")
+        if not text:
+            raise InvalidInput("Say what needs doing: `/incident action <text> [@owner]`.")
+        if req.due_on is not None and req.due_on < self.today():
+            raise InvalidInput(f"The due date {req.due_on.isoformat()} is in the past.")
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            snap = await self._open_incident(session, incident_id)
+            item = ActionItem(
+                incident_id=incident_id,
+                text=text,
+                owner=req.owner,
+                due_on=req.due_on,
+                created_by=by,
+                created_at=now,
+            )
+            session.add(item)
+            await session.flush()
+            session.add(
+                repo.event(incident_id, now, "action_added", _describe(item), by, item=item.id)
+            )
+            said = self._render("action_added.md.j2", snap, item, by=by)
+            queued = [] if snap.status is Status.CLOSED else [Outgoing("channel", said)]
+            if item.owner:
+                queued.append(self._assigned_dm(snap, item, by))
+            enqueue(session, incident_id, now, queued)
+        await self._plan(item)
+        return ActionChange(item, [item.owner] if item.owner else [])
+
+    async def done(self, item_id: int, by: str) -> ActionChange:
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            item = await self._item_for_update(session, item_id)
+            if item.done_at is not None:
+                raise ServiceError(f"Action item A{item_id} is already done.")
+            snap = await self._open_incident(session, item.incident_id)
+            item.done_at, item.done_by = now, by
+            session.add(item)
+            session.add(
+                repo.event(item.incident_id, now, "action_done", _describe(item), by, item=item_id)
+            )
+            if snap.status is not Status.CLOSED:
+                said = self._render("action_done.md.j2", snap, item, by=by)
+                enqueue(session, item.incident_id, now, [Outgoing("channel", said)])
+        await self.escalations.cancel_action(item.incident_id, item_id, "action item done")
+        return ActionChange(item, [item.owner] if item.owner else [])
+
+    async def reassign(self, item_id: int, owner: str, by: str) -> ActionChange:
+        now = self.s.clock.now()
+        async with self.s.db.session() as session:
+            item = await self._item_for_update(session, item_id)
+            if item.done_at is not None:
+                raise ServiceError(f"Action item A{item_id} is done; nothing to reassign.")
+            previous = item.owner
+            if previous == owner:
+                return ActionChange(item, [])
+            snap = await self._open_incident(session, item.incident_id)
+            item.owner = owner
+            session.add(item)
+            session.add(
+                repo.event(
+                    item.incident_id,
+                    now,
+                    "action_reassigned",
+                    _describe(item),
+                    by,
+                    item=item_id,
+                    previous=previous,
+                )
+            )
+            enqueue(session, item.incident_id, now, [self._assigned_dm(snap, item, by)])
+        await self._plan(item)
+        return ActionChange(item, [u for u in (previous, owner) if u])
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _plan(self, item: ActionItem) -> None:
+        if item.due_on is not None and item.owner and item.id is not None:
+            await self.escalations.plan_action(item.incident_id, item.id, item.due_on)
+
+    async def _open_incident(self, session: AsyncSession, incident_id: int) -> IncidentSnapshot:
+        snap = await repo.load_snapshot(session, incident_id)
+        if snap is None:
+            raise NotFound(f"There is no incident #{incident_id}.")
+        return snap
+
+    @staticmethod
+    async def _item_for_update(session: AsyncSession, item_id: int) -> ActionItem:
+        result = await session.exec(
+            select(ActionItem).where(ActionItem.id == item_id).with_for_update()
+        )
+        item = result.first()
+        if item is None:
+            raise NotFound(f"There is no action item A{item_id}.")
+        return item
+
+    def _render(
+        self, template: str, snap: IncidentSnapshot, item: ActionItem, **extra: object
+    ) -> blocks.Message:
+        text = self.s.renderer.render(template, i=snap, a=item, **extra)
+        return blocks.simple(text)
+
+    def _assigned_dm(self, snap: IncidentSnapshot, item: ActionItem, by: str) -> Outgoing:
+        text = self.s.renderer.render("action_assigned.md.j2", i=snap, a=item, by=by)
+        assert item.id is not None
+        message = blocks.message(
+            text,
+            [
+                *blocks.sections(text),
+                {"type": "actions", "elements": [done_button(item.id)]},
+            ],
+        )
+        return Outgoing(f"user:{item.owner}", message)
+
+
+def done_button(item_id: int) -> dict[str, object]:
+    return blocks.button("Done", "action_item_done", str(item_id), "primary")
+
+
+def _describe(item: ActionItem) -> str:
+    owner = f" · owner <@{item.owner}>" if item.owner else ""
+    due = f" · due {item.due_on.isoformat()}" if item.due_on else ""
+    return f"A{item.id}: {item.text}{owner}{due}"

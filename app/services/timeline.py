@@ -1,0 +1,123 @@
+"""The incident's timeline: what the bot recorded itself, plus what people chose to keep
+(a note, a pinned message, a message marked :pushpin:). The postmortem and
+`/incident timeline` read it from here, in time order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from app.services.context import Services
+from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.incidents import MAX_FIELD, clean
+from app.store import repo
+from app.store.models import TimelineEvent
+
+LABELS = {
+    "declared": "Declared",
+    "acknowledged": "Acknowledged",
+    "role_assigned": "Role",
+    "update": "Update",
+    "status_changed": "Status",
+    "severity_changed": "Severity",
+    "escalation_fired": "Escalation",
+    "escalation_cancelled": "Escalation",
+    "escalation_retry": "Escalation",
+    "reminder_snoozed": "Reminder",
+    "retro_held": "Retrospective",
+    "problem": "Problem",
+    "note": "Note",
+    "message": "Message",
+    "action_added": "Action item",
+    "action_done": "Action item",
+    "action_reassigned": "Action item",
+    "postmortem": "Postmortem",
+    "closed": "Closed",
+    "archived": "Archived",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One timeline line, shaped for reading (the same for Slack and for the document)."""
+
+    at: datetime
+    kind: str
+    label: str
+    text: str
+    actor: str | None
+    link: str | None = None
+
+
+def entry(event: TimelineEvent) -> Entry:
+    link = event.data.get("permalink") if event.kind == "message" else None
+    label = LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
+    if event.kind == "message":
+        label = "Pinned message" if event.data.get("how") == "pinned" else "Marked message"
+    return Entry(event.at, event.kind, label, event.text, event.actor, link)
+
+
+def ts_time(ts: str) -> datetime:
+    """A Slack message ts is its posting time in seconds since the epoch."""
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+class Timeline:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def entries(self, incident_id: int) -> list[Entry]:
+        async with self.s.db.session() as session:
+            return [entry(e) for e in await repo.timeline(session, incident_id)]
+
+    async def note(self, incident_id: int, text: str, by: str) -> None:
+        body = clean(text, MAX_FIELD, "note")
+        if not body:
+            raise InvalidInput("Say what to note: `/incident note <text>`.")
+        async with self.s.db.session() as session:
+            incident = await repo.get(session, incident_id)
+            if incident is None:
+                raise NotFound(f"There is no incident #{incident_id}.")
+            if incident.closed_at is not None:
+                raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
+            session.add(repo.event(incident_id, self.s.clock.now(), "note", body, by))
+
+    async def keep_message(
+        self,
+        incident_id: int,
+        channel: str,
+        ts: str,
+        author: str | None,
+        text: str,
+        permalink: str | None,
+        by: str,
+        how: str,
+    ) -> bool:
+        """Put a Slack message on the timeline at the time it was posted; False when that
+        message is already there (pinned and also marked, or an event delivered again)."""
+        event = repo.event(
+            incident_id,
+            ts_time(ts),
+            "message",
+            _shorten(text),
+            author,
+            channel=channel,
+            ts=ts,
+            permalink=permalink,
+            by=by,
+            how=how,
+        )
+        event.source_key = f"{channel}:{ts}"
+        try:
+            async with self.s.db.session() as session:
+                session.add(event)
+        except IntegrityError:
+            return False
+        return True
+
+
+def _shorten(text: str) -> str:
+    value = clean(text[: MAX_FIELD * 2], MAX_FIELD * 2)
+    return value if len(value) <= MAX_FIELD else value[: MAX_FIELD - 1] + "…"

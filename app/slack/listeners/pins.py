@@ -1,0 +1,78 @@
+"""Messages people keep for the record: pinned in an incident channel, or marked with a
+:pushpin: reaction, they join the incident's timeline at the time they were posted.
+
+Slack delivers these through the Events API; `events.py` drops repeated deliveries by
+`event_id`, and the timeline keys each message by channel and ts, so one message is one entry
+whether it is pinned, marked, or both.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from app.slack.gateway import SlackError
+from app.store import repo
+
+if TYPE_CHECKING:
+    from app.slack.bot import Warroom
+
+log = logging.getLogger(__name__)
+MARK = "pushpin"
+
+
+def register(warroom: Warroom) -> None:
+    app = warroom.app
+
+    @app.event("pin_added")
+    @warroom.inflight.track
+    async def pinned(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        message = item.get("message") or {}
+        channel = event.get("channel_id") or item.get("channel")
+        ts = message.get("ts") or item.get("ts")
+        if item.get("type", "message") != "message" or not channel or not ts:
+            return
+        await keep(warroom, channel, str(ts), event.get("user") or "", "pinned", message)
+
+    @app.event("reaction_added")
+    @warroom.inflight.track
+    async def reacted(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") != MARK or item.get("type") != "message":
+            return
+        if item.get("channel") and item.get("ts"):
+            await keep(warroom, item["channel"], str(item["ts"]), event.get("user") or "", "marked")
+
+
+async def keep(
+    warroom: Warroom,
+    channel: str,
+    ts: str,
+    by: str,
+    how: str,
+    message: dict[str, Any] | None = None,
+) -> None:
+    """Record the message on its incident's timeline; anything outside incident channels, and
+    the bot's own pins (the Initial Notification), is not part of the story."""
+    bot = warroom.services.bot_user_id or warroom.identity.get("user_id", "")
+    if by and by == bot:
+        return
+    async with warroom.db.session() as session:
+        incident = await repo.by_channel(session, channel)
+    if incident is None or incident.id is None or incident.notification_ts == ts:
+        return
+    slack = warroom.services.slack
+    try:
+        if not message or "text" not in message:
+            message = await slack.message_at(channel, ts) or {}
+        permalink = await slack.permalink(channel, ts)
+    except SlackError as exc:
+        log.warning("incident %s: message %s not read (%s)", incident.id, ts, exc.code)
+        message, permalink = message or {}, None
+    author = message.get("user") or message.get("bot_id")
+    added = await warroom.timeline.keep_message(
+        incident.id, channel, ts, author, str(message.get("text") or ""), permalink, by, how
+    )
+    if not added:
+        log.info("incident %s: message %s already on the timeline", incident.id, ts)

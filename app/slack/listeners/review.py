@@ -1,0 +1,192 @@
+"""After the fire: notes and the timeline, action items, the postmortem, metrics and closing.
+
+Commands come here from `commands.dispatch`; the Done / Reassign buttons and the reassign form
+are registered here too. Changes go through the services (state and queued messages in one
+transaction); this module then delivers the queue and refreshes the Home tabs concerned.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from app.domain.escalation import Kind
+from app.messages import stats as stats_text
+from app.messages.blocks import Message
+from app.messages.mrkdwn import user as mention
+from app.services.action_items import ActionChange, ActionRequest
+from app.services.metrics import stats
+from app.slack import action_views, views
+from app.slack.grammar import Command
+from app.slack.listeners import flows
+from app.slack.listeners.home import publish_home
+from app.slack.reply import Replier
+
+if TYPE_CHECKING:
+    from app.slack.bot import Warroom
+
+# Commands about one incident handled here.
+COMMANDS = {"note", "timeline", "action", "actions", "postmortem", "close"}
+# Commands that need no incident.
+GLOBAL = {"actions_mine", "stats"}
+
+
+def register(warroom: Warroom) -> None:
+    app = warroom.app
+
+    def replier(body: dict[str, Any]) -> Replier:
+        return Replier(warroom.services.slack, body["user"]["id"], body.get("response_url"))
+
+    @app.action("action_item_done")
+    @warroom.inflight.track
+    async def done_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        reply, item_id = replier(body), _item_id(body)
+        if item_id is not None:
+            await reply.run(lambda: mark_done(warroom, item_id, reply))
+
+    @app.action("action_item_reassign")
+    @warroom.inflight.track
+    async def reassign_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        reply, item_id = replier(body), _item_id(body)
+        if item_id is not None:
+            await reply.run(lambda: open_reassign(warroom, item_id, body["trigger_id"], reply))
+
+    @app.view(action_views.REASSIGN)
+    @warroom.inflight.track
+    async def reassign_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view, user = body["view"], body["user"]["id"]
+        owner = views.values(view).get("owner")
+        if not owner:
+            await ack(response_action="errors", errors={"owner": "Pick the new owner."})
+            return
+        await ack()
+        meta = views.read_metadata(view)
+        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
+        await reply.run(lambda: reassign(warroom, int(meta["item"]), owner, reply))
+
+
+def _item_id(body: dict[str, Any]) -> int | None:
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+async def dispatch_global(warroom: Warroom, command: Command, user: str, reply: Replier) -> None:
+    if command.name == "stats":
+        days = command.days or 30
+        rows = await stats(warroom.db, warroom.services.policy, warroom.services.clock.now(), days)
+        await reply.say(stats_text.mrkdwn(rows, days))
+    elif command.name == "actions_mine":
+        await reply.send(await my_items(warroom, user))
+
+
+async def dispatch(
+    warroom: Warroom, command: Command, incident_id: int, user: str, reply: Replier
+) -> None:
+    if command.name == "note":
+        await warroom.timeline.note(incident_id, command.text, user)
+        await reply.say(f":memo: Noted on the timeline of Incident #{incident_id}.")
+    elif command.name == "timeline":
+        await reply.say(await timeline_text(warroom, incident_id))
+    elif command.name == "action":
+        request = ActionRequest(command.text, command.user, command.due)
+        change = await warroom.actions.add(incident_id, request, user)
+        await _after(warroom, change, reply)
+        await reply.say(f":clipboard: Action item A{change.item.id} added to #{incident_id}.")
+    elif command.name == "actions":
+        await reply.send(await incident_items(warroom, incident_id))
+    elif command.name == "postmortem":
+        await warroom.postmortems.publish(incident_id, user)
+        await reply.say(f":page_facing_up: Postmortem of Incident #{incident_id} shared.")
+    elif command.name == "close":
+        await close(warroom, incident_id, user, command.force, reply)
+
+
+async def timeline_text(warroom: Warroom, incident_id: int) -> str:
+    snap = await warroom.incidents.snapshot(incident_id)
+    entries = await warroom.timeline.entries(incident_id)
+    return warroom.war_room.render("timeline.md.j2", snap, entries=entries)
+
+
+async def incident_items(warroom: Warroom, incident_id: int) -> Message:
+    snap = await warroom.incidents.snapshot(incident_id)
+    items = await warroom.actions.for_incident(incident_id)
+    today = warroom.actions.today()
+    return action_views.action_list(warroom.services.renderer, items, today, snap)
+
+
+async def my_items(warroom: Warroom, user: str) -> Message:
+    items = await warroom.actions.open_for(user)
+    items = [i for i in items if await _visible(warroom, i.incident_id, user)]
+    today = warroom.actions.today()
+    return action_views.action_list(warroom.services.renderer, items, today)
+
+
+async def _visible(warroom: Warroom, incident_id: int, user: str) -> bool:
+    snap = await warroom.incidents.snapshot(incident_id)
+    return await warroom.services.permissions.can_see(snap, user)
+
+
+async def close(warroom: Warroom, incident_id: int, user: str, force: bool, reply: Replier) -> None:
+    """Close, post the summary, and archive the channel now or after the configured delay
+    (the archive is an escalation step, so it happens even if this process stops)."""
+    change = await warroom.incidents.close(incident_id, user, force)
+    await warroom.escalations.cancel(
+        incident_id, "closed", keep={Kind.ACTION_REMINDER, Kind.ARCHIVE}
+    )
+    assert change.incident.closed_at is not None
+    await warroom.escalations.plan_archive(incident_id, change.incident.closed_at)
+    await flows.publish(warroom, incident_id, reply)
+    await warroom.engine.tick()  # archive now when there is no delay
+
+
+# --- action item buttons and form ----------------------------------------------------------
+
+
+async def _after(warroom: Warroom, change: ActionChange, reply: Replier) -> None:
+    """Deliver the queued messages and refresh the Home tab of everyone concerned."""
+    report = await warroom.outbox.deliver(change.item.incident_id)
+    if report.failed:
+        await reply.say(
+            ":hourglass: Saved. Slack is not taking messages right now; Warroom will send "
+            "them as soon as it does."
+        )
+    for person in dict.fromkeys(change.affected):
+        await publish_home(warroom, person)
+
+
+async def _require_sight(warroom: Warroom, incident_id: int, user: str) -> None:
+    snap = await warroom.incidents.snapshot(incident_id)
+    await warroom.services.permissions.require_sight(snap, user)
+
+
+async def mark_done(warroom: Warroom, item_id: int, reply: Replier) -> None:
+    item = await warroom.actions.get(item_id)
+    await _require_sight(warroom, item.incident_id, reply.user)
+    change = await warroom.actions.done(item_id, reply.user)
+    await _after(warroom, change, reply)
+    if reply.user not in change.affected:
+        await publish_home(warroom, reply.user)
+    await reply.say(f":white_check_mark: Action item A{item_id} is done.")
+
+
+async def open_reassign(warroom: Warroom, item_id: int, trigger_id: str, reply: Replier) -> None:
+    item = await warroom.actions.get(item_id)
+    await _require_sight(warroom, item.incident_id, reply.user)
+    meta = views.metadata(item=item_id, reply_url=reply.response_url)
+    await warroom.services.slack.open_view(trigger_id, action_views.reassign_modal(item, meta))
+
+
+async def reassign(warroom: Warroom, item_id: int, owner: str, reply: Replier) -> None:
+    item = await warroom.actions.get(item_id)
+    await _require_sight(warroom, item.incident_id, reply.user)
+    change = await warroom.actions.reassign(item_id, owner, reply.user)
+    await _after(warroom, change, reply)
+    await reply.say(f":bust_in_silhouette: A{item_id} now belongs to {mention(owner)}.")

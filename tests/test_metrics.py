@@ -1,0 +1,129 @@
+"""Response metrics: the pure computation, and `warroom stats` agreeing with `/incident stats`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from app.domain.lifecycle import Status
+from app.domain.metrics import compute, spread
+from app.domain.snapshot import IncidentSnapshot
+from app.messages import stats
+from tests.conftest import BOB, Bot
+from tests.helpers import answers, channel, last_view
+from tests.test_cli import clean_env, run
+
+T = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
+TARGETS = {1: 0, 2: 15, 3: 60, 4: None}
+
+
+def incident(
+    n: int,
+    severity: int,
+    detect: float = 0,
+    ack: float | None = None,
+    resolve: float | None = None,
+    private: bool = False,
+) -> IncidentSnapshot:
+    """Minutes after declaration (detect: minutes before it)."""
+    return IncidentSnapshot(
+        id=n,
+        title=f"Incident {n}",
+        severity=severity,
+        status=Status.RESOLVED if resolve is not None else Status.INVESTIGATING,
+        description="",
+        service="",
+        is_private=private,
+        declared_by="U1",
+        detected_at=T - timedelta(minutes=detect),
+        declared_at=T,
+        acknowledged_at=None if ack is None else T + timedelta(minutes=ack),
+        resolved_at=None if resolve is None else T + timedelta(minutes=resolve),
+    )
+
+
+def test_spread_median_and_nearest_rank_p90() -> None:
+    minutes = [timedelta(minutes=m) for m in [5, 1, 3, 2, 4, 6, 7, 8, 9, 10]]
+    result = spread(minutes)
+    assert result.median == timedelta(minutes=5, seconds=30)
+    assert result.p90 == timedelta(minutes=9)
+    assert spread([]).median is None and spread([]).p90 is None
+    assert spread([timedelta(minutes=2)]).p90 == timedelta(minutes=2)
+
+
+def test_metrics_by_severity() -> None:
+    rows = compute(
+        [
+            incident(1, 2, detect=4, ack=10, resolve=60),
+            incident(2, 2, detect=2, ack=20, resolve=30, private=True),
+            incident(3, 2, ack=None),
+            incident(4, 1, ack=0.5, resolve=45),
+            incident(5, 1, ack=2),
+            incident(6, 4, ack=300, resolve=600),
+        ],
+        TARGETS,
+    )
+    by = {row.severity: row for row in rows}
+    sev2 = by[2]
+    assert sev2.count == 3
+    assert sev2.acknowledge.median == timedelta(minutes=15)
+    assert sev2.acknowledge.p90 == timedelta(minutes=20)
+    # Time to resolve runs from detection.
+    assert sev2.resolve.median == timedelta(minutes=48)
+    assert sev2.detect.median == timedelta(minutes=2)
+    assert (sev2.within_target, sev2.with_target) == (1, 3)
+    # Sev1's 0-minute target counts as one minute.
+    assert (by[1].within_target, by[1].with_target) == (1, 2)
+    assert by[4].within_target_share is None
+    assert by[3].count == 0 and by[3].acknowledge.median is None
+    everything = by[None]
+    assert everything.count == 6 and (everything.within_target, everything.with_target) == (2, 5)
+    table = stats.table(rows)
+    assert "Sev4" in table and "n/a" in table and "33% (1/3)" in table
+    assert "Incident 2" not in table  # private or not, numbers only
+
+
+async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
+    fake, clock = bot.fake, bot.clock
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    clock.advance(minutes=4)
+    await bot.slack.command("ack 1", user=BOB)
+    await bot.settle()
+    clock.advance(minutes=20)
+    await bot.slack.command("declare sev1 Login down")
+    await bot.settle()
+    clock.advance(minutes=30)
+    await bot.slack.command("ack 2", user=BOB)
+    await bot.slack.command("resolve 2")
+    await bot.settle()
+    await bot.slack.submit(last_view(fake, "resolve_incident"), {})
+    await bot.settle()
+    await bot.slack.command("declare")
+    await bot.settle()
+    await bot.slack.submit(
+        last_view(fake, "declare_incident"),
+        {"title": "Secret breach", "severity": "4", "private": ["private"]},
+    )
+    await bot.settle()
+    assert channel(fake, "incident-3").is_private
+
+    await bot.slack.command("stats", user=BOB)
+    await bot.settle()
+    shown = answers(fake)[-1]
+    env = clean_env(tmp_path, DATABASE_URL=bot.warroom.settings.database_url)
+    code, printed, err = await run(["stats"], env, tmp_path)
+    assert code == 0, err
+    table = printed.split("\n\n", 1)[1].rstrip("\n")
+    assert f"```\n{table}\n```" in shown
+    assert printed.startswith("Incidents declared in the last 30 days")
+    lines = {line.split()[0]: line.split() for line in table.splitlines()[2:]}
+    assert lines["Sev2"][:4] == ["Sev2", "1", "4m", "4m"]
+    assert lines["Sev1"][:4] == ["Sev1", "1", "30m", "30m"] and "0%" in lines["Sev1"][-2]
+    assert lines["Sev4"][1] == "1" and lines["Sev4"][-1] == "n/a"
+    assert lines["All"][1] == "3"
+    assert "Secret breach" not in shown + printed
+    code, printed7, _ = await run(["stats", "--days", "7"], env, tmp_path)
+    await bot.slack.command("stats 7d", user=BOB)
+    await bot.settle()
+    assert printed7.split("\n\n", 1)[1].rstrip("\n") in answers(fake)[-1]

@@ -204,13 +204,26 @@ async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
                 before = len(fake.calls)
                 if kill_at is not None:
                     bot.kill_at(kill_at)
-                if view is not None:
-                    await submit(fake, bot, view)
-                else:
-                    await declare(fake, bot)
+
+                async def send() -> bool:
+                    """True when the bot acknowledged the request before it died."""
+                    try:
+                        if view is not None:
+                            await submit(fake, bot, view)
+                        else:
+                            await declare(fake, bot)
+                    except aiohttp.ClientError:
+                        return False
+                    return True
+
+                acknowledged = await send()
                 if kill_at is not None:
                     await bot.wait_dead()
                     await bot.start()
+                    if not acknowledged:
+                        # Killed before it answered: Slack shows an error and the person
+                        # submits again, as they would.
+                        assert await send()
                 complete = resolved_completely if resolve else declared_completely
 
                 def done() -> bool:

@@ -9,7 +9,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.messages import mrkdwn
 from app.slack import views
-from app.slack.listeners import flows
+from app.slack.listeners import buttons, flows
+from app.slack.listeners.buttons import on_button
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
@@ -18,52 +19,39 @@ if TYPE_CHECKING:
 SHORTCUT = "declare_from_message"
 
 
-def _incident_id(body: dict[str, Any]) -> int | None:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, ValueError, TypeError):
-        return None
-
-
 def register(warroom: Warroom) -> None:
     app = warroom.app
 
     def replier(body: dict[str, Any]) -> Replier:
-        return Replier(warroom.services.slack, body["user"]["id"], body.get("response_url"))
+        return buttons.replier(warroom, body)
 
-    @app.action("incident_ack")
-    @warroom.inflight.track
-    async def ack_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        incident_id, reply = _incident_id(body), replier(body)
-        if incident_id is not None:
-            await reply.run(
-                lambda: flows.acknowledge(warroom, incident_id, body["user"]["id"], reply)
-            )
+    def user(body: dict[str, Any]) -> str:
+        return str(body["user"]["id"])
 
-    @app.action("incident_update")
-    @warroom.inflight.track
-    async def update_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        incident_id, reply = _incident_id(body), replier(body)
-        if incident_id is not None:
-            await reply.run(
-                lambda: flows.open_modal(
-                    warroom, views.UPDATE, incident_id, body["trigger_id"], reply
-                )
-            )
-
-    @app.action("incident_resolve")
-    @warroom.inflight.track
-    async def resolve_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        incident_id, reply = _incident_id(body), replier(body)
-        if incident_id is not None:
-            await reply.run(
-                lambda: flows.open_modal(
-                    warroom, views.RESOLVE, incident_id, body["trigger_id"], reply
-                )
-            )
+    on_button(
+        warroom,
+        "incident_ack",
+        lambda i, body, reply: flows.acknowledge(warroom, i, user(body), reply),
+    )
+    on_button(
+        warroom,
+        "incident_update",
+        lambda i, body, reply: flows.open_modal(
+            warroom, views.UPDATE, i, body["trigger_id"], reply
+        ),
+    )
+    on_button(
+        warroom,
+        "incident_resolve",
+        lambda i, body, reply: flows.open_modal(
+            warroom, views.RESOLVE, i, body["trigger_id"], reply
+        ),
+    )
+    on_button(
+        warroom,
+        "retro_held",
+        lambda i, body, reply: flows.retro_held(warroom, i, user(body), reply),
+    )
 
     @app.action(re.compile(r"^reminder_snooze_\d+$"))
     @warroom.inflight.track
@@ -80,16 +68,6 @@ def register(warroom: Warroom) -> None:
             await reply.say(f"Update reminder snoozed until {mrkdwn.date(until, '{time}')}.")
 
         await reply.run(snooze)
-
-    @app.action("retro_held")
-    @warroom.inflight.track
-    async def retro_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        incident_id, reply = _incident_id(body), replier(body)
-        if incident_id is not None:
-            await reply.run(
-                lambda: flows.retro_held(warroom, incident_id, body["user"]["id"], reply)
-            )
 
     @app.shortcut(SHORTCUT)
     @warroom.inflight.track

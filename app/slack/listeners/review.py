@@ -20,6 +20,7 @@ from app.services.metrics import stats
 from app.slack import action_views, views
 from app.slack.grammar import Command
 from app.slack.listeners import flows
+from app.slack.listeners.buttons import on_button
 from app.slack.listeners.home import publish_home
 from app.slack.reply import Replier
 
@@ -35,24 +36,14 @@ GLOBAL = {"actions_mine", "stats"}
 def register(warroom: Warroom) -> None:
     app = warroom.app
 
-    def replier(body: dict[str, Any]) -> Replier:
-        return Replier(warroom.services.slack, body["user"]["id"], body.get("response_url"))
-
-    @app.action("action_item_done")
-    @warroom.inflight.track
-    async def done_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        reply, item_id = replier(body), _item_id(body)
-        if item_id is not None:
-            await reply.run(lambda: mark_done(warroom, item_id, reply))
-
-    @app.action("action_item_reassign")
-    @warroom.inflight.track
-    async def reassign_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        reply, item_id = replier(body), _item_id(body)
-        if item_id is not None:
-            await reply.run(lambda: open_reassign(warroom, item_id, body["trigger_id"], reply))
+    on_button(
+        warroom, "action_item_done", lambda item, body, reply: mark_done(warroom, item, reply)
+    )
+    on_button(
+        warroom,
+        "action_item_reassign",
+        lambda item, body, reply: open_reassign(warroom, item, body["trigger_id"], reply),
+    )
 
     @app.view(action_views.REASSIGN)
     @warroom.inflight.track
@@ -66,13 +57,6 @@ def register(warroom: Warroom) -> None:
         meta = views.read_metadata(view)
         reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
         await reply.run(lambda: reassign(warroom, int(meta["item"]), owner, reply))
-
-
-def _item_id(body: dict[str, Any]) -> int | None:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, ValueError, TypeError):
-        return None
 
 
 # --- commands -----------------------------------------------------------------------------

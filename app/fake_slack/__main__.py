@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
+import sys
 
 from .server import FakeSlack
 
@@ -38,8 +38,8 @@ async def serve(options: argparse.Namespace) -> None:
     print(fake.api_url, flush=True)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    if sys.platform != "win32":  # asyncio has no signal handlers there; Ctrl-C still works
+        for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopped.set)
     try:
         await stopped.wait()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col
 
 from app.domain.escalation import Kind, cancelled_by, retry_delay
@@ -27,6 +27,7 @@ from app.services.outbox import Outbox
 from app.services.recovery import Recovery
 from app.slack.gateway import SlackError
 from app.store import repo
+from app.store.claims import claim
 from app.store.models import ActionItem, EscalationRow
 
 log = logging.getLogger(__name__)
@@ -142,24 +143,20 @@ class Engine:
             and_(col(EscalationRow.state) == "pending", col(EscalationRow.due_at) <= now),
             and_(col(EscalationRow.state) == "firing", col(EscalationRow.lease_until) < now),
         )
-        candidates = select(EscalationRow.id).where(due)
-        if incident_id is not None:
-            candidates = candidates.where(col(EscalationRow.incident_id) == incident_id)
-        candidates = candidates.order_by(col(EscalationRow.due_at)).limit(BATCH)
-        if self.s.db.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        claim = (
-            update(EscalationRow)
-            # Repeating `due` makes the claim conditional: a row another replica took in the
-            # meantime no longer matches and is left alone.
-            .where(col(EscalationRow.id).in_(candidates.scalar_subquery()), due)
-            .values(state="firing", claimed_by=self.replica, lease_until=now + self._lease)
-            .returning(EscalationRow)
-            .execution_options(synchronize_session=False)
+        filters = [] if incident_id is None else [col(EscalationRow.incident_id) == incident_id]
+        return await claim(
+            self.s.db,
+            EscalationRow,
+            due,
+            values={
+                "state": "firing",
+                "claimed_by": self.replica,
+                "lease_until": now + self._lease,
+            },
+            order_by=col(EscalationRow.due_at),
+            limit=BATCH,
+            filters=filters,
         )
-        async with self.s.db.session() as session:
-            result = await session.exec(claim)  # type: ignore[call-overload]
-            return list(result.scalars().all())
 
     # --- firing ---------------------------------------------------------------------------
 

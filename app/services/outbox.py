@@ -25,6 +25,7 @@ from app.messages.blocks import Message
 from app.services.context import Services
 from app.slack.gateway import SlackError
 from app.store import repo
+from app.store.claims import claim
 from app.store.models import Incident, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -99,30 +100,26 @@ class Outbox:
                 and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) >= now),
             )
         )
-        candidates = select(OutboxMessage.id).where(
-            due, col(OutboxMessage.incident_id).not_in(blocked)
-        )
+        filters = [col(OutboxMessage.incident_id).not_in(blocked)]
         if incident_id is not None:
-            candidates = candidates.where(col(OutboxMessage.incident_id) == incident_id)
-        candidates = candidates.order_by(col(OutboxMessage.id)).limit(BATCH)
-        if self.s.db.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        claim = (
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(candidates.scalar_subquery()), due)
-            .values(
-                state="sending",
-                claimed_by=self.s.replica,
-                lease_until=now + timedelta(seconds=self.s.policy.escalation.lease_seconds),
+            filters.append(col(OutboxMessage.incident_id) == incident_id)
+        return await claim(
+            self.s.db,
+            OutboxMessage,
+            due,
+            values={
+                "state": "sending",
+                "claimed_by": self.s.replica,
+                "lease_until": now + timedelta(seconds=self.s.policy.escalation.lease_seconds),
                 # A row taken back from a lapsed lease may have gone out: look first.
-                uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"),
-            )
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False)
+                "uncertain": or_(
+                    col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"
+                ),
+            },
+            order_by=col(OutboxMessage.id),
+            limit=BATCH,
+            filters=filters,
         )
-        async with self.s.db.session() as session:
-            result = await session.exec(claim)  # type: ignore[call-overload]
-            return list(result.scalars().all())
 
     async def _deliver_in_order(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
         async with self.s.db.session() as session:

@@ -3,6 +3,7 @@ at most once per row: `mark_done` records it before the next part starts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,12 +64,19 @@ class Effects:
     async def _dm_each(
         self, row: EscalationRow, ids: list[str], message: Message, mark_done: MarkDone
     ) -> None:
-        for person in await self.s.slack.expand(ids):
-            if person == self.s.bot_user_id:
-                continue
-            await self._once(
-                row, f"dm:{person}", mark_done, lambda p=person: self.s.slack.dm(p, message)
-            )
+        """DM everyone at once; each DM is recorded as done on its own, so a failure of one
+        leaves the others sent and not repeated."""
+        people = [p for p in await self.s.slack.expand(ids) if p != self.s.bot_user_id]
+        results = await asyncio.gather(
+            *(
+                self._once(row, f"dm:{p}", mark_done, lambda p=p: self.s.slack.dm(p, message))
+                for p in people
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _ack_message(self, template: str, snap: Any, **extra: Any) -> Message:
         text = self.war_room.render(template, snap, **extra)

@@ -70,6 +70,7 @@ class Engine:
         self._lease = timedelta(seconds=services.policy.escalation.lease_seconds)
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
+        self._row_locks: dict[int, asyncio.Lock] = {}
 
     # --- running --------------------------------------------------------------------------
 
@@ -132,7 +133,12 @@ class Engine:
                 async with limit:
                     await self._fire(row, report)
 
-            await asyncio.gather(*(fire(row) for row in rows))
+            results = await asyncio.gather(*(fire(row) for row in rows), return_exceptions=True)
+            for result in results:
+                # A row whose bookkeeping failed (database gone, say) keeps its lease and is
+                # taken up again once the lease lapses; the tick itself carries on.
+                if isinstance(result, Exception):
+                    log.error("escalation tick: a step failed: %r", result)
             return report
 
     # --- claiming -------------------------------------------------------------------------
@@ -207,7 +213,15 @@ class Engine:
         return None
 
     async def _mark_done(self, row: EscalationRow, part: str) -> None:
-        """Record one finished part (a DM, the channel post) before doing the next."""
+        """Record one finished part (a DM, the channel post). Parts of one row may finish
+        together: the lock keeps each write a superset of the one before."""
+        lock = self._row_locks.setdefault(row.id or 0, asyncio.Lock())
+        async with lock:
+            await self._write_done(row, part)
+        if not lock.locked():
+            self._row_locks.pop(row.id or 0, None)
+
+    async def _write_done(self, row: EscalationRow, part: str) -> None:
         row.done = [*row.done, part]
         async with self.s.db.session() as session:
             await session.exec(  # type: ignore[call-overload]

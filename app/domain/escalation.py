@@ -78,10 +78,6 @@ def next_business_time(moment: datetime, hours: BusinessHours, zone: str) -> dat
     raise ValueError("business hours name no day of the week")
 
 
-def in_business_hours(moment: datetime, hours: BusinessHours, zone: str) -> bool:
-    return next_business_time(moment, hours, zone) == moment
-
-
 def _when(policy: Policy, severity: int, moment: datetime) -> datetime:
     if policy.severity(severity).business_hours_only:
         return next_business_time(

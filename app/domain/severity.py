@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-SEVERITIES = (1, 2, 3, 4)
 _PATTERN = re.compile(r"^(?:sev|s|p)?[-_ ]?([1-4])$", re.IGNORECASE)
 
 

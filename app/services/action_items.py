@@ -17,7 +17,7 @@ from app.domain.lifecycle import Status
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import blocks
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
 from app.services.escalations import Escalations
 from app.services.incidents import clean
 from app.services.outbox import Outgoing, enqueue
@@ -89,7 +89,7 @@ class ActionItems:
             raise InvalidInput(f"The due date {req.due_on.isoformat()} is in the past.")
         now = self.s.clock.now()
         async with self.s.db.session() as session:
-            snap = await self._open_incident(session, incident_id)
+            snap = await incident_snapshot(session, incident_id)
             item = ActionItem(
                 incident_id=incident_id,
                 text=text,
@@ -117,7 +117,7 @@ class ActionItems:
             item = await self._item_for_update(session, item_id)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is already done.")
-            snap = await self._open_incident(session, item.incident_id)
+            snap = await incident_snapshot(session, item.incident_id)
             item.done_at, item.done_by = now, by
             session.add(item)
             session.add(
@@ -138,7 +138,7 @@ class ActionItems:
             previous = item.owner
             if previous == owner:
                 return ActionChange(item, [])
-            snap = await self._open_incident(session, item.incident_id)
+            snap = await incident_snapshot(session, item.incident_id)
             item.owner = owner
             session.add(item)
             session.add(
@@ -161,12 +161,6 @@ class ActionItems:
     async def _plan(self, item: ActionItem) -> None:
         if item.due_on is not None and item.owner and item.id is not None:
             await self.escalations.plan_action(item.incident_id, item.id, item.due_on)
-
-    async def _open_incident(self, session: AsyncSession, incident_id: int) -> IncidentSnapshot:
-        snap = await repo.load_snapshot(session, incident_id)
-        if snap is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
-        return snap
 
     @staticmethod
     async def _item_for_update(session: AsyncSession, item_id: int) -> ActionItem:

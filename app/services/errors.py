@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.snapshot import IncidentSnapshot
+from app.store import repo
+
 
 class ServiceError(Exception):
     """A request that cannot be done; the message says why and what to do instead."""
@@ -9,6 +14,14 @@ class ServiceError(Exception):
 
 class NotFound(ServiceError):
     pass
+
+
+async def incident_snapshot(session: AsyncSession, incident_id: int) -> IncidentSnapshot:
+    """The incident as it is now, or the words a person gets for a number that does not exist."""
+    snap = await repo.load_snapshot(session, incident_id)
+    if snap is None:
+        raise NotFound(f"There is no incident #{incident_id}.")
+    return snap
 
 
 class InvalidInput(ServiceError):

@@ -21,7 +21,7 @@ from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
 from app.services.announcements import Announcements
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
@@ -130,10 +130,7 @@ class Incidents:
 
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
         async with self.s.db.session() as session:
-            snap = await repo.load_snapshot(session, incident_id)
-        if snap is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
-        return snap
+            return await incident_snapshot(session, incident_id)
 
     async def in_channel(self, channel_id: str) -> int | None:
         async with self.s.db.session() as session:

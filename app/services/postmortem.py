@@ -10,11 +10,10 @@ from sqlmodel import col, select
 
 from app.domain.policy import Policy
 from app.domain.roles import Role
-from app.domain.snapshot import IncidentSnapshot
 from app.messages.mrkdwn import user
 from app.messages.render import Renderer
 from app.services.context import Services
-from app.services.errors import NotFound, ServiceError
+from app.services.errors import ServiceError, incident_snapshot
 from app.services.timeline import entry
 from app.store import repo
 from app.store.db import Database
@@ -28,9 +27,7 @@ async def render_postmortem(
     db: Database, policy: Policy, renderer: Renderer, incident_id: int
 ) -> str:
     async with db.session() as session:
-        snap = await repo.load_snapshot(session, incident_id)
-        if snap is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
+        snap = await incident_snapshot(session, incident_id)
         events = await repo.timeline(session, incident_id)
         result = await session.exec(
             select(ActionItem)
@@ -66,7 +63,8 @@ class Postmortems:
 
     async def publish(self, incident_id: int, by: str) -> datetime:
         """Upload the document to the war room and record when it was generated."""
-        snap = await self._snapshot(incident_id)
+        async with self.s.db.session() as session:
+            snap = await incident_snapshot(session, incident_id)
         if snap.status.is_open:
             raise ServiceError(
                 f"Incident #{incident_id} is still open; write the postmortem after it is resolved."
@@ -87,10 +85,3 @@ class Postmortems:
             await repo.set_fields(session, incident_id, postmortem_at=now)
             session.add(repo.event(incident_id, now, "postmortem", "Postmortem generated", by))
         return now
-
-    async def _snapshot(self, incident_id: int) -> IncidentSnapshot:
-        async with self.s.db.session() as session:
-            snap = await repo.load_snapshot(session, incident_id)
-        if snap is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
-        return snap

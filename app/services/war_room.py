@@ -25,6 +25,7 @@ from app.messages.blocks import Message
 from app.messages.mrkdwn import escape
 from app.services.announcements import Announcements
 from app.services.context import Services
+from app.services.errors import incident_snapshot
 from app.slack.gateway import SlackError
 from app.store import repo
 from app.store.models import Incident
@@ -47,10 +48,7 @@ class WarRoom:
 
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
         async with self.s.db.session() as session:
-            snap = await repo.load_snapshot(session, incident_id)
-        if snap is None:
-            raise LookupError(incident_id)
-        return snap
+            return await incident_snapshot(session, incident_id)
 
     async def topic(self, i: IncidentSnapshot) -> str:
         async def name(role: Role) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -84,19 +84,16 @@ class SlackGateway:
         self._groups: dict[str, tuple[float, list[str]]] = {}
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self.client.api_call(method, json=kwargs)
-        except SlackApiError as exc:
-            code = exc.response.get("error") or f"http_{exc.response.status_code}"
-            raise SlackError(method, str(code)) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
-        return dict(response.data)  # type: ignore[arg-type]
+        return await self._request(method, json=kwargs)
 
     async def _form(self, method: str, **params: Any) -> dict[str, Any]:
         """Methods Slack only reads form-encoded (lookups, pagination)."""
+        return await self._request(method, params=params)
+
+    async def _request(self, method: str, **how: Any) -> dict[str, Any]:
+        """One Web API call; every failure becomes a SlackError with Slack's code."""
         try:
-            response = await self.client.api_call(method, params=params)
+            response = await self.client.api_call(method, **how)
         except SlackApiError as exc:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
             raise SlackError(method, str(code)) from None
@@ -399,8 +396,3 @@ class SlackGateway:
 
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
         await self._call("views.publish", user_id=user, view=view)
-
-
-async def gather_settled(*calls: Awaitable[Any]) -> list[Any]:
-    """Run independent Slack calls together; return each result or the exception it raised."""
-    return list(await asyncio.gather(*calls, return_exceptions=True))

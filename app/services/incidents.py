@@ -69,7 +69,6 @@ class Change:
 
     incident: IncidentSnapshot
     changed: bool = True
-    previous: IncidentSnapshot | None = None
 
 
 def clean(text: str | None, limit: int = MAX_FIELD, field: str | None = None) -> str:
@@ -256,7 +255,6 @@ class Incidents:
             roles = await self._allow(session, incident, "roles", by)
             if roles.get(role) == user:
                 return Change(repo.snapshot(incident, roles), changed=False)
-            previous = repo.snapshot(incident, roles)
             await self._end_role(session, incident_id, role, now)
             session.add(
                 RoleAssignment(
@@ -283,7 +281,7 @@ class Incidents:
             await self._announce(
                 session, incident, now, lambda i: self.say.role_assigned(i, role, user, by)
             )
-        return Change(await self.snapshot(incident_id), previous=previous)
+        return Change(await self.snapshot(incident_id))
 
     async def post_update(
         self, incident_id: int, req: UpdateRequest, by: str, request_key: str | None = None
@@ -299,7 +297,6 @@ class Incidents:
         try:
             async with self._change(incident_id) as (session, incident):
                 await self._allow(session, incident, "update", by)
-                previous = repo.snapshot(incident, {})
                 current = Status(incident.status)
                 if not current.is_open:
                     raise ServiceError(
@@ -338,7 +335,7 @@ class Incidents:
         except IntegrityError:
             # The same form submitted twice: the first one stands.
             raise ServiceError("That update was already posted.") from None
-        return Change(await self.snapshot(incident_id), previous=previous), update
+        return Change(await self.snapshot(incident_id)), update
 
     async def change_severity(self, incident_id: int, severity: int, by: str) -> Change:
         if severity not in (1, 2, 3, 4):
@@ -350,9 +347,8 @@ class Incidents:
                     f"Incident #{incident_id} is {incident.status}; its severity is final."
                 )
             roles = await self._allow(session, incident, "severity", by)
-            previous = repo.snapshot(incident, roles)
             if incident.severity == severity:
-                return Change(previous, changed=False)
+                return Change(repo.snapshot(incident, roles), changed=False)
             session.add(
                 repo.event(
                     incident_id,
@@ -369,19 +365,14 @@ class Incidents:
             await self._announce(
                 session, incident, now, lambda i: self.say.severity_changed(i, old, by)
             )
-        return Change(await self.snapshot(incident_id), previous=previous)
+        return Change(await self.snapshot(incident_id))
 
     async def mitigate(self, incident_id: int, by: str) -> Change:
         now = self.s.clock.now()
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "mitigate", by)
-            current = Status(incident.status)
-            if current is Status.MITIGATED:
-                raise ServiceError(f"Incident #{incident_id} is already mitigated.")
-            self._transition(current, Status.MITIGATED)
-            incident.status = Status.MITIGATED.value
+            self._move(session, incident, Status.MITIGATED, now, by)
             incident.mitigated_at = incident.mitigated_at or now
-            session.add(self._status_event(incident_id, now, current, Status.MITIGATED, by))
             await self._announce(session, incident, now, lambda i: self.say.mitigated(i, by))
         return Change(await self.snapshot(incident_id))
 
@@ -395,17 +386,12 @@ class Incidents:
         }
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "resolve", by)
-            current = Status(incident.status)
-            if current is Status.RESOLVED:
-                raise ServiceError(f"Incident #{incident_id} is already resolved.")
-            self._transition(current, Status.RESOLVED)
-            incident.status = Status.RESOLVED.value
+            self._move(session, incident, Status.RESOLVED, now, by)
             incident.resolved_at = now
             incident.resolved_by = by
             incident.mitigated_at = incident.mitigated_at or now
             for name, value in fields.items():
                 setattr(incident, name, value)
-            session.add(self._status_event(incident_id, now, current, Status.RESOLVED, by))
             await self._announce(session, incident, now, self.say.resolved)
         return Change(await self.snapshot(incident_id))
 
@@ -484,6 +470,19 @@ class Incidents:
     def _require_not_closed(incident: Incident) -> None:
         if incident.status == Status.CLOSED.value:
             raise ServiceError(f"Incident #{incident.id} is closed; nothing about it can change.")
+
+    def _move(
+        self, session: AsyncSession, incident: Incident, target: Status, now: datetime, by: str
+    ) -> None:
+        """Change the status (refusing a repeat or a move the lifecycle forbids), on the
+        timeline."""
+        assert incident.id is not None
+        current = Status(incident.status)
+        if current is target:
+            raise ServiceError(f"Incident #{incident.id} is already {target.value}.")
+        self._transition(current, target)
+        incident.status = target.value
+        session.add(self._status_event(incident.id, now, current, target, by))
 
     @staticmethod
     def _transition(current: Status, target: Status) -> None:

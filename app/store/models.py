@@ -99,8 +99,6 @@ class StatusUpdate(SQLModel, table=True):
     posted_by: str
     posted_at: datetime = _utc(nullable=False)
     request_key: str | None = None
-    channel_ts: str | None = None
-    thread_ts: str | None = None
 
 
 class TimelineEvent(SQLModel, table=True):

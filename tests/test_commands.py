@@ -213,3 +213,25 @@ async def test_app_home_lists_open_public_incidents(bot: Bot) -> None:
     )
     await bot.settle()
     assert last_view(bot.fake, "declare_incident")
+
+
+async def test_topic_and_headline_are_edited_only_when_what_they_show_changes(bot: Bot) -> None:
+    room = await declared(bot)
+
+    def edits() -> int:
+        return len(bot.fake.calls_to("conversations.setTopic")) + len(
+            bot.fake.calls_to("chat.update")
+        )
+
+    before = edits()
+    await bot.slack.command("update Still digging", channel=room)
+    await bot.settle()
+    assert edits() == before  # same status: nothing to edit, no Slack calls spent
+    await bot.slack.command("update", channel=room)
+    await bot.settle()
+    await bot.slack.submit(
+        last_view(bot.fake, "post_update"), {"status": "identified", "investigation": "Found it"}
+    )
+    await bot.settle()
+    assert edits() == before + 3  # topic, pinned notification, announcement headline
+    assert channel(bot.fake, "incident-1").topic.startswith("Sev3 Medium · Identified")

@@ -113,12 +113,18 @@ class Incidents:
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def _announce(
-        self, session: AsyncSession, incident: Incident, now: datetime, build: Announce
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        now: datetime,
+        build: Announce,
+        visible: bool = True,
     ) -> IncidentSnapshot:
-        """Queue the change's messages in the change's own transaction, and mark the topic and
-        headline as needing a refresh."""
+        """Queue the change's messages in the change's own transaction. A `visible` change
+        (one the topic, pinned summary or headline show) also marks those for a refresh."""
         assert incident.id is not None
-        incident.version += 1
+        if visible:
+            incident.version += 1
         session.add(incident)
         await session.flush()
         snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
@@ -330,7 +336,11 @@ class Incidents:
                 )
                 await session.flush()
                 await self._announce(
-                    session, incident, now, lambda i: self.say.update_posted(i, update)
+                    session,
+                    incident,
+                    now,
+                    lambda i: self.say.update_posted(i, update),
+                    visible=req.status != current,
                 )
         except IntegrityError:
             # The same form submitted twice: the first one stands.

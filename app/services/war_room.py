@@ -296,6 +296,8 @@ class WarRoom:
             i = repo.snapshot(incident, await repo.current_roles(session, incident_id))
         if not incident.war_room_ready:
             return False
+        if incident.published_version >= incident.version:
+            return True  # nothing they show has changed: spare Slack's rate limits
         calls = [self._set_topic(i)]
         if i.channel_id and incident.notification_ts:
             calls.append(

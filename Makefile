@@ -18,9 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/warroom serve $(ARGS)
 
+# Style, types, and the import contract (layers point down; no cycles): see pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format app tests bench

@@ -5,8 +5,9 @@ from __future__ import annotations
 from jinja2 import TemplateError
 
 from app.config import Settings
+from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.render import Renderer
-from app.slack.gateway import SlackError, SlackGateway, make_client
+from app.services.ports import SlackError
 from app.store.db import Database
 
 

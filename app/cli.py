@@ -97,20 +97,20 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
         print(f"Missing: {', '.join(missing)}.\n", file=sys.stderr)
         print(SETUP_HELP, file=sys.stderr)
         return 2
+    from app.bootstrap import build
     from app.server import serve_http, serve_socket
-    from app.slack.bot import build
-    from app.slack.gateway import SlackError
+    from app.services.ports import SlackError
 
     if mode == "http" and not http:
         logging.getLogger(__name__).info(
             "SLACK_APP_TOKEN is not set: serving HTTP on %s:%d (pass --http to say so)", host, port
         )
-    warroom = build(settings)
+    runtime = build(settings)
     try:
         if mode == "http":
-            asyncio.run(serve_http(warroom, host, port))
+            asyncio.run(serve_http(runtime, host, port))
         else:
-            asyncio.run(serve_socket(warroom))
+            asyncio.run(serve_socket(runtime))
     except SlackError as exc:
         print(
             f"Slack refused {exc.method} ({exc.code}). Check SLACK_BOT_TOKEN; "

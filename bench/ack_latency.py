@@ -33,9 +33,9 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
+from app.bootstrap import Runtime
 from app.server import web_app
 from app.slack import views
-from app.slack.bot import Warroom
 from bench.harness import (
     BOT_TOKEN,
     BOT_USER,
@@ -186,7 +186,7 @@ async def serve_bare() -> dict[str, Any]:
         return {"idle": True}
 
     control.route("POST", "/settle", settle)
-    runner, port = await serve(web_app(cast(Warroom, _BareHost(bare_app()))))
+    runner, port = await serve(web_app(cast(Runtime, _BareHost(bare_app()))))
     control_runner, control_port = await serve(control.app)
     _announce(f"http://127.0.0.1:{port}/slack/events", control_port)
     try:

@@ -29,13 +29,13 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from app.bootstrap import Runtime, build
 from app.config import Settings, build_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.fake_slack.state import Message
 from app.server import prepare, web_app
 from app.services.clock import Clock
-from app.slack.bot import Warroom, build
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
@@ -277,7 +277,7 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
 class RunningBot:
     """The real bot, served over HTTP like `warroom serve --http`, and the fake it talks to."""
 
-    warroom: Warroom
+    warroom: Runtime
     fake: FakeSlack
     url: str
 

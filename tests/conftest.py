@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from app.bootstrap import Runtime, build
 from app.config import Settings, build_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.server import prepare, web_app
 from app.services.clock import ManualClock
-from app.slack.bot import Warroom, build
 from tests.slackclient import SlackSender
 
 SIGNING_SECRET = "test-signing-secret"
@@ -151,7 +151,7 @@ def settings(fake: FakeSlack, database_url: str) -> Settings:
 class Bot:
     """The running bot, the fake it talks to, and a client that speaks Slack to it."""
 
-    warroom: Warroom
+    warroom: Runtime
     fake: FakeSlack
     slack: SlackSender
     url: str

@@ -12,10 +12,10 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from app.bootstrap import build
 from app.fake_slack import FakeSlack
 from app.server import prepare
 from app.services.clock import ManualClock
-from app.slack.bot import build
 from tests.conftest import settings_for, start_bot
 from tests.test_escalation import escalation_dms
 

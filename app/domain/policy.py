@@ -307,7 +307,7 @@ def _default_roles() -> dict[Role, RolePolicy]:
 
 class Permissions(_Strict):
     # Actions only the incident's role holders, its declarer and `admins` may take.
-    restricted: list[str] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED))
+    restricted: list[str] = Field(default_factory=lambda: [str(a) for a in DEFAULT_RESTRICTED])
 
     @field_validator("restricted")
     @classmethod

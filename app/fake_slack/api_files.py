@@ -47,7 +47,8 @@ def _completed_files(ws: Workspace, args: Args) -> list[tuple[StoredFile, str]]:
 
 def _share_targets(ws: Workspace, args: Args) -> list[Channel]:
     """Conversations to share into (`channel_id` or `channels`), checked like a post."""
-    refs = args.ids("channels") or ([args.text("channel_id")] if args.text("channel_id") else [])
+    channel_id = args.text("channel_id")
+    refs = args.ids("channels") or ([channel_id] if channel_id else [])
     targets = [resolve_target(ws, ref) for ref in refs]
     for channel in targets:
         require_can_post(ws, channel)

@@ -47,7 +47,7 @@ def _read_view(args: Args, allowed: tuple[str, ...]) -> JsonDict:
     problems = validate_view(view, allowed)
     if problems:
         raise ApiError("invalid_arguments", response_metadata={"messages": problems})
-    return view
+    return dict(view)
 
 
 def _fresh_trigger(ws: Workspace, args: Args) -> str:

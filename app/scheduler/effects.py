@@ -4,6 +4,7 @@ at most once per row: `mark_done` records it before the next part starts."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,8 +15,8 @@ from app.messages.blocks import Message
 from app.messages.mrkdwn import Mrkdwn, user
 from app.services.context import Services
 from app.services.outbox import Outbox
-from app.services.war_room import WarRoom
-from app.slack.gateway import SlackError
+from app.services.ports import SlackError
+from app.services.rooms import Rooms
 from app.store import repo
 from app.store.models import ActionItem, EscalationRow, Incident
 
@@ -27,13 +28,13 @@ class NotYet(Exception):
 
 
 class Effects:
-    def __init__(self, services: Services, war_room: WarRoom) -> None:
-        self.s = services
-        self.war_room = war_room
+    def __init__(self, services: Services, rooms: Rooms) -> None:
+        self.services = services
+        self.rooms = rooms
 
     async def perform(self, row: EscalationRow, incident: Incident, mark_done: MarkDone) -> None:
         assert incident.id is not None
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
         kind = Kind(row.kind)
         if kind is Kind.PAGE:
@@ -59,17 +60,22 @@ class Effects:
         await mark_done(row, part)
 
     def _people(self, functions: list[str]) -> list[str]:
-        return self.s.policy.directory.members(functions)
+        return self.services.policy.directory.members(functions)
+
+    async def _dm(self, user: str, message: Message) -> None:
+        await self.services.slack.dm(user, message)
 
     async def _dm_each(
         self, row: EscalationRow, ids: list[str], message: Message, mark_done: MarkDone
     ) -> None:
         """DM everyone at once; each DM is recorded as done on its own, so a failure of one
         leaves the others sent and not repeated."""
-        people = [p for p in await self.s.slack.expand(ids) if p != self.s.bot_user_id]
+        people = [
+            p for p in await self.services.slack.expand(ids) if p != self.services.bot_user_id
+        ]
         results = await asyncio.gather(
             *(
-                self._once(row, f"dm:{p}", mark_done, lambda p=p: self.s.slack.dm(p, message))
+                self._once(row, f"dm:{p}", mark_done, functools.partial(self._dm, p, message))
                 for p in people
             ),
             return_exceptions=True,
@@ -79,7 +85,7 @@ class Effects:
                 raise result
 
     def _ack_message(self, template: str, snap: Any, **extra: Any) -> Message:
-        text = self.war_room.render(template, snap, **extra)
+        text = self.rooms.render(template, snap, **extra)
         parts: list[dict[str, Any]] = blocks.sections(text)
         if snap.acknowledged_at is None:
             parts.append(
@@ -94,17 +100,17 @@ class Effects:
 
     async def _post(self, snap: Any, message: Message) -> None:
         if snap.channel_id:
-            await self.s.slack.post(snap.channel_id, message)
+            await self.services.slack.post(snap.channel_id, message)
 
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         ids = self._people(row.targets)
         await self._dm_each(row, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
         mentions = Mrkdwn(" ".join(user(i) for i in ids))
-        text = self.war_room.render("page_channel.md.j2", snap, mentions=mentions)
+        text = self.rooms.render("page_channel.md.j2", snap, mentions=mentions)
         await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
 
     def _rung(self, row: EscalationRow, severity: int) -> EscalationStep | None:
-        ladder = self.s.policy.ladder(severity)
+        ladder = self.services.policy.ladder(severity)
         if row.step is not None and 0 <= row.step < len(ladder):
             return ladder[row.step]
         return None
@@ -114,12 +120,12 @@ class Effects:
         ids = self._people(row.targets)
         say = rung.say if rung else "Escalating."
         if rung is None or rung.invite:
-            people = await self.s.slack.expand(ids)
-            await self._once(row, "invite", mark_done, lambda: self.war_room.invite(snap, people))
+            people = await self.services.slack.expand(ids)
+            await self._once(row, "invite", mark_done, lambda: self.rooms.invite(snap, people))
         if rung is None or rung.dm:
             message = self._ack_message("escalation_dm.md.j2", snap, say=say)
             await self._dm_each(row, ids, message, mark_done)
-        text = self.war_room.render(
+        text = self.rooms.render(
             "escalation_channel.md.j2",
             snap,
             say=say,
@@ -132,12 +138,12 @@ class Effects:
         await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
 
     async def _update_reminder(self, snap: Any) -> None:
-        sev = self.s.policy.severity(snap.severity)
-        text = self.war_room.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
+        sev = self.services.policy.severity(snap.severity)
+        text = self.rooms.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
         buttons = [blocks.button("Post update", "incident_update", str(snap.id), "primary")]
         buttons += [
             blocks.button(f"Snooze {m} min", f"reminder_snooze_{m}", f"{snap.id}:{m}")
-            for m in self.s.policy.escalation.snooze_minutes
+            for m in self.services.policy.escalation.snooze_minutes
         ]
         message = blocks.message(
             text, [*blocks.sections(text), {"type": "actions", "elements": buttons}]
@@ -145,8 +151,8 @@ class Effects:
         await self._post(snap, message)
 
     async def _retro_reminder(self, snap: Any) -> None:
-        hours = self.s.policy.escalation.retro_within_hours
-        text = self.war_room.render("retro_reminder.md.j2", snap, hours=hours)
+        hours = self.services.policy.escalation.retro_within_hours
+        text = self.rooms.render("retro_reminder.md.j2", snap, hours=hours)
         button = blocks.button("Retrospective held", "retro_held", str(snap.id), "primary")
         message = blocks.message(
             text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
@@ -154,29 +160,33 @@ class Effects:
         await self._post(snap, message)
 
     async def _action_reminder(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             item = await session.get(ActionItem, row.step or 0)
         if item is None or not item.owner or item.done_at is not None:
             return
-        text = self.s.renderer.render("action_reminder.md.j2", i=snap, a=item)
+        text = self.services.renderer.render("action_reminder.md.j2", i=snap, a=item)
         button = blocks.button("Done", "action_item_done", str(item.id), "primary")
         message = blocks.message(
             text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
         )
         owner = item.owner
-        await self._once(row, f"dm:{owner}", mark_done, lambda: self.s.slack.dm(owner, message))
+        await self._once(
+            row, f"dm:{owner}", mark_done, lambda: self.services.slack.dm(owner, message)
+        )
 
     async def _archive(self, snap: Any) -> None:
         """Archive the war room once the closing summary (and anything queued before it) is
         posted: an archived channel takes no more messages."""
         if not snap.channel_id:
             return
-        if await Outbox(self.s).pending_count(snap.id):
+        if await Outbox(self.services).pending_count(snap.id):
             raise NotYet("messages still queued for the channel")
         try:
-            await self.s.slack.archive(snap.channel_id)
+            await self.services.slack.archive(snap.channel_id)
         except SlackError as exc:
             if exc.code != "already_archived":
                 raise
-        async with self.s.db.session() as session:
-            session.add(repo.event(snap.id, self.s.clock.now(), "archived", "Channel archived"))
+        async with self.services.db.session() as session:
+            session.add(
+                repo.event(snap.id, self.services.clock.now(), "archived", "Channel archived")
+            )

@@ -24,8 +24,8 @@ from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
 from app.services.outbox import Outbox
+from app.services.ports import SlackError
 from app.services.recovery import Recovery
-from app.slack.gateway import SlackError
 from app.store import repo
 from app.store.claims import claim
 from app.store.models import ActionItem, EscalationRow
@@ -60,7 +60,7 @@ class Engine:
         outbox: Outbox | None = None,
         chores: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        self.s = services
+        self.services = services
         self.escalations = escalations
         self.effects = effects
         self.recovery = recovery
@@ -80,7 +80,7 @@ class Engine:
         self._scheduler.add_job(
             self.tick,
             "interval",
-            seconds=self.s.policy.escalation.tick_seconds,
+            seconds=self.services.policy.escalation.tick_seconds,
             max_instances=1,
             coalesce=True,
             id="escalation-tick",
@@ -144,14 +144,14 @@ class Engine:
     # --- claiming -------------------------------------------------------------------------
 
     async def _claim(self, incident_id: int | None = None) -> Sequence[EscalationRow]:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         due = or_(
             and_(col(EscalationRow.state) == "pending", col(EscalationRow.due_at) <= now),
             and_(col(EscalationRow.state) == "firing", col(EscalationRow.lease_until) < now),
         )
         filters = [] if incident_id is None else [col(EscalationRow.incident_id) == incident_id]
         return await claim(
-            self.s.db,
+            self.services.db,
             EscalationRow,
             due,
             values={
@@ -168,7 +168,7 @@ class Engine:
 
     async def _fire(self, row: EscalationRow, report: TickReport) -> None:
         assert row.id is not None
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.get(session, row.incident_id)
         if incident is None:
             await self._finish(row, "cancelled", "incident gone")
@@ -202,7 +202,7 @@ class Engine:
 
     async def _action_settled(self, row: EscalationRow) -> str | None:
         """Why an action item reminder no longer applies (done, gone, no owner), or None."""
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             item = await session.get(ActionItem, row.step or 0)
         if item is None:
             return "action item gone"
@@ -223,20 +223,20 @@ class Engine:
 
     async def _write_done(self, row: EscalationRow, part: str) -> None:
         row.done = [*row.done, part]
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(EscalationRow)
                 .where(col(EscalationRow.id) == row.id)
                 .where(col(EscalationRow.claimed_by) == self.replica)
-                .values(done=row.done, lease_until=self.s.clock.now() + self._lease)
+                .values(done=row.done, lease_until=self.services.clock.now() + self._lease)
             )
 
     async def _finish(self, row: EscalationRow, state: str, outcome: str) -> None:
-        now = self.s.clock.now()
-        values = {"state": state, "outcome": outcome, "lease_until": None}
+        now = self.services.clock.now()
+        values: dict[str, object] = {"state": state, "outcome": outcome, "lease_until": None}
         values["fired_at" if state == "fired" else "cancelled_at"] = now
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(EscalationRow)
                 .where(col(EscalationRow.id) == row.id)
                 .where(col(EscalationRow.claimed_by) == self.replica)
@@ -256,11 +256,11 @@ class Engine:
                 )
 
     async def _retry(self, row: EscalationRow, error: str) -> None:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         attempts = row.attempts + 1
         log.warning("escalation %s (%s) will retry: %s", row.id, row.key, error)
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(EscalationRow)
                 .where(col(EscalationRow.id) == row.id)
                 .where(col(EscalationRow.claimed_by) == self.replica)
@@ -284,12 +284,12 @@ class Engine:
 
     async def _after_fired(self, row: EscalationRow) -> None:
         """Reminders recur: plan the next one."""
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         if row.kind == Kind.UPDATE_REMINDER:
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 incident = await repo.get(session, row.incident_id)
             assert incident is not None
-            cadence = self.s.policy.severity(incident.severity).update_every_minutes
+            cadence = self.services.policy.severity(incident.severity).update_every_minutes
             if cadence:
                 await self.escalations.replan_update_reminder(
                     row.incident_id, due_at=now + timedelta(minutes=cadence)
@@ -304,7 +304,7 @@ class Engine:
                 await self.escalations.plan_retro(row.incident_id, last_sent=now)
         elif row.kind == Kind.ACTION_REMINDER:
             # One reminder per working day until the item is done.
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 item = await session.get(ActionItem, row.step or 0)
             if item is not None and item.done_at is None and item.due_on and item.id:
                 await self.escalations.plan_action(row.incident_id, item.id, item.due_on, after=now)

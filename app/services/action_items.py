@@ -44,16 +44,20 @@ class ActionChange:
 
 class ActionItems:
     def __init__(self, services: Services, escalations: Escalations) -> None:
-        self.s = services
+        self.services = services
         self.escalations = escalations
 
     def today(self) -> date:
-        return self.s.clock.now().astimezone(ZoneInfo(self.s.policy.workspace.timezone)).date()
+        return (
+            self.services.clock.now()
+            .astimezone(ZoneInfo(self.services.policy.workspace.timezone))
+            .date()
+        )
 
     # --- reading --------------------------------------------------------------------------
 
     async def for_incident(self, incident_id: int) -> list[ActionItem]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(ActionItem)
                 .where(ActionItem.incident_id == incident_id)
@@ -63,17 +67,19 @@ class ActionItems:
 
     async def open_for(self, owner: str) -> list[ActionItem]:
         """The owner's unfinished items across incidents, soonest deadline first."""
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(ActionItem)
                 .where(ActionItem.owner == owner)
                 .where(col(ActionItem.done_at).is_(None))
-                .order_by(col(ActionItem.due_on).is_(None), col(ActionItem.due_on), ActionItem.id)
+                .order_by(
+                    col(ActionItem.due_on).is_(None), col(ActionItem.due_on), col(ActionItem.id)
+                )
             )
             return list(result.all())
 
     async def get(self, item_id: int) -> ActionItem:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             item = await session.get(ActionItem, item_id)
         if item is None:
             raise NotFound(f"There is no action item A{item_id}.")
@@ -87,8 +93,8 @@ class ActionItems:
             raise InvalidInput("Say what needs doing: `/incident action <text> [@owner]`.")
         if req.due_on is not None and req.due_on < self.today():
             raise InvalidInput(f"The due date {req.due_on.isoformat()} is in the past.")
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             snap = await incident_snapshot(session, incident_id)
             item = ActionItem(
                 incident_id=incident_id,
@@ -112,8 +118,8 @@ class ActionItems:
         return ActionChange(item, [item.owner] if item.owner else [])
 
     async def done(self, item_id: int, by: str) -> ActionChange:
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is already done.")
@@ -130,8 +136,8 @@ class ActionItems:
         return ActionChange(item, [item.owner] if item.owner else [])
 
     async def reassign(self, item_id: int, owner: str, by: str) -> ActionChange:
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is done; nothing to reassign.")
@@ -175,11 +181,11 @@ class ActionItems:
     def _render(
         self, template: str, snap: IncidentSnapshot, item: ActionItem, **extra: object
     ) -> blocks.Message:
-        text = self.s.renderer.render(template, i=snap, a=item, **extra)
+        text = self.services.renderer.render(template, i=snap, a=item, **extra)
         return blocks.simple(text)
 
     def _assigned_dm(self, snap: IncidentSnapshot, item: ActionItem, by: str) -> Outgoing:
-        text = self.s.renderer.render("action_assigned.md.j2", i=snap, a=item, by=by)
+        text = self.services.renderer.render("action_assigned.md.j2", i=snap, a=item, by=by)
         assert item.id is not None
         message = blocks.message(
             text,

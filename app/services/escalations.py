@@ -46,7 +46,7 @@ def incident_times(incident: Incident) -> IncidentTimes:
 
 class Escalations:
     def __init__(self, services: Services) -> None:
-        self.s = services
+        self.services = services
 
     async def _incident(self, session: AsyncSession, incident_id: int) -> Incident:
         incident = await repo.get(session, incident_id)
@@ -55,7 +55,7 @@ class Escalations:
         return incident
 
     async def rows(self, incident_id: int) -> list[EscalationRow]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(EscalationRow)
                 .where(EscalationRow.incident_id == incident_id)
@@ -86,7 +86,7 @@ class Escalations:
             return added
 
     async def _insert_batch(self, incident_id: int, steps: list[PlannedStep]) -> list[str]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(EscalationRow.key, EscalationRow.state)
                 .where(EscalationRow.incident_id == incident_id)
@@ -109,16 +109,18 @@ class Escalations:
                         due_at=step.due_at,
                         cancel_on=step.cancel_on,
                         targets=step.targets,
-                        created_at=self.s.clock.now(),
+                        created_at=self.services.clock.now(),
                     )
                 )
                 added.append(step.key)
         return added
 
     async def plan_declared(self, incident_id: int) -> list[str]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
-        return await self._insert(incident, plan_declared(self.s.policy, incident_times(incident)))
+        return await self._insert(
+            incident, plan_declared(self.services.policy, incident_times(incident))
+        )
 
     async def cancel(
         self,
@@ -130,8 +132,8 @@ class Escalations:
         keys: set[str] | None = None,
     ) -> int:
         """Cancel pending steps matching the filters; each cancellation goes on the timeline."""
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             query = (
                 select(EscalationRow)
                 .where(EscalationRow.incident_id == incident_id)
@@ -173,9 +175,9 @@ class Escalations:
         self, incident_id: int, due_at: datetime | None = None
     ) -> None:
         await self.cancel(incident_id, "rescheduled", kinds={Kind.UPDATE_REMINDER})
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
-        step = plan_update_reminder(self.s.policy, incident_times(incident), due_at)
+        step = plan_update_reminder(self.services.policy, incident_times(incident), due_at)
         if step:
             await self._insert(incident, [step])
 
@@ -186,11 +188,11 @@ class Escalations:
 
     async def plan_retro(self, incident_id: int, last_sent: datetime | None = None) -> None:
         """Plan the next retrospective reminder (the first when `last_sent` is None)."""
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
         if incident.resolved_at is None:
             return
-        step = plan_retro_reminder(self.s.policy, incident.resolved_at, last_sent)
+        step = plan_retro_reminder(self.services.policy, incident.resolved_at, last_sent)
         await self._insert(incident, [step])
 
     async def plan_action(
@@ -199,17 +201,19 @@ class Escalations:
         """(Re)plan an action item's reminder: on its due date, or the working day after
         `after` (the last reminder)."""
         await self.cancel(incident_id, "rescheduled", keys={action_key(item_id)})
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
-        await self._insert(incident, [plan_action_reminder(self.s.policy, item_id, due_on, after)])
+        await self._insert(
+            incident, [plan_action_reminder(self.services.policy, item_id, due_on, after)]
+        )
 
     async def cancel_action(self, incident_id: int, item_id: int, reason: str) -> None:
         await self.cancel(incident_id, reason, keys={action_key(item_id)})
 
     async def plan_archive(self, incident_id: int, closed_at: datetime) -> None:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
-        delay = self.s.policy.escalation.archive_after_minutes
+        delay = self.services.policy.escalation.archive_after_minutes
         await self._insert(incident, [plan_archive(closed_at, delay)])
 
     async def on_severity_changed(self, incident_id: int) -> None:
@@ -222,11 +226,11 @@ class Escalations:
         await self.plan_declared(incident_id)
 
     async def snooze(self, incident_id: int, minutes: int, by: str) -> datetime:
-        if minutes not in self.s.policy.escalation.snooze_minutes:
-            allowed = ", ".join(str(m) for m in self.s.policy.escalation.snooze_minutes)
+        if minutes not in self.services.policy.escalation.snooze_minutes:
+            allowed = ", ".join(str(m) for m in self.services.policy.escalation.snooze_minutes)
             raise ServiceError(f"Snooze for {allowed} minutes.")
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}.")
@@ -245,8 +249,8 @@ class Escalations:
 
     async def retro_held(self, incident_id: int, by: str) -> bool:
         """Record that the retrospective took place; False if it already was."""
-        now = self.s.clock.now()
-        async with self.s.db.session() as session:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
                 raise NotFound(f"There is no incident #{incident_id}.")

@@ -108,7 +108,7 @@ Announce = Callable[[IncidentSnapshot], Sequence[Outgoing]]
 
 class Incidents:
     def __init__(self, services: Services, announcements: Announcements) -> None:
-        self.s = services
+        self.services = services
         self.say = announcements
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -134,23 +134,23 @@ class Incidents:
     # --- reading --------------------------------------------------------------------------
 
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             return await incident_snapshot(session, incident_id)
 
     async def in_channel(self, channel_id: str) -> int | None:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.by_channel(session, channel_id)
         return incident.id if incident else None
 
     async def open_incidents(self) -> list[IncidentSnapshot]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             rows = await repo.open_incidents(session)
             roles = await repo.roles_for(session, [r.id for r in rows if r.id is not None])
         return [repo.snapshot(r, roles[r.id]) for r in rows if r.id is not None]
 
     async def not_closed(self) -> list[IncidentSnapshot]:
         """Open and resolved incidents: where people still hold roles that matter."""
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(Incident)
                 .where(col(Incident.status) != Status.CLOSED.value)
@@ -164,16 +164,16 @@ class Incidents:
 
     async def declare(self, req: DeclareRequest) -> Change:
         """Store a new incident. A repeated request key returns the first one, unchanged."""
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         req = validate_declare(req, now)
         if req.request_key:
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 existing = await repo.by_request_key(session, req.request_key)
             if existing is not None and existing.id is not None:
                 return Change(await self.snapshot(existing.id), changed=False)
         commander = req.commander or req.declared_by
         try:
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 incident = Incident(
                     title=req.title,
                     severity=req.severity,
@@ -226,7 +226,7 @@ class Incidents:
         except IntegrityError:
             if not req.request_key:
                 raise
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 existing = await repo.by_request_key(session, req.request_key)
             if existing is None or existing.id is None:
                 raise
@@ -236,7 +236,7 @@ class Incidents:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def acknowledge(self, incident_id: int, user: str) -> Change:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "ack", user)
             if not Status(incident.status).is_open:
@@ -255,7 +255,7 @@ class Incidents:
         return Change(await self.snapshot(incident_id))
 
     async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             self._require_not_closed(incident)
             roles = await self._allow(session, incident, "roles", by)
@@ -271,7 +271,7 @@ class Incidents:
                     assigned_at=now,
                 )
             )
-            name = self.s.policy.role(role).name
+            name = self.services.policy.role(role).name
             session.add(
                 repo.event(
                     incident_id,
@@ -292,7 +292,7 @@ class Incidents:
     async def post_update(
         self, incident_id: int, req: UpdateRequest, by: str, request_key: str | None = None
     ) -> tuple[Change, StatusUpdate]:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         fields = {
             "done_so_far": clean(req.done_so_far, MAX_FIELD, "done_so_far"),
             "investigation": clean(req.investigation, MAX_FIELD, "investigation"),
@@ -315,7 +315,9 @@ class Incidents:
                     posted_by=by,
                     posted_at=now,
                     request_key=request_key,
-                    **fields,
+                    done_so_far=fields["done_so_far"],
+                    investigation=fields["investigation"],
+                    eta=fields["eta"],
                 )
                 session.add(update)
                 incident.last_update_at = now
@@ -350,7 +352,7 @@ class Incidents:
     async def change_severity(self, incident_id: int, severity: int, by: str) -> Change:
         if severity not in (1, 2, 3, 4):
             raise InvalidInput("Severity must be 1, 2, 3 or 4.")
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             if not Status(incident.status).is_open:
                 raise ServiceError(
@@ -378,7 +380,7 @@ class Incidents:
         return Change(await self.snapshot(incident_id))
 
     async def mitigate(self, incident_id: int, by: str) -> Change:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "mitigate", by)
             self._move(session, incident, Status.MITIGATED, now, by)
@@ -387,7 +389,7 @@ class Incidents:
         return Change(await self.snapshot(incident_id))
 
     async def resolve(self, incident_id: int, req: ResolveRequest, by: str) -> Change:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         fields = {
             "root_cause": clean(req.root_cause, MAX_FIELD, "root_cause"),
             "impact_summary": clean(req.impact_summary, MAX_FIELD, "impact_summary"),
@@ -408,7 +410,7 @@ class Incidents:
     async def close(self, incident_id: int, by: str, force: bool = False) -> Change:
         """Close a resolved incident. The review comes first: without a generated postmortem
         closing is refused unless `force` says the team decided to skip it."""
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "close", by)
             current = Status(incident.status)
@@ -460,7 +462,7 @@ class Incidents:
         """Refuse unless `by` may take `action`; returns the current role holders."""
         assert incident.id is not None
         roles = await repo.current_roles(session, incident.id)
-        await self.s.permissions.check(
+        await self.services.access.check(
             action, by, incident.declared_by, roles.values(), incident.id
         )
         return roles
@@ -470,7 +472,7 @@ class Incidents:
         """One transaction over one locked incident. Changes to an incident queue up: the row
         lock does it on Postgres, the per-incident lock within a replica (SQLite)."""
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
-        async with lock, self.s.db.session() as session:
+        async with lock, self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
                 raise NotFound(f"There is no incident #{incident_id}.")

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import retry_delay
 from app.messages.blocks import Message
 from app.services.context import Services
-from app.slack.gateway import SlackError
+from app.services.ports import SlackError
 from app.store import repo
 from app.store.claims import claim
 from app.store.models import Incident, OutboxMessage
@@ -73,7 +73,7 @@ def message_key(row: OutboxMessage) -> str:
 
 class Outbox:
     def __init__(self, services: Services) -> None:
-        self.s = services
+        self.services = services
 
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
         """Send what is due (for one incident, or all). Never raises for Slack's failures."""
@@ -87,30 +87,31 @@ class Outbox:
         return report
 
     async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
-        now = self.s.clock.now()
+        now = self.services.clock.now()
         due = or_(
             and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) <= now),
             and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) < now),
         )
         # An incident with a message waiting out a backoff, or being sent elsewhere, is held
         # back whole: its messages go out in queue order.
-        blocked = select(OutboxMessage.incident_id).where(
+        blocked = select(col(OutboxMessage.incident_id)).where(
             or_(
                 and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) > now),
                 and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) >= now),
             )
         )
-        filters = [col(OutboxMessage.incident_id).not_in(blocked)]
+        filters: list[ColumnElement[bool]] = [col(OutboxMessage.incident_id).not_in(blocked)]
         if incident_id is not None:
             filters.append(col(OutboxMessage.incident_id) == incident_id)
         return await claim(
-            self.s.db,
+            self.services.db,
             OutboxMessage,
             due,
             values={
                 "state": "sending",
-                "claimed_by": self.s.replica,
-                "lease_until": now + timedelta(seconds=self.s.policy.escalation.lease_seconds),
+                "claimed_by": self.services.replica,
+                "lease_until": now
+                + timedelta(seconds=self.services.policy.escalation.lease_seconds),
                 # A row taken back from a lapsed lease may have gone out: look first.
                 "uncertain": or_(
                     col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"
@@ -122,7 +123,7 @@ class Outbox:
         )
 
     async def _deliver_in_order(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.get(session, rows[0].incident_id)
         assert incident is not None
         for index, row in enumerate(rows):
@@ -132,14 +133,14 @@ class Outbox:
                 report.errors.append(exc.code)
                 report.failed.append(row.id or 0)
                 # Keep the order: this and every later message of the incident wait as long.
-                due = self.s.clock.now() + retry_delay(row.attempts + 1)
+                due = self.services.clock.now() + retry_delay(row.attempts + 1)
                 for later in rows[index:]:
                     await self._release(later, due, exc if later is row else None)
                 return
             if outcome == "skipped":
                 report.skipped.append(row.id or 0)
             elif outcome == "waiting":
-                due = self.s.clock.now() + timedelta(seconds=15)
+                due = self.services.clock.now() + timedelta(seconds=15)
                 for later in rows[index:]:
                     await self._release(later, due, None)
                 return
@@ -156,13 +157,13 @@ class Outbox:
         key = message_key(row)
         if row.uncertain and not channel.startswith("U"):
             oldest = f"{row.created_at.timestamp() - 1:.6f}"
-            found = await self.s.slack.find_posted(channel, key, oldest, thread_ts)
+            found = await self.services.slack.find_posted(channel, key, oldest, thread_ts)
             if found:
                 await self._finish(row, "sent", found, channel, "found already posted")
                 return "sent"
         message = Message(text=row.text, blocks=row.blocks)
         try:
-            ts = await self.s.slack.post(
+            ts = await self.services.slack.post(
                 channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
             )
         except SlackError as exc:
@@ -199,8 +200,8 @@ class Outbox:
         channel: str | None,
         outcome: str,
     ) -> None:
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row.id)
                 .values(
@@ -216,11 +217,11 @@ class Outbox:
     async def _release(self, row: OutboxMessage, due: datetime, error: SlackError | None) -> None:
         """Back to pending until `due`; a failed attempt is counted."""
         attempts = row.attempts + (1 if error else 0)
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row.id)
-                .where(col(OutboxMessage.claimed_by) == self.s.replica)
+                .where(col(OutboxMessage.claimed_by) == self.services.replica)
                 .values(
                     state="pending",
                     attempts=attempts,
@@ -232,7 +233,7 @@ class Outbox:
             )
 
     async def pending_count(self, incident_id: int) -> int:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             result = await session.exec(
                 select(OutboxMessage.id)  # type: ignore[call-overload]
                 .where(col(OutboxMessage.incident_id) == incident_id)

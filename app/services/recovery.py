@@ -12,61 +12,28 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from app.domain.lifecycle import Status
 from app.services.context import Services
-from app.services.war_room import WarRoom
-from app.slack.gateway import SlackError
+from app.services.ports import SlackError
+from app.services.rooms import Rooms
 from app.store.models import Incident
 
 log = logging.getLogger(__name__)
 
 
-async def claim(services: Services, incident_id: int) -> bool:
-    """Take the incident's repair lease; False when another replica holds it."""
-    now = services.clock.now()
-    async with services.db.session() as session:
-        result = await session.exec(  # type: ignore[call-overload]
-            update(Incident)
-            .where(col(Incident.id) == incident_id)
-            .where(
-                or_(
-                    col(Incident.repair_until).is_(None),
-                    col(Incident.repair_until) < now,
-                    col(Incident.repair_owner) == services.replica,
-                )
-            )
-            .values(
-                repair_owner=services.replica,
-                repair_until=now + timedelta(seconds=services.policy.escalation.lease_seconds),
-            )
-        )
-        return bool(result.rowcount)
-
-
-async def release(services: Services, incident_id: int) -> None:
-    async with services.db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
-            update(Incident)
-            .where(col(Incident.id) == incident_id)
-            .where(col(Incident.repair_owner) == services.replica)
-            .values(repair_owner=None, repair_until=None)
-        )
-
-
 class Recovery:
-    def __init__(self, services: Services, war_room: WarRoom) -> None:
-        self.s = services
-        self.war_room = war_room
+    def __init__(self, services: Services, rooms: Rooms) -> None:
+        self.services = services
+        self.rooms = rooms
 
     async def unfinished(self) -> tuple[list[int], list[int]]:
         """(incidents whose room is not built, incidents whose topic or headline are stale)."""
         # Leave a fresh declare to the request that is building it.
-        grace = timedelta(seconds=self.s.policy.escalation.repair_after_seconds)
-        cutoff = self.s.clock.now() - grace
-        async with self.s.db.session() as session:
+        grace = timedelta(seconds=self.services.policy.escalation.repair_after_seconds)
+        cutoff = self.services.clock.now() - grace
+        async with self.services.db.session() as session:
             unbuilt = await session.exec(
                 select(Incident.id)
                 .where(col(Incident.war_room_ready).is_(False))
@@ -87,16 +54,16 @@ class Recovery:
         repaired: list[int] = []
         unbuilt, stale = await self.unfinished()
         for incident_id in unbuilt:
-            if not await claim(self.s, incident_id):
+            if not await self.rooms.take_lease(incident_id):
                 continue
             try:
-                if await self.war_room.open_war_room(incident_id, claimed=True, repair=True):
+                if await self.rooms.open_war_room(incident_id, claimed=True, repair=True):
                     repaired.append(incident_id)
             except SlackError as exc:
                 log.warning("incident %s: repair deferred, Slack said %s", incident_id, exc.code)
             finally:
-                await release(self.s, incident_id)
+                await self.rooms.release_lease(incident_id)
         for incident_id in stale:
-            if await self.war_room.refresh(incident_id):
+            if await self.rooms.refresh(incident_id):
                 repaired.append(incident_id)
         return repaired

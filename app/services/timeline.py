@@ -66,23 +66,23 @@ def ts_time(ts: str) -> datetime:
 
 class Timeline:
     def __init__(self, services: Services) -> None:
-        self.s = services
+        self.services = services
 
     async def entries(self, incident_id: int) -> list[Entry]:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             return [entry(e) for e in await repo.timeline(session, incident_id)]
 
     async def note(self, incident_id: int, text: str, by: str) -> None:
         body = clean(text, MAX_FIELD, "note")
         if not body:
             raise InvalidInput("Say what to note: `/incident note <text>`.")
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             if incident is None:
                 raise NotFound(f"There is no incident #{incident_id}.")
             if incident.closed_at is not None:
                 raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
-            session.add(repo.event(incident_id, self.s.clock.now(), "note", body, by))
+            session.add(repo.event(incident_id, self.services.clock.now(), "note", body, by))
 
     async def keep_message(
         self,
@@ -111,7 +111,7 @@ class Timeline:
         )
         event.source_key = f"{channel}:{ts}"
         try:
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 session.add(event)
         except IntegrityError:
             return False

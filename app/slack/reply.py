@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
 from app.services.errors import ServiceError
-from app.slack.gateway import SlackError, SlackGateway
+from app.services.ports import SlackError, SlackPort
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Replier:
     """Sends a private answer: through response_url when there is one, else by DM."""
 
-    slack: SlackGateway
+    slack: SlackPort
     user: str
     response_url: str | None = None
 

@@ -41,5 +41,5 @@ async def claim(
         .execution_options(synchronize_session=False)
     )
     async with db.session() as session:
-        result = await session.exec(statement)  # type: ignore[call-overload]
+        result = await session.exec(statement)
         return list(result.scalars().all())

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 
-def register(warroom: Warroom) -> None:
+def register(bot: Bot) -> None:
     from app.slack.listeners import actions, commands, events, home, modals, pins, review
 
-    events.register(warroom)
-    commands.register(warroom)
-    home.register(warroom)
-    modals.register(warroom)
-    actions.register(warroom)
-    pins.register(warroom)
-    review.register(warroom)
+    events.register(bot)
+    commands.register(bot)
+    home.register(bot)
+    modals.register(bot)
+    actions.register(bot)
+    pins.register(bot)
+    review.register(bot)

@@ -9,52 +9,48 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.messages import mrkdwn
 from app.slack import views
-from app.slack.listeners import buttons, flows
+from app.slack.listeners import buttons, modals
 from app.slack.listeners.buttons import on_button
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 SHORTCUT = "declare_from_message"
 
 
-def register(warroom: Warroom) -> None:
-    app = warroom.app
+def register(bot: Bot) -> None:
+    app = bot.app
 
     def replier(body: dict[str, Any]) -> Replier:
-        return buttons.replier(warroom, body)
+        return buttons.replier(bot, body)
 
     def user(body: dict[str, Any]) -> str:
         return str(body["user"]["id"])
 
     on_button(
-        warroom,
+        bot,
         "incident_ack",
-        lambda i, body, reply: flows.acknowledge(warroom, i, user(body), reply),
+        lambda i, body, reply: bot.flows.acknowledge(i, user(body), reply.say),
     )
     on_button(
-        warroom,
+        bot,
         "incident_update",
-        lambda i, body, reply: flows.open_modal(
-            warroom, views.UPDATE, i, body["trigger_id"], reply
-        ),
+        lambda i, body, reply: modals.open_form(bot, views.UPDATE, i, body["trigger_id"], reply),
     )
     on_button(
-        warroom,
+        bot,
         "incident_resolve",
-        lambda i, body, reply: flows.open_modal(
-            warroom, views.RESOLVE, i, body["trigger_id"], reply
-        ),
+        lambda i, body, reply: modals.open_form(bot, views.RESOLVE, i, body["trigger_id"], reply),
     )
     on_button(
-        warroom,
+        bot,
         "retro_held",
-        lambda i, body, reply: flows.retro_held(warroom, i, user(body), reply),
+        lambda i, body, reply: bot.flows.retro_held(i, user(body), reply.say),
     )
 
     @app.action(re.compile(r"^reminder_snooze_\d+$"))
-    @warroom.inflight.track
+    @bot.inflight.track
     async def snooze_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         reply = replier(body)
@@ -64,13 +60,13 @@ def register(warroom: Warroom) -> None:
             return
 
         async def snooze() -> None:
-            until = await warroom.escalations.snooze(incident, minutes, body["user"]["id"])
+            until = await bot.escalations.snooze(incident, minutes, body["user"]["id"])
             await reply.say(f"Update reminder snoozed until {mrkdwn.date(until, '{time}')}.")
 
         await reply.run(snooze)
 
     @app.shortcut(SHORTCUT)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def declare_from_message(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         message = body.get("message") or {}
@@ -83,7 +79,7 @@ def register(warroom: Warroom) -> None:
         text = (message.get("text") or "")[:3000]
         reply = replier(body)
         await reply.run(
-            lambda: warroom.services.slack.open_view(
-                body["trigger_id"], views.declare_modal(warroom.services.policy, meta, text)
+            lambda: bot.services.slack.open_view(
+                body["trigger_id"], views.declare_modal(bot.services.policy, meta, text)
             )
         )

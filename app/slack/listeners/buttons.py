@@ -14,13 +14,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 Work = Callable[[int, dict[str, Any], Replier], Awaitable[None]]
 
 
-def replier(warroom: Warroom, body: dict[str, Any]) -> Replier:
-    return Replier(warroom.services.slack, body["user"]["id"], body.get("response_url"))
+def replier(bot: Bot, body: dict[str, Any]) -> Replier:
+    return Replier(bot.services.slack, body["user"]["id"], body.get("response_url"))
 
 
 def number(body: dict[str, Any]) -> int | None:
@@ -30,12 +30,12 @@ def number(body: dict[str, Any]) -> int | None:
         return None
 
 
-def on_button(warroom: Warroom, action_id: str, work: Work) -> None:
+def on_button(bot: Bot, action_id: str, work: Work) -> None:
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        reply, value = replier(warroom, body), number(body)
+        reply, value = replier(bot, body), number(body)
         if value is not None:
             await reply.run(lambda: work(value, body, reply))
 
     clicked.__name__ = f"clicked_{action_id}"
-    warroom.app.action(action_id)(warroom.inflight.track(clicked))
+    bot.app.action(action_id)(bot.inflight.track(clicked))

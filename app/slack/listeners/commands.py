@@ -11,11 +11,11 @@ from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
 from app.slack import views
 from app.slack.grammar import Command, CommandError, parse
-from app.slack.listeners import flows, review
+from app.slack.listeners import modals, review
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +31,23 @@ WITH_NUMBER = {
 }
 
 
-def register(warroom: Warroom) -> None:
-    @warroom.app.command("/incident")
-    @warroom.inflight.track
+def register(bot: Bot) -> None:
+    @bot.app.command("/incident")
+    @bot.inflight.track
     async def incident_command(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await handle(warroom, ack, body)
+        await handle(bot, ack, body)
 
 
-async def handle(warroom: Warroom, ack: AsyncAck, body: dict[str, Any]) -> None:
+async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
     user = body.get("user_id", "")
-    reply = Replier(warroom.services.slack, user, body.get("response_url"))
+    reply = Replier(bot.services.slack, user, body.get("response_url"))
     try:
         command = parse(body.get("text") or "")
     except CommandError as exc:
         await ack(text=":no_entry_sign: " + error_text(exc))
         return
     if command.name == "help":
-        await ack(text=help_text(warroom, command))
+        await ack(text=help_text(bot, command))
         return
     if command.name == "declare" and command.severity is not None:
         req = DeclareRequest(
@@ -59,21 +59,19 @@ async def handle(warroom: Warroom, ack: AsyncAck, body: dict[str, Any]) -> None:
             reply_url=body.get("response_url"),
         )
         try:
-            validate_declare(req, warroom.services.clock.now())
+            validate_declare(req, bot.services.clock.now())
         except InvalidInput as exc:
             await ack(text=":no_entry_sign: " + error_text(exc))
             return
         await ack()
-        await reply.run(lambda: flows.declare(warroom, req))
+        await reply.run(lambda: bot.flows.declare(req))
         return
     await ack()
-    await reply.run(lambda: dispatch(warroom, command, body, reply))
+    await reply.run(lambda: dispatch(bot, command, body, reply))
 
 
-def help_text(warroom: Warroom, command: Command) -> str:
-    text = warroom.services.renderer.render(
-        "help.md.j2", severities=warroom.services.policy.severities
-    )
+def help_text(bot: Bot, command: Command) -> str:
+    text = bot.services.renderer.render("help.md.j2", severities=bot.services.policy.severities)
     if command.text:
         from app.messages.mrkdwn import escape
 
@@ -81,23 +79,21 @@ def help_text(warroom: Warroom, command: Command) -> str:
     return text
 
 
-async def dispatch(
-    warroom: Warroom, command: Command, body: dict[str, Any], reply: Replier
-) -> None:
+async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Replier) -> None:
     user = body.get("user_id", "")
     if command.name == "declare":
         meta = views.metadata(reply_url=body.get("response_url"), channel=body.get("channel_id"))
-        await warroom.services.slack.open_view(
-            body["trigger_id"], views.declare_modal(warroom.services.policy, meta)
+        await bot.services.slack.open_view(
+            body["trigger_id"], views.declare_modal(bot.services.policy, meta)
         )
         return
     if command.name == "list":
-        await reply.say(await list_text(warroom, user))
+        await reply.say(await list_text(bot, user))
         return
     if command.name in review.GLOBAL:
-        await review.dispatch_global(warroom, command, user, reply)
+        await review.dispatch_global(bot, command, user, reply)
         return
-    incident_id = command.incident or await warroom.incidents.in_channel(body.get("channel_id", ""))
+    incident_id = command.incident or await bot.incidents.in_channel(body.get("channel_id", ""))
     if incident_id is None:
         await reply.say(
             f"Run `/incident {command.name}` in an incident channel, or add the number: "
@@ -105,38 +101,38 @@ async def dispatch(
         )
         return
     # A private incident does not exist for people outside its channel.
-    snap = await warroom.incidents.snapshot(incident_id)
-    await warroom.services.permissions.require_sight(snap, user)
+    snap = await bot.incidents.snapshot(incident_id)
+    await bot.services.access.require_sight(snap, user)
     if command.name == "ack":
-        await flows.acknowledge(warroom, incident_id, user, reply)
+        await bot.flows.acknowledge(incident_id, user, reply.say)
     elif command.name == "role":
         assert command.role and command.user
-        await flows.assign_role(warroom, incident_id, command.role, command.user, user, reply)
+        await bot.flows.assign_role(incident_id, command.role, command.user, user, reply.say)
     elif command.name in {"roles", "resolve"} or (command.name == "update" and not command.text):
         kind = {"roles": views.ROLES, "resolve": views.RESOLVE}.get(command.name, views.UPDATE)
-        await flows.open_modal(warroom, kind, incident_id, body["trigger_id"], reply)
+        await modals.open_form(bot, kind, incident_id, body["trigger_id"], reply)
     elif command.name == "update":
-        await flows.quick_update(warroom, incident_id, command.text, user, reply)
+        await bot.flows.quick_update(incident_id, command.text, user, reply.say)
     elif command.name == "severity":
         assert command.severity
-        await flows.change_severity(warroom, incident_id, command.severity, user, reply)
+        await bot.flows.change_severity(incident_id, command.severity, user, reply.say)
     elif command.name == "mitigate":
-        await flows.mitigate(warroom, incident_id, user, reply)
+        await bot.flows.mitigate(incident_id, user, reply.say)
     elif command.name == "status":
-        await reply.say(warroom.war_room.render("status_summary.md.j2", snap))
+        await reply.say(bot.rooms.render("status_summary.md.j2", snap))
     elif command.name == "escalations":
-        await reply.say(await flows.escalations_text(warroom, incident_id))
+        await reply.say(await bot.flows.escalations_text(incident_id))
     elif command.name == "retro":
-        await flows.post_retro_agenda(warroom, incident_id, reply)
+        await bot.flows.post_retro_agenda(incident_id, reply.say)
     elif command.name == "retro_done":
-        await flows.retro_held(warroom, incident_id, user, reply)
+        await bot.flows.retro_held(incident_id, user, reply.say)
     elif command.name in review.COMMANDS:
-        await review.dispatch(warroom, command, incident_id, user, reply)
+        await review.dispatch(bot, command, incident_id, user, reply)
 
 
-async def list_text(warroom: Warroom, user: str) -> str:
-    permissions = warroom.services.permissions
-    incidents = await permissions.visible(await warroom.incidents.open_incidents(), user)
-    return warroom.services.renderer.render(
-        "incident_list.md.j2", incidents=incidents, now=warroom.services.clock.now()
+async def list_text(bot: Bot, user: str) -> str:
+    permissions = bot.services.access
+    incidents = await permissions.visible(await bot.incidents.open_incidents(), user)
+    return bot.services.renderer.render(
+        "incident_list.md.j2", incidents=incidents, now=bot.services.clock.now()
     )

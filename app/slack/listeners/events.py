@@ -20,7 +20,7 @@ from sqlmodel import col
 from app.store.models import ProcessedEvent
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +28,31 @@ log = logging.getLogger(__name__)
 KEEP = timedelta(hours=1)
 
 
-def register(warroom: Warroom) -> None:
-    @warroom.app.middleware
+def register(bot: Bot) -> None:
+    @bot.app.middleware
     async def once_per_event(
         body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await first_delivery(warroom, str(event_id)):
+        if event_id and not await first_delivery(bot, str(event_id)):
             log.info("event %s delivered again; ignored", event_id)
             return BoltResponse(status=200, body="")
         await next()
         return None
 
 
-async def first_delivery(warroom: Warroom, event_id: str) -> bool:
-    now = warroom.services.clock.now()
+async def first_delivery(bot: Bot, event_id: str) -> bool:
+    now = bot.services.clock.now()
     try:
-        async with warroom.db.session() as session:
+        async with bot.db.session() as session:
             session.add(ProcessedEvent(event_id=event_id, received_at=now))
     except IntegrityError:
         return False
     return True
 
 
-async def forget_old_events(warroom: Warroom) -> None:
+async def forget_old_events(bot: Bot) -> None:
     """Keep the table small: ids older than any retry can be dropped."""
-    cutoff = warroom.services.clock.now() - KEEP
-    async with warroom.db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
-            delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < cutoff)
-        )
+    cutoff = bot.services.clock.now() - KEEP
+    async with bot.db.session() as session:
+        await session.exec(delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < cutoff))

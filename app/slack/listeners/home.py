@@ -9,63 +9,63 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.messages import blocks
+from app.services.ports import SlackError
 from app.slack import action_views, views
-from app.slack.gateway import SlackError
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 log = logging.getLogger(__name__)
 MAX_HOME_INCIDENTS = 40
 MAX_HOME_ITEMS = 20
 
 
-def register(warroom: Warroom) -> None:
-    app = warroom.app
+def register(bot: Bot) -> None:
+    app = bot.app
 
     @app.event("app_home_opened")
-    @warroom.inflight.track
+    @bot.inflight.track
     async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home":
-            await publish_home(warroom, event["user"])
+            await publish_home(bot, event["user"])
 
     @app.action("home_declare")
-    @warroom.inflight.track
+    @bot.inflight.track
     async def declare_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        reply = Replier(warroom.services.slack, body["user"]["id"])
-        view = views.declare_modal(warroom.services.policy, views.metadata())
-        await reply.run(lambda: warroom.services.slack.open_view(body["trigger_id"], view))
+        reply = Replier(bot.services.slack, body["user"]["id"])
+        view = views.declare_modal(bot.services.policy, views.metadata())
+        await reply.run(lambda: bot.services.slack.open_view(body["trigger_id"], view))
 
 
-async def publish_home(warroom: Warroom, user: str) -> None:
+async def publish_home(bot: Bot, user: str) -> None:
     """Open incidents the viewer may see (most severe first), the viewer's roles and open
     action items, and a Declare button. Re-published when what it shows changes for them."""
-    permissions = warroom.services.permissions
-    renderer = warroom.services.renderer
-    incidents = await permissions.visible(await warroom.incidents.open_incidents(), user)
+    permissions = bot.services.access
+    renderer = bot.services.renderer
+    incidents = await permissions.visible(await bot.incidents.open_incidents(), user)
     listing = renderer.render(
         "incident_list.md.j2",
         incidents=incidents[:MAX_HOME_INCIDENTS],
-        now=warroom.services.clock.now(),
+        now=bot.services.clock.now(),
     )
     held = [
         (i, role)
-        for i in await warroom.incidents.not_closed()
+        for i in await bot.incidents.not_closed()
         for role, holder in i.roles.items()
         if holder == user
     ]
     roles_text = renderer.render(
         "home_roles.md.j2",
-        held=[(i, warroom.services.policy.role(r).name) for i, r in held],
+        held=[(i, bot.services.policy.role(r).name) for i, r in held],
     )
     items = []
-    for item in await warroom.actions.open_for(user):
-        snap = await warroom.incidents.snapshot(item.incident_id)
+    for item in await bot.actions.open_for(user):
+        snap = await bot.incidents.snapshot(item.incident_id)
         if await permissions.can_see(snap, user):
             items.append(item)
-    today = warroom.actions.today()
+    today = bot.actions.today()
     item_blocks: list[dict[str, Any]] = blocks.sections(
         renderer.render("action_list.md.j2", i=None, items=items, mine=True)
     )
@@ -91,6 +91,6 @@ async def publish_home(warroom: Warroom, user: str) -> None:
         ][:100],
     }
     try:
-        await warroom.services.slack.publish_home(user, view)
+        await bot.services.slack.publish_home(user, view)
     except SlackError as exc:
         log.warning("App Home for %s not published: %s", user, exc.code)

@@ -17,18 +17,17 @@ from app.services.incidents import (
     validate_declare,
 )
 from app.slack import views
-from app.slack.listeners import flows
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 
-def register(warroom: Warroom) -> None:
-    app = warroom.app
+def register(bot: Bot) -> None:
+    app = bot.app
 
     @app.view(views.DECLARE)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def declare_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
         meta = views.read_metadata(view)
@@ -48,16 +47,16 @@ def register(warroom: Warroom) -> None:
             reply_url=meta.get("reply_url"),
         )
         try:
-            validate_declare(req, warroom.services.clock.now())
+            validate_declare(req, bot.services.clock.now())
         except InvalidInput as exc:
             await ack(response_action="errors", errors={exc.field or "title": error_text(exc)})
             return
         await ack()
-        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
-        await reply.run(lambda: _declare(warroom, req))
+        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
+        await reply.run(lambda: _declare(bot, req))
 
     @app.view(views.UPDATE)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def update_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
         v = views.values(view)
@@ -75,14 +74,14 @@ def register(warroom: Warroom) -> None:
             return
         await ack()
         meta = views.read_metadata(view)
-        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
+        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
         key = f"view:{view.get('id')}"
         await reply.run(
-            lambda: flows.post_update(warroom, int(meta["incident"]), req, user, key, reply)
+            lambda: bot.flows.post_update(int(meta["incident"]), req, user, key, reply.say)
         )
 
     @app.view(views.RESOLVE)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def resolve_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
         v = views.values(view)
@@ -98,34 +97,34 @@ def register(warroom: Warroom) -> None:
             return
         await ack()
         meta = views.read_metadata(view)
-        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
+        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
 
-        await reply.run(lambda: flows.resolve(warroom, int(meta["incident"]), req, user, reply))
+        await reply.run(lambda: bot.flows.resolve(int(meta["incident"]), req, user, reply.say))
 
     @app.view(views.ROLES)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def roles_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
         await ack()
         v = views.values(view)
         meta = views.read_metadata(view)
-        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
+        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
 
         async def assign() -> None:
             for role in Role:
                 if holder := v.get(role.value):
-                    await flows.assign_role(
-                        warroom, int(meta["incident"]), role, holder, user, reply
+                    await bot.flows.assign_role(
+                        int(meta["incident"]), role, holder, user, reply.say
                     )
 
         await reply.run(assign)
 
 
-async def _declare(warroom: Warroom, req: DeclareRequest) -> None:
+async def _declare(bot: Bot, req: DeclareRequest) -> None:
     if req.source_channel_id and req.source_ts:
-        permalink = await warroom.services.slack.permalink(req.source_channel_id, req.source_ts)
+        permalink = await bot.services.slack.permalink(req.source_channel_id, req.source_ts)
         req = DeclareRequest(**{**req.__dict__, "source_permalink": permalink})
-    await flows.declare(warroom, req)
+    await bot.flows.declare(req)
 
 
 def _length_errors(fields: dict[str, str]) -> dict[str, str]:
@@ -136,3 +135,24 @@ def _length_errors(fields: dict[str, str]) -> dict[str, str]:
         except InvalidInput as exc:
             errors[name] = str(exc)
     return errors
+
+
+async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, reply: Replier) -> None:
+    """Open the update, resolve or roles form for an incident."""
+    snap = await bot.incidents.snapshot(incident_id)
+    if kind != views.ROLES and not snap.status.is_open:
+        await reply.say(f"Incident #{incident_id} is {snap.status.value}.")
+        return
+    # Refuse before the form is filled in, not after (the submission is checked again).
+    action = {views.UPDATE: "update", views.RESOLVE: "resolve"}.get(kind, "roles")
+    await bot.services.access.check(
+        action, reply.user, snap.declared_by, snap.roles.values(), incident_id
+    )
+    meta = views.metadata(incident=incident_id, reply_url=reply.response_url)
+    if kind == views.UPDATE:
+        view = views.update_modal(snap, meta)
+    elif kind == views.RESOLVE:
+        view = views.resolve_modal(snap, meta)
+    else:
+        view = views.roles_modal(snap, bot.services.policy, meta)
+    await bot.services.slack.open_view(trigger_id, view)

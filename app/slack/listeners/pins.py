@@ -11,21 +11,21 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from app.slack.gateway import SlackError
+from app.services.ports import SlackError
 from app.store import repo
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 log = logging.getLogger(__name__)
 MARK = "pushpin"
 
 
-def register(warroom: Warroom) -> None:
-    app = warroom.app
+def register(bot: Bot) -> None:
+    app = bot.app
 
     @app.event("pin_added")
-    @warroom.inflight.track
+    @bot.inflight.track
     async def pinned(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         message = item.get("message") or {}
@@ -33,20 +33,20 @@ def register(warroom: Warroom) -> None:
         ts = message.get("ts") or item.get("ts")
         if item.get("type", "message") != "message" or not channel or not ts:
             return
-        await keep(warroom, channel, str(ts), event.get("user") or "", "pinned", message)
+        await keep(bot, channel, str(ts), event.get("user") or "", "pinned", message)
 
     @app.event("reaction_added")
-    @warroom.inflight.track
+    @bot.inflight.track
     async def reacted(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") != MARK or item.get("type") != "message":
             return
         if item.get("channel") and item.get("ts"):
-            await keep(warroom, item["channel"], str(item["ts"]), event.get("user") or "", "marked")
+            await keep(bot, item["channel"], str(item["ts"]), event.get("user") or "", "marked")
 
 
 async def keep(
-    warroom: Warroom,
+    bot: Bot,
     channel: str,
     ts: str,
     by: str,
@@ -55,14 +55,14 @@ async def keep(
 ) -> None:
     """Record the message on its incident's timeline; anything outside incident channels, and
     the bot's own pins (the Initial Notification), is not part of the story."""
-    bot = warroom.services.bot_user_id or warroom.identity.get("user_id", "")
-    if by and by == bot:
+    own_user = bot.services.bot_user_id or bot.identity.get("user_id", "")
+    if by and by == own_user:
         return
-    async with warroom.db.session() as session:
+    async with bot.db.session() as session:
         incident = await repo.by_channel(session, channel)
     if incident is None or incident.id is None or incident.notification_ts == ts:
         return
-    slack = warroom.services.slack
+    slack = bot.services.slack
     try:
         if not message or "text" not in message:
             message = await slack.message_at(channel, ts) or {}
@@ -71,7 +71,7 @@ async def keep(
         log.warning("incident %s: message %s not read (%s)", incident.id, ts, exc.code)
         message, permalink = message or {}, None
     author = message.get("user") or message.get("bot_id")
-    added = await warroom.timeline.keep_message(
+    added = await bot.timeline.keep_message(
         incident.id, channel, ts, author, str(message.get("text") or ""), permalink, by, how
     )
     if not added:

@@ -19,13 +19,12 @@ from app.services.action_items import ActionChange, ActionRequest
 from app.services.metrics import stats
 from app.slack import action_views, views
 from app.slack.grammar import Command
-from app.slack.listeners import flows
 from app.slack.listeners.buttons import on_button
 from app.slack.listeners.home import publish_home
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
-    from app.slack.bot import Warroom
+    from app.slack.context import Bot
 
 # Commands about one incident handled here.
 COMMANDS = {"note", "timeline", "action", "actions", "postmortem", "close"}
@@ -33,20 +32,18 @@ COMMANDS = {"note", "timeline", "action", "actions", "postmortem", "close"}
 GLOBAL = {"actions_mine", "stats"}
 
 
-def register(warroom: Warroom) -> None:
-    app = warroom.app
+def register(bot: Bot) -> None:
+    app = bot.app
 
+    on_button(bot, "action_item_done", lambda item, body, reply: mark_done(bot, item, reply))
     on_button(
-        warroom, "action_item_done", lambda item, body, reply: mark_done(warroom, item, reply)
-    )
-    on_button(
-        warroom,
+        bot,
         "action_item_reassign",
-        lambda item, body, reply: open_reassign(warroom, item, body["trigger_id"], reply),
+        lambda item, body, reply: open_reassign(bot, item, body["trigger_id"], reply),
     )
 
     @app.view(action_views.REASSIGN)
-    @warroom.inflight.track
+    @bot.inflight.track
     async def reassign_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
         owner = views.values(view).get("owner")
@@ -55,122 +52,118 @@ def register(warroom: Warroom) -> None:
             return
         await ack()
         meta = views.read_metadata(view)
-        reply = Replier(warroom.services.slack, user, meta.get("reply_url"))
-        await reply.run(lambda: reassign(warroom, int(meta["item"]), owner, reply))
+        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
+        await reply.run(lambda: reassign(bot, int(meta["item"]), owner, reply))
 
 
 # --- commands -----------------------------------------------------------------------------
 
 
-async def dispatch_global(warroom: Warroom, command: Command, user: str, reply: Replier) -> None:
+async def dispatch_global(bot: Bot, command: Command, user: str, reply: Replier) -> None:
     if command.name == "stats":
         days = command.days or 30
-        rows = await stats(warroom.db, warroom.services.policy, warroom.services.clock.now(), days)
+        rows = await stats(bot.db, bot.services.policy, bot.services.clock.now(), days)
         await reply.say(stats_text.mrkdwn(rows, days))
     elif command.name == "actions_mine":
-        await reply.send(await my_items(warroom, user))
+        await reply.send(await my_items(bot, user))
 
 
-async def dispatch(
-    warroom: Warroom, command: Command, incident_id: int, user: str, reply: Replier
-) -> None:
+async def dispatch(bot: Bot, command: Command, incident_id: int, user: str, reply: Replier) -> None:
     if command.name == "note":
-        await warroom.timeline.note(incident_id, command.text, user)
+        await bot.timeline.note(incident_id, command.text, user)
         await reply.say(f":memo: Noted on the timeline of Incident #{incident_id}.")
     elif command.name == "timeline":
-        await reply.say(await timeline_text(warroom, incident_id))
+        await reply.say(await timeline_text(bot, incident_id))
     elif command.name == "action":
         request = ActionRequest(command.text, command.user, command.due)
-        change = await warroom.actions.add(incident_id, request, user)
-        await _after(warroom, change, reply)
+        change = await bot.actions.add(incident_id, request, user)
+        await _after(bot, change, reply)
         await reply.say(f":clipboard: Action item A{change.item.id} added to #{incident_id}.")
     elif command.name == "actions":
-        await reply.send(await incident_items(warroom, incident_id))
+        await reply.send(await incident_items(bot, incident_id))
     elif command.name == "postmortem":
-        await warroom.postmortems.publish(incident_id, user)
+        await bot.postmortems.publish(incident_id, user)
         await reply.say(f":page_facing_up: Postmortem of Incident #{incident_id} shared.")
     elif command.name == "close":
-        await close(warroom, incident_id, user, command.force, reply)
+        await close(bot, incident_id, user, command.force, reply)
 
 
-async def timeline_text(warroom: Warroom, incident_id: int) -> str:
-    snap = await warroom.incidents.snapshot(incident_id)
-    entries = await warroom.timeline.entries(incident_id)
-    return warroom.war_room.render("timeline.md.j2", snap, entries=entries)
+async def timeline_text(bot: Bot, incident_id: int) -> str:
+    snap = await bot.incidents.snapshot(incident_id)
+    entries = await bot.timeline.entries(incident_id)
+    return bot.rooms.render("timeline.md.j2", snap, entries=entries)
 
 
-async def incident_items(warroom: Warroom, incident_id: int) -> Message:
-    snap = await warroom.incidents.snapshot(incident_id)
-    items = await warroom.actions.for_incident(incident_id)
-    today = warroom.actions.today()
-    return action_views.action_list(warroom.services.renderer, items, today, snap)
+async def incident_items(bot: Bot, incident_id: int) -> Message:
+    snap = await bot.incidents.snapshot(incident_id)
+    items = await bot.actions.for_incident(incident_id)
+    today = bot.actions.today()
+    return action_views.action_list(bot.services.renderer, items, today, snap)
 
 
-async def my_items(warroom: Warroom, user: str) -> Message:
-    items = await warroom.actions.open_for(user)
-    items = [i for i in items if await _visible(warroom, i.incident_id, user)]
-    today = warroom.actions.today()
-    return action_views.action_list(warroom.services.renderer, items, today)
+async def my_items(bot: Bot, user: str) -> Message:
+    items = await bot.actions.open_for(user)
+    items = [i for i in items if await _visible(bot, i.incident_id, user)]
+    today = bot.actions.today()
+    return action_views.action_list(bot.services.renderer, items, today)
 
 
-async def _visible(warroom: Warroom, incident_id: int, user: str) -> bool:
-    snap = await warroom.incidents.snapshot(incident_id)
-    return await warroom.services.permissions.can_see(snap, user)
+async def _visible(bot: Bot, incident_id: int, user: str) -> bool:
+    snap = await bot.incidents.snapshot(incident_id)
+    return await bot.services.access.can_see(snap, user)
 
 
-async def close(warroom: Warroom, incident_id: int, user: str, force: bool, reply: Replier) -> None:
+async def close(bot: Bot, incident_id: int, user: str, force: bool, reply: Replier) -> None:
     """Close, post the summary, and archive the channel now or after the configured delay
     (the archive is an escalation step, so it happens even if this process stops)."""
-    change = await warroom.incidents.close(incident_id, user, force)
-    await warroom.escalations.cancel(
-        incident_id, "closed", keep={Kind.ACTION_REMINDER, Kind.ARCHIVE}
-    )
+    change = await bot.incidents.close(incident_id, user, force)
+    await bot.escalations.cancel(incident_id, "closed", keep={Kind.ACTION_REMINDER, Kind.ARCHIVE})
     assert change.incident.closed_at is not None
-    await warroom.escalations.plan_archive(incident_id, change.incident.closed_at)
-    await flows.publish(warroom, incident_id, reply)
-    await warroom.engine.tick()  # archive now when there is no delay
+    await bot.escalations.plan_archive(incident_id, change.incident.closed_at)
+    await bot.flows.publish(incident_id, reply.say)
+    await bot.firing.tick()  # archive now when there is no delay
 
 
 # --- action item buttons and form ----------------------------------------------------------
 
 
-async def _after(warroom: Warroom, change: ActionChange, reply: Replier) -> None:
+async def _after(bot: Bot, change: ActionChange, reply: Replier) -> None:
     """Deliver the queued messages and refresh the Home tab of everyone concerned."""
-    report = await warroom.outbox.deliver(change.item.incident_id)
+    report = await bot.outbox.deliver(change.item.incident_id)
     if report.failed:
         await reply.say(
             ":hourglass: Saved. Slack is not taking messages right now; Warroom will send "
             "them as soon as it does."
         )
     for person in dict.fromkeys(change.affected):
-        await publish_home(warroom, person)
+        await publish_home(bot, person)
 
 
-async def _require_sight(warroom: Warroom, incident_id: int, user: str) -> None:
-    snap = await warroom.incidents.snapshot(incident_id)
-    await warroom.services.permissions.require_sight(snap, user)
+async def _require_sight(bot: Bot, incident_id: int, user: str) -> None:
+    snap = await bot.incidents.snapshot(incident_id)
+    await bot.services.access.require_sight(snap, user)
 
 
-async def mark_done(warroom: Warroom, item_id: int, reply: Replier) -> None:
-    item = await warroom.actions.get(item_id)
-    await _require_sight(warroom, item.incident_id, reply.user)
-    change = await warroom.actions.done(item_id, reply.user)
-    await _after(warroom, change, reply)
+async def mark_done(bot: Bot, item_id: int, reply: Replier) -> None:
+    item = await bot.actions.get(item_id)
+    await _require_sight(bot, item.incident_id, reply.user)
+    change = await bot.actions.done(item_id, reply.user)
+    await _after(bot, change, reply)
     if reply.user not in change.affected:
-        await publish_home(warroom, reply.user)
+        await publish_home(bot, reply.user)
     await reply.say(f":white_check_mark: Action item A{item_id} is done.")
 
 
-async def open_reassign(warroom: Warroom, item_id: int, trigger_id: str, reply: Replier) -> None:
-    item = await warroom.actions.get(item_id)
-    await _require_sight(warroom, item.incident_id, reply.user)
+async def open_reassign(bot: Bot, item_id: int, trigger_id: str, reply: Replier) -> None:
+    item = await bot.actions.get(item_id)
+    await _require_sight(bot, item.incident_id, reply.user)
     meta = views.metadata(item=item_id, reply_url=reply.response_url)
-    await warroom.services.slack.open_view(trigger_id, action_views.reassign_modal(item, meta))
+    await bot.services.slack.open_view(trigger_id, action_views.reassign_modal(item, meta))
 
 
-async def reassign(warroom: Warroom, item_id: int, owner: str, reply: Replier) -> None:
-    item = await warroom.actions.get(item_id)
-    await _require_sight(warroom, item.incident_id, reply.user)
-    change = await warroom.actions.reassign(item_id, owner, reply.user)
-    await _after(warroom, change, reply)
+async def reassign(bot: Bot, item_id: int, owner: str, reply: Replier) -> None:
+    item = await bot.actions.get(item_id)
+    await _require_sight(bot, item.incident_id, reply.user)
+    change = await bot.actions.reassign(item_id, owner, reply.user)
+    await _after(bot, change, reply)
     await reply.say(f":bust_in_silhouette: A{item_id} now belongs to {mention(owner)}.")

@@ -11,7 +11,7 @@ from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
 from app.services.errors import ServiceError
-from app.slack.gateway import SlackError, SlackGateway
+from app.services.ports import SlackError, SlackPort
 
 CACHE_SECONDS = 60.0
 
@@ -20,8 +20,10 @@ class Forbidden(ServiceError):
     """The person may not do this; the message says who may."""
 
 
-class Permissions:
-    def __init__(self, slack: SlackGateway, admins: list[str], restricted: list[str]) -> None:
+class Access:
+    """Sight (who may know an incident exists) and rights (who may change it), in one place."""
+
+    def __init__(self, slack: SlackPort, admins: list[str], restricted: list[str]) -> None:
         self.slack = slack
         self.admin_ids = admins
         self.restricted = restricted
@@ -72,7 +74,9 @@ class Permissions:
             return True
         if user == incident.declared_by or user in incident.roles.values():
             return True
-        return bool(incident.channel_id) and user in await self.members(incident.channel_id)
+        if not incident.channel_id:
+            return False
+        return user in await self.members(incident.channel_id)
 
     async def visible(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
         return [i for i in incidents if await self.can_see(i, user)]

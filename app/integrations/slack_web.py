@@ -1,8 +1,8 @@
-"""The one door to the Slack Web API.
+"""The one door to the Slack Web API: the adapter behind `app.services.ports.SlackPort`.
 
-Services call these methods and never see slack_sdk. Slack's quirks are handled here once:
-`name_taken` suffixes, 100-user invite batches, `already_in_channel`, topic length, channel
-lookup by name with pagination, and user-group expansion.
+Services call these methods through the port and never see slack_sdk. Slack's quirks are
+handled here once: `name_taken` suffixes, 100-user invite batches, `already_in_channel`, topic
+length, channel lookup by name with pagination, and user-group expansion.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.messages.blocks import Message
+from app.services.ports import SlackError
 
 log = logging.getLogger(__name__)
 
@@ -35,31 +36,7 @@ PER_USER_INVITE_ERRORS = frozenset(
 )
 
 
-TRANSIENT = frozenset(
-    {"ratelimited", "internal_error", "service_unavailable", "fatal_error", "request_timeout"}
-)
 METADATA_EVENT = "warroom_message"
-
-
-class SlackError(Exception):
-    """A Web API call failed; `code` is Slack's error string (or 'http_<status>')."""
-
-    def __init__(self, method: str, code: str) -> None:
-        super().__init__(f"{method}: {code}")
-        self.method = method
-        self.code = code
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying later: rate limits, Slack's own failures, lost connections."""
-        return self.code in TRANSIENT or self.code.startswith(
-            ("http_5", "http_429", "connection_error")
-        )
-
-    @property
-    def uncertain(self) -> bool:
-        """The request may have reached Slack and been carried out: look before retrying."""
-        return self.code.startswith("connection_error")
 
 
 def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:
@@ -77,6 +54,8 @@ def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWeb
 
 
 class SlackGateway:
+    """Implements `SlackPort` over slack_sdk's AsyncWebClient (and its retry handlers)."""
+
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._channel_ids: dict[str, str] = {}
@@ -118,7 +97,7 @@ class SlackGateway:
                 if exc.code == "name_taken":
                     continue
                 raise
-            channel = data["channel"]
+            channel: dict[str, Any] = data["channel"]
             self._channel_ids[channel["name"]] = channel["id"]
             return channel
         raise SlackError("conversations.create", "name_taken")
@@ -161,7 +140,7 @@ class SlackGateway:
                 return users
 
     async def channel_info(self, channel: str) -> dict[str, Any]:
-        return (await self._form("conversations.info", channel=channel))["channel"]
+        return dict((await self._form("conversations.info", channel=channel))["channel"])
 
     async def join(self, channel: str) -> None:
         await self._call("conversations.join", channel=channel)

@@ -26,8 +26,9 @@ from app.messages.mrkdwn import escape
 from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import incident_snapshot
-from app.slack.gateway import SlackError
+from app.services.ports import SlackError
 from app.store import repo
+from app.store.leases import release_repair_lease, take_repair_lease
 from app.store.models import Incident
 
 log = logging.getLogger(__name__)
@@ -36,24 +37,39 @@ NOTIFICATION_KEY = "notification:{id}"
 ANNOUNCEMENT_KEY = "announcement:{id}"
 
 
-class WarRoom:
+class Rooms:
+    """The war rooms in Slack: built step by step, kept current, repaired."""
+
     def __init__(self, services: Services, announcements: Announcements) -> None:
-        self.s = services
-        self.say = announcements
+        self.services = services
+        self.announcements = announcements
         self._announce_id: str | None = None
         self._building: dict[int, asyncio.Lock] = {}
 
     def render(self, template: str, i: IncidentSnapshot, **extra: Any) -> str:
-        return self.say.render(template, i, **extra)
+        return self.announcements.render(template, i, **extra)
 
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             return await incident_snapshot(session, incident_id)
+
+    async def take_lease(self, incident_id: int) -> bool:
+        """This replica's lease on building the incident's room; False when another has it."""
+        return await take_repair_lease(
+            self.services.db,
+            incident_id,
+            self.services.replica,
+            self.services.clock.now(),
+            self.services.policy.escalation.lease_seconds,
+        )
+
+    async def release_lease(self, incident_id: int) -> None:
+        await release_repair_lease(self.services.db, incident_id, self.services.replica)
 
     async def topic(self, i: IncidentSnapshot) -> str:
         async def name(role: Role) -> str:
             holder = i.roles.get(role)
-            return await self.s.slack.user_name(holder) if holder else "-"
+            return await self.services.slack.user_name(holder) if holder else "-"
 
         names = await asyncio.gather(*(name(r) for r in Role))
         return self.render(
@@ -73,24 +89,22 @@ class WarRoom:
         other replica builds the same room; a lease held elsewhere means it is being built.
         A `repair` first looks in Slack for what an earlier attempt did without recording it.
         """
-        from app.services.recovery import claim, release
-
         lock = self._building.setdefault(incident_id, asyncio.Lock())
         try:
             async with lock:
-                if not claimed and not await claim(self.s, incident_id):
+                if not claimed and not await self.take_lease(incident_id):
                     return False
                 try:
                     return await self._build(incident_id, repair)
                 finally:
                     if not claimed:
-                        await release(self.s, incident_id)
+                        await self.release_lease(incident_id)
         finally:
             if not lock.locked():
                 self._building.pop(incident_id, None)
 
     async def _build(self, incident_id: int, repair: bool) -> bool:
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
         if incident is None:
             raise LookupError(incident_id)
@@ -122,7 +136,7 @@ class WarRoom:
         if failures:
             log.warning("incident %s: war room not complete yet: %s", incident_id, failures[0])
             return False
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             await repo.set_fields(
                 session, incident_id, war_room_ready=True, published_version=incident.version
             )
@@ -147,24 +161,28 @@ class WarRoom:
         """Create the channel. On a repair, first adopt a channel the bot already created for
         this incident (the process may have died before it could record it)."""
         assert incident.id is not None
-        fmt = self.s.policy.workspace.channel_name_format
-        day = incident.declared_at.astimezone(ZoneInfo(self.s.policy.workspace.timezone)).date()
+        fmt = self.services.policy.workspace.channel_name_format
+        day = incident.declared_at.astimezone(
+            ZoneInfo(self.services.policy.workspace.timezone)
+        ).date()
 
         def name_for(attempt: int) -> str:
             return channel_name(fmt, incident.id or 0, incident.title, day, attempt)
 
         channel = await self._adoptable(name_for(1)) if reuse else None
         if channel is None:
-            channel = await self.s.slack.create_channel(name_for, private=incident.is_private)
+            channel = await self.services.slack.create_channel(
+                name_for, private=incident.is_private
+            )
         incident.channel_id, incident.channel_name = channel["id"], channel["name"]
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             await repo.set_fields(
                 session, incident.id, channel_id=channel["id"], channel_name=channel["name"]
             )
             session.add(
                 repo.event(
                     incident.id,
-                    self.s.clock.now(),
+                    self.services.clock.now(),
                     "channel_created",
                     f"Channel #{channel['name']} created",
                     channel=channel["id"],
@@ -172,19 +190,19 @@ class WarRoom:
             )
 
     async def _adoptable(self, name: str) -> dict[str, Any] | None:
-        channel_id = await self.s.slack.find_channel(name)
+        channel_id = await self.services.slack.find_channel(name)
         if channel_id is None:
             return None
-        info = await self.s.slack.channel_info(channel_id)
-        if info.get("creator") != self.s.bot_user_id or info.get("is_archived"):
+        info = await self.services.slack.channel_info(channel_id)
+        if info.get("creator") != self.services.bot_user_id or info.get("is_archived"):
             return None
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             if await repo.by_channel(session, channel_id) is not None:
                 return None
         return info
 
     async def audience(self, severity: int) -> list[str]:
-        return await self.s.slack.expand(self.s.policy.audience(severity))
+        return await self.services.slack.expand(self.services.policy.audience(severity))
 
     async def _invite_people(self, i: IncidentSnapshot) -> None:
         wanted = [i.declared_by, *i.roles.values()]
@@ -199,8 +217,8 @@ class WarRoom:
     async def invite(self, i: IncidentSnapshot, users: list[str]) -> None:
         """Invite people; Slack's lasting refusals are said in the channel, outages raised."""
         assert i.channel_id
-        users = [u for u in dict.fromkeys(users) if u and u != self.s.bot_user_id]
-        refused = await self.s.slack.invite(i.channel_id, users)
+        users = [u for u in dict.fromkeys(users) if u and u != self.services.bot_user_id]
+        refused = await self.services.slack.invite(i.channel_id, users)
         if refused:
             mentions = ", ".join(f"<@{u}>" for u in refused)
             await self.problem(i, f"Could not invite {mentions}. Add them by hand with `/invite`.")
@@ -212,25 +230,29 @@ class WarRoom:
         ts = incident.notification_ts
         key = NOTIFICATION_KEY.format(id=i.id)
         if not ts and repair:
-            ts = await self.s.slack.find_posted(i.channel_id, key)
+            ts = await self.services.slack.find_posted(i.channel_id, key)
         if not ts:
-            ts = await self.s.slack.post(i.channel_id, self.say.notification(i), key=key)
+            ts = await self.services.slack.post(
+                i.channel_id, self.announcements.notification(i), key=key
+            )
         if ts != incident.notification_ts:
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 await repo.set_fields(session, i.id, notification_ts=ts)
         if not incident.notification_pinned:
             try:
-                await self.s.slack.pin(i.channel_id, ts)
+                await self.services.slack.pin(i.channel_id, ts)
             except SlackError as exc:
                 if exc.transient:
                     raise
                 await self.problem(i, f"Could not pin the incident summary ({exc.code}).")
-            async with self.s.db.session() as session:
+            async with self.services.db.session() as session:
                 await repo.set_fields(session, i.id, notification_pinned=True)
 
     async def announce_channel_id(self) -> str | None:
         if self._announce_id is None:
-            self._announce_id = await self.s.slack.find_channel(self.s.announce_channel)
+            self._announce_id = await self.services.slack.find_channel(
+                self.services.announce_channel
+            )
         return self._announce_id
 
     async def _announce(self, incident: Incident, i: IncidentSnapshot, repair: bool) -> None:
@@ -241,45 +263,45 @@ class WarRoom:
             if channel is None:
                 await self.problem(
                     i,
-                    f"The announcement channel #{escape(self.s.announce_channel)} was not found: "
-                    "create it or set WARROOM_ANNOUNCE_CHANNEL.",
+                    f"The announcement channel #{escape(self.services.announce_channel)} was not "
+                    "found: create it or set WARROOM_ANNOUNCE_CHANNEL.",
                 )
                 return
             key = ANNOUNCEMENT_KEY.format(id=i.id)
             ts = None
             if repair:
                 oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
-                ts = await self.s.slack.find_posted(channel, key, oldest)
-            ts = ts or await self._post_joining(channel, self.say.announcement(i), key)
+                ts = await self.services.slack.find_posted(channel, key, oldest)
+            ts = ts or await self._post_joining(channel, self.announcements.announcement(i), key)
         except SlackError as exc:
             if exc.transient:
                 raise
             await self.problem(i, f"Could not post the announcement ({exc.code}).")
             return
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             await repo.set_fields(
                 session, i.id, announcement_channel_id=channel, announcement_ts=ts
             )
 
     async def _post_joining(self, channel: str, message: Message, key: str) -> str:
         try:
-            return await self.s.slack.post(channel, message, key=key)
+            return await self.services.slack.post(channel, message, key=key)
         except SlackError as exc:
             if exc.code != "not_in_channel":
                 raise
-        await self.s.slack.join(channel)
-        return await self.s.slack.post(channel, message, key=key)
+        await self.services.slack.join(channel)
+        return await self.services.slack.post(channel, message, key=key)
 
     async def _set_topic(self, i: IncidentSnapshot) -> None:
         if i.channel_id:
-            await self.s.slack.set_topic(i.channel_id, await self.topic(i))
+            await self.services.slack.set_topic(i.channel_id, await self.topic(i))
 
     async def _tell_declarer(self, incident: Incident, message: Message) -> None:
         try:
             if incident.reply_url:
-                await self.s.slack.respond(incident.reply_url, message)
+                await self.services.slack.respond(incident.reply_url, message)
             else:
-                await self.s.slack.dm(incident.declared_by, message)
+                await self.services.slack.dm(incident.declared_by, message)
         except SlackError as exc:
             log.warning("could not tell the declarer of incident %s: %s", incident.id, exc.code)
 
@@ -290,7 +312,7 @@ class WarRoom:
 
         Records the version it showed, so the repair sweep retries a refresh Slack refused.
         """
-        async with self.s.db.session() as session:
+        async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             assert incident is not None
             i = repo.snapshot(incident, await repo.current_roles(session, incident_id))
@@ -301,16 +323,16 @@ class WarRoom:
         calls = [self._set_topic(i)]
         if i.channel_id and incident.notification_ts:
             calls.append(
-                self.s.slack.update(
-                    i.channel_id, incident.notification_ts, self.say.notification(i)
+                self.services.slack.update(
+                    i.channel_id, incident.notification_ts, self.announcements.notification(i)
                 )
             )
         if incident.announcement_channel_id and incident.announcement_ts:
             calls.append(
-                self.s.slack.update(
+                self.services.slack.update(
                     incident.announcement_channel_id,
                     incident.announcement_ts,
-                    self.say.announcement(i),
+                    self.announcements.announcement(i),
                 )
             )
         results = await asyncio.gather(*calls, return_exceptions=True)
@@ -318,8 +340,8 @@ class WarRoom:
         if failed:
             log.warning("incident %s: refresh incomplete: %s", incident_id, failed[0])
             return False
-        async with self.s.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+        async with self.services.db.session() as session:
+            await session.exec(
                 update(Incident)
                 .where(col(Incident.id) == incident_id)
                 .where(col(Incident.published_version) < incident.version)
@@ -329,10 +351,10 @@ class WarRoom:
 
     async def problem(self, i: IncidentSnapshot, text: str) -> None:
         """Say in the war room what did not work, and keep it on the timeline."""
-        async with self.s.db.session() as session:
-            session.add(repo.event(i.id, self.s.clock.now(), "problem", text))
+        async with self.services.db.session() as session:
+            session.add(repo.event(i.id, self.services.clock.now(), "problem", text))
         if i.channel_id:
             try:
-                await self.s.slack.post(i.channel_id, blocks.simple(f":warning: {text}"))
+                await self.services.slack.post(i.channel_id, blocks.simple(f":warning: {text}"))
             except SlackError as exc:
                 log.warning("incident %s: could not report %r: %s", i.id, text, exc.code)

@@ -1,6 +1,8 @@
-"""Builds the bot: settings -> database, gateway, services, and the Bolt app with its listeners.
+"""The composition root: settings -> database, Slack adapter, services, scheduler, and the Bolt
+app with its listeners, wired once into a `Runtime`.
 
-Nothing here runs at import time; `build()` is called by the CLI and by the tests alike.
+Nothing here runs at import time; `build()` is called by the CLI, the tests and the benchmarks
+alike. This is the only module that knows every layer.
 """
 
 from __future__ import annotations
@@ -13,55 +15,83 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
 from app.config import ConfigError, Settings
+from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.render import Renderer
 from app.scheduler.effects import Effects
 from app.scheduler.engine import Engine
+from app.services.access import Access
 from app.services.action_items import ActionItems
 from app.services.announcements import Announcements
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
 from app.services.escalations import Escalations
+from app.services.flows import Flows
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
-from app.services.permissions import Permissions
+from app.services.ports import SlackPort
 from app.services.postmortem import Postmortems
 from app.services.recovery import Recovery
+from app.services.rooms import Rooms
 from app.services.timeline import Timeline
-from app.services.war_room import WarRoom
-from app.slack.gateway import SlackGateway, make_client
+from app.slack.context import Bot
 from app.slack.inflight import InFlight
+from app.slack.listeners import register
+from app.slack.listeners.events import forget_old_events
 from app.store.db import Database
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Warroom:
-    """Everything a listener needs, in one place."""
+class Runtime:
+    """The running bot: its settings, the listeners' context and the escalation engine."""
 
     settings: Settings
-    services: Services
-    incidents: Incidents
-    war_room: WarRoom
-    app: AsyncApp
-    inflight: InFlight
-    identity: dict[str, str]
-    escalations: Escalations
-    outbox: Outbox
+    bot: Bot
     engine: Engine
-    timeline: Timeline
-    actions: ActionItems
-    postmortems: Postmortems
+
+    # Shortcuts for the servers, the CLI and the tests.
+    @property
+    def app(self) -> AsyncApp:
+        return self.bot.app
+
+    @property
+    def services(self) -> Services:
+        return self.bot.services
 
     @property
     def db(self) -> Database:
-        return self.services.db
+        return self.bot.services.db
+
+    @property
+    def incidents(self) -> Incidents:
+        return self.bot.incidents
+
+    @property
+    def rooms(self) -> Rooms:
+        return self.bot.rooms
+
+    @property
+    def escalations(self) -> Escalations:
+        return self.bot.escalations
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.bot.timeline
+
+    @property
+    def inflight(self) -> InFlight:
+        return self.bot.inflight
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return self.bot.identity
 
     async def close(self, grace: float = 10.0) -> None:
         """Let work already acknowledged finish (up to `grace` seconds), then let go."""
         await self.engine.stop()
-        await self.inflight.wait_idle(grace)
-        await self.services.db.dispose()
+        await self.bot.inflight.wait_idle(grace)
+        await self.bot.services.db.dispose()
 
 
 class _QuietBolt(logging.Filter):
@@ -83,10 +113,7 @@ def _bolt_logger(level: str) -> logging.Logger:
     return logger
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Warroom:
-    from app.slack.listeners import register
-    from app.slack.listeners.events import forget_old_events
-
+def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     client = make_client(settings.bot_token, settings.api_url)
     gateway = SlackGateway(client)
     renderer = Renderer(settings.policy.workspace.templates_dir)
@@ -105,9 +132,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         renderer=renderer,
         clock=clock or SystemClock(),
         announce_channel=settings.announce,
-        permissions=Permissions(
-            gateway, settings.policy.admins, settings.policy.permissions.restricted
-        ),
+        access=Access(gateway, settings.policy.admins, settings.policy.permissions.restricted),
     )
     identity: dict[str, str] = {}
 
@@ -131,44 +156,45 @@ def build(settings: Settings, clock: Clock | None = None) -> Warroom:
         logger=_bolt_logger(settings.log_level),
     )
     announcements = Announcements(settings.policy, renderer)
-    war_room = WarRoom(services, announcements)
+    rooms = Rooms(services, announcements)
     escalations = Escalations(services)
     outbox = Outbox(services)
-    warroom = Warroom(
-        settings=settings,
-        services=services,
-        incidents=Incidents(services, announcements),
-        war_room=war_room,
+    incidents = Incidents(services, announcements)
+    engine = Engine(
+        services,
+        escalations,
+        Effects(services, rooms),
+        recovery=Recovery(services, rooms),
+        outbox=outbox,
+    )
+    bot = Bot(
         app=app,
-        inflight=InFlight(),
-        identity=identity,
+        services=services,
+        flows=Flows(services, incidents, rooms, escalations, outbox, engine),
+        incidents=incidents,
+        rooms=rooms,
         escalations=escalations,
         outbox=outbox,
-        engine=Engine(
-            services,
-            escalations,
-            Effects(services, war_room),
-            recovery=Recovery(services, war_room),
-            outbox=outbox,
-        ),
         timeline=Timeline(services),
         actions=ActionItems(services, escalations),
         postmortems=Postmortems(services),
+        firing=engine,
+        identity=identity,
     )
-    register(warroom)
-    warroom.engine.chores.append(lambda: forget_old_events(warroom))
-    return warroom
+    register(bot)
+    engine.chores.append(lambda: forget_old_events(bot))
+    return Runtime(settings=settings, bot=bot, engine=engine)
 
 
-async def identify(warroom: Warroom) -> None:
+async def identify(runtime: Runtime) -> None:
     """Learn the bot's own user ID (so it never invites itself)."""
-    data = await _auth_test(warroom.services.slack)
-    warroom.identity.update(data)
-    warroom.services.bot_user_id = data.get("user_id", "")
+    data = await _auth_test(runtime.services.slack)
+    runtime.identity.update(data)
+    runtime.services.bot_user_id = data.get("user_id", "")
     log.info("connected to Slack as %s in %s", data.get("user"), data.get("team"))
 
 
-async def _auth_test(slack: SlackGateway) -> dict[str, str]:
+async def _auth_test(slack: SlackPort) -> dict[str, str]:
     data = await slack.auth_test()
     return {
         k: str(v) for k, v in data.items() if k in {"user_id", "bot_id", "team_id", "user", "team"}

@@ -1,0 +1,116 @@
+"""The interfaces the use cases need from the outside world, and the errors they understand.
+
+Services depend on these, never on an adapter: `app.integrations.slack_web.SlackGateway`
+implements `SlackPort` over the Slack Web API, the scheduler implements `Firing`, and a test
+or another chat platform can bring its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from app.messages.blocks import Message
+
+TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "service_unavailable", "fatal_error", "request_timeout"}
+)
+
+# A private answer to the person who asked (a response_url, an ephemeral message, a DM, a line
+# on a terminal): what a use case says back does not depend on where the request came from.
+Say = Callable[[str], Awaitable[None]]
+
+
+class SlackError(Exception):
+    """A Web API call failed; `code` is Slack's error string (or 'http_<status>')."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.method = method
+        self.code = code
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying later: rate limits, Slack's own failures, lost connections."""
+        return self.code in TRANSIENT or self.code.startswith(
+            ("http_5", "http_429", "connection_error")
+        )
+
+    @property
+    def uncertain(self) -> bool:
+        """The request may have reached Slack and been carried out: look before retrying."""
+        return self.code.startswith("connection_error")
+
+
+class SlackPort(Protocol):
+    """What the use cases ask of Slack. Every failure raises `SlackError`."""
+
+    async def auth_test(self) -> dict[str, Any]: ...
+
+    async def create_channel(
+        self, name_for: Callable[[int], str], private: bool
+    ) -> dict[str, Any]: ...
+
+    async def find_channel(self, name_or_id: str) -> str | None: ...
+
+    async def members(self, channel: str) -> list[str]: ...
+
+    async def channel_info(self, channel: str) -> dict[str, Any]: ...
+
+    async def join(self, channel: str) -> None: ...
+
+    async def invite(self, channel: str, users: Iterable[str]) -> list[str]: ...
+
+    async def set_topic(self, channel: str, topic: str) -> None: ...
+
+    async def archive(self, channel: str) -> None: ...
+
+    async def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        key: str | None = None,
+    ) -> str: ...
+
+    async def find_posted(
+        self, channel: str, key: str, oldest: str = "0", thread_ts: str | None = None
+    ) -> str | None: ...
+
+    async def update(self, channel: str, ts: str, message: Message) -> None: ...
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None: ...
+
+    async def dm(self, user: str, message: Message) -> str: ...
+
+    async def pin(self, channel: str, ts: str) -> None: ...
+
+    async def permalink(self, channel: str, ts: str) -> str | None: ...
+
+    async def respond(
+        self, response_url: str, message: Message, ephemeral: bool = True
+    ) -> None: ...
+
+    async def message_at(self, channel: str, ts: str) -> dict[str, Any] | None: ...
+
+    async def upload(
+        self, channel: str, filename: str, title: str, content: bytes, comment: str = ""
+    ) -> str: ...
+
+    async def expand(self, ids: Iterable[str]) -> list[str]: ...
+
+    async def user_name(self, user: str) -> str: ...
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None: ...
+
+
+class Firing(Protocol):
+    """The escalation engine, as the use cases see it: fire what is due now, not at the next
+    tick (a declare pages its audience at once)."""
+
+    async def fire_due(self, incident_id: int) -> object: ...
+
+    async def tick(self) -> object: ...

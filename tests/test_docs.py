@@ -149,24 +149,19 @@ def test_every_relative_link_resolves() -> None:
     assert not problems, "Broken links:\n" + "\n".join(problems)
 
 
-def test_the_readme_command_table_is_regular() -> None:
-    """One row per subcommand, first cell a single backticked `/incident <name> …` usage."""
+def test_the_readme_command_table_is_the_registry() -> None:
+    """The README's table is the command table's own rendering: a subcommand added, renamed or
+    reworded in `app/slack/listeners/commands.py` fails here until the README follows."""
+    from app.slack.listeners.commands import TABLE
+
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- commands:start -->", "<!-- commands:end -->"
     assert text.count(start) == 1 and text.count(end) == 1
-    table = [
-        line.strip()
-        for line in text.split(start, 1)[1].split(end, 1)[0].splitlines()
-        if line.strip()
-    ]
-    assert table[0] == "| Command | What it does |"
-    assert re.fullmatch(r"\|\s*-+\s*\|\s*-+\s*\|", table[1])
-    names = []
-    for row in table[2:]:
-        match = re.fullmatch(r"\| `(/incident ([a-z]+)[^`|]*)` \| ([^|]+) \|", row)
-        assert match, f"irregular row: {row}"
-        names.append(match.group(2))
-    assert len(names) == len(set(names)), "a subcommand has two rows"
+    table = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert table == TABLE.markdown(), (
+        "README.md's command table differs from the registry; paste this between the markers:\n"
+        + TABLE.markdown()
+    )
 
 
 def _manifest_bot_scopes() -> list[str]:

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from app.domain.roles import Role
-from app.slack.grammar import Command, CommandError, parse
+from app.slack.grammar import Command, CommandError
+from app.slack.listeners.commands import parse
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from app.messages.render import Renderer
 from app.services.announcements import Announcements
 from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
-from app.slack.grammar import Command, CommandError, parse
+from app.slack.grammar import Command, CommandError
+from app.slack.listeners.commands import parse
 
 # Every `<…>` the bot may write itself; anything else in output came from user text.
 TRUSTED = re.compile(

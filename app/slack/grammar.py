@@ -7,8 +7,10 @@ commands with free text (`update`) take it only as `#42`, so that "update 500 er
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from app.domain.roles import Role, parse_role
 from app.domain.severity import looks_like_severity, parse_severity
@@ -18,7 +20,8 @@ _RAW_ID = re.compile(r"^@?([UW][A-Z0-9]{5,})$")
 _REF = re.compile(r"^#?(\d{1,9})$")
 _HASH_REF = re.compile(r"^#(\d{1,9})$")
 
-USAGE = {
+# Concrete examples for the hints in parse errors (the table holds the usage lines).
+EXAMPLES = {
     "declare": "/incident declare sev2 Checkout API returning 500s",
     "role": "/incident role commander|tech-lead|comms @person",
     "severity": "/incident severity sev1",
@@ -49,56 +52,55 @@ class Command:
     force: bool = False
 
 
-SIMPLE = {"ack", "roles", "status", "mitigate", "resolve", "escalations", "timeline", "postmortem"}
-ALIASES = {
-    "acknowledge": "ack",
-    "sev": "severity",
-    "ls": "list",
-    "resolved": "resolve",
-    "escalation": "escalations",
-    "retrospective": "retro",
-    "pm": "postmortem",
-    "postmortems": "postmortem",
-    "notes": "note",
-    "stat": "stats",
-    "metrics": "stats",
-}
+# Parses the words after the subcommand's word; `text` is the whole command text, for parsers
+# that keep the author's spacing.
+Parser = Callable[[list[str], str], Command]
 
 
-def parse(text: str) -> Command:
+class Words(Protocol):
+    """Where `parse` finds the parser for a first word (the command table)."""
+
+    def parser_for(self, word: str) -> Parser | None: ...
+
+
+def parse(text: str, words: Words) -> Command:
     """Parse the text after `/incident`. Unknown subcommands parse as `help`."""
-    words = text.split()
-    if not words:
+    tokens = text.split()
+    if not tokens:
         return Command("declare")
-    name = ALIASES.get(words[0].lower(), words[0].lower())
-    args = words[1:]
-    if name == "declare":
-        return _declare(args, text)
-    if name in SIMPLE:
+    parser = words.parser_for(tokens[0])
+    if parser is None:
+        return Command("help", text=tokens[0])
+    return parser(tokens[1:], text)
+
+
+def only_number(name: str) -> Parser:
+    """Commands that take nothing but an optional incident number (`status 42`, `ack #42`)."""
+
+    def parse_number(args: list[str], text: str) -> Command:
         return Command(name, incident=_only_ref(name, args))
-    if name == "update":
-        incident, rest = _leading_hash_ref(args)
-        return Command("update", incident=incident, text=_tail(text, 1 + len(args) - len(rest)))
-    if name == "severity":
-        return _severity(args)
-    if name == "role":
-        return _role(args)
-    if name == "retro":
-        return _retro(args)
-    if name == "note":
-        incident, rest = _leading_hash_ref(args)
-        return Command("note", incident=incident, text=_tail(text, 1 + len(args) - len(rest)))
-    if name == "action":
-        return _action(args, text)
-    if name == "actions":
-        return _actions(args)
-    if name == "stats":
-        return _stats(args)
-    if name == "close":
-        return _close(args)
-    if name in {"list", "help"}:
+
+    return parse_number
+
+
+def nothing(name: str) -> Parser:
+    """Commands that take no argument at all (`list`, `help`); extra words are ignored."""
+
+    def parse_nothing(args: list[str], text: str) -> Command:
         return Command(name)
-    return Command("help", text=words[0])
+
+    return parse_nothing
+
+
+def number_then_text(name: str) -> Parser:
+    """`update [#42] <text>`, `note [#42] <text>`: a number only as `#42`, right after the
+    word, so that "update 500 errors" stays text."""
+
+    def parse_text(args: list[str], text: str) -> Command:
+        incident, rest = _leading_hash_ref(args)
+        return Command(name, incident=incident, text=_tail(text, 1 + len(args) - len(rest)))
+
+    return parse_text
 
 
 def _tail(text: str, skip: int) -> str:
@@ -122,28 +124,28 @@ def _leading_hash_ref(args: list[str]) -> tuple[int | None, list[str]]:
     return None, args
 
 
-def _declare(args: list[str], text: str) -> Command:
+def declare(args: list[str], text: str) -> Command:
     if not args:
         return Command("declare")
     if not looks_like_severity(args[0]):
         raise CommandError(
-            f"Start with the severity, then the title: `{USAGE['declare']}`. "
+            f"Start with the severity, then the title: `{EXAMPLES['declare']}`. "
             "Or type `/incident` alone for the form."
         )
     severity = parse_severity(args[0])
     title = _tail(text, 2)
     if not title:
-        raise CommandError(f"Add a title after the severity: `{USAGE['declare']}`.")
+        raise CommandError(f"Add a title after the severity: `{EXAMPLES['declare']}`.")
     return Command("declare", severity=severity, text=title)
 
 
-def _severity(args: list[str]) -> Command:
+def severity(args: list[str], text: str = "") -> Command:
     incident, args = _leading_hash_ref(args)
     if args and _REF.match(args[-1]) and len(args) == 2:
         incident = int(_REF.match(args[-1]).group(1))  # type: ignore[union-attr]
         args = args[:1]
     if len(args) != 1:
-        raise CommandError(f"Say the new severity: `{USAGE['severity']}`.")
+        raise CommandError(f"Say the new severity: `{EXAMPLES['severity']}`.")
     try:
         severity = parse_severity(args[0])
     except ValueError as exc:
@@ -156,13 +158,13 @@ def parse_user(token: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _role(args: list[str]) -> Command:
+def role(args: list[str], text: str = "") -> Command:
     incident, args = _leading_hash_ref(args)
     if len(args) == 3 and _REF.match(args[2]):
         incident = int(args[2].lstrip("#"))
         args = args[:2]
     if len(args) != 2:
-        raise CommandError(f"Name the role and the person: `{USAGE['role']}`.")
+        raise CommandError(f"Name the role and the person: `{EXAMPLES['role']}`.")
     try:
         role = parse_role(args[0])
     except ValueError as exc:
@@ -175,14 +177,14 @@ def _role(args: list[str]) -> Command:
     return Command("role", incident=incident, role=role, user=user)
 
 
-def _retro(args: list[str]) -> Command:
+def retro(args: list[str], text: str = "") -> Command:
     """`retro` posts the agenda; `retro done` records that it was held."""
     done = bool(args) and args[0].lower() in {"done", "held"}
     rest = args[1:] if done else args
     return Command("retro_done" if done else "retro", incident=_only_ref("retro", rest))
 
 
-def _action(args: list[str], text: str) -> Command:
+def action(args: list[str], text: str) -> Command:
     """`action [#42] <text> [@owner] [due YYYY-MM-DD]`: owner and deadline are read from the
     end, in either order, so the text itself may mention anything."""
     incident, rest = _leading_hash_ref(args)
@@ -206,7 +208,7 @@ def _action(args: list[str], text: str) -> Command:
     else:
         body = kept
     if not body.strip():
-        raise CommandError(f"Say what needs doing: `{USAGE['action']}`.")
+        raise CommandError(f"Say what needs doing: `{EXAMPLES['action']}`.")
     return Command("action", incident=incident, text=body.strip(), user=owner, due=due)
 
 
@@ -218,7 +220,7 @@ def _end_of_words(text: str, count: int) -> int:
 def _parse_date(token: str) -> date:
     if not _DATE.match(token):
         raise CommandError(
-            f"Write the due date as YYYY-MM-DD, like `due 2025-12-01` ({USAGE['action']})."
+            f"Write the due date as YYYY-MM-DD, like `due 2025-12-01` ({EXAMPLES['action']})."
         )
     try:
         return date.fromisoformat(token)
@@ -226,7 +228,7 @@ def _parse_date(token: str) -> date:
         raise CommandError(f"{token} is not a date; write it as YYYY-MM-DD.") from None
 
 
-def _actions(args: list[str]) -> Command:
+def actions(args: list[str], text: str = "") -> Command:
     """`actions [42]` lists an incident's items; `actions mine` the caller's open ones."""
     if args and args[0].lower() in {"mine", "me", "my"}:
         if len(args) > 1:
@@ -235,15 +237,15 @@ def _actions(args: list[str]) -> Command:
     return Command("actions", incident=_only_ref("actions", args))
 
 
-def _stats(args: list[str]) -> Command:
+def stats(args: list[str], text: str = "") -> Command:
     if not args:
         return Command("stats", days=STATS_WINDOWS["30d"])
     if len(args) > 1 or args[0].lower() not in STATS_WINDOWS:
-        raise CommandError(f"Pick a window: `{USAGE['stats']}`.")
+        raise CommandError(f"Pick a window: `{EXAMPLES['stats']}`.")
     return Command("stats", days=STATS_WINDOWS[args[0].lower()])
 
 
-def _close(args: list[str]) -> Command:
+def close(args: list[str], text: str = "") -> Command:
     force = any(a.lower() in {"--force", "force", "-f"} for a in args)
     rest = [a for a in args if a.lower() not in {"--force", "force", "-f"}]
     return Command("close", incident=_only_ref("close", rest), force=force)

@@ -1,4 +1,10 @@
-"""`/incident …`: parse the text, acknowledge at once, then do the work and answer privately."""
+"""`/incident …`: every subcommand, declared once in the command table with its handler.
+
+The listener parses the text and acknowledges at once (parse errors, `help` and an immediate
+declare's validation are answered in the acknowledgment itself), then runs the entry's handler
+and answers privately. Entries that act on an incident find it (`#42`, `42` or the channel) and
+establish sight first: a private incident does not exist for people outside it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from app.messages import stats as stats_text
+from app.messages.mrkdwn import escape
+from app.services.action_items import ActionRequest
 from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
-from app.slack import views
-from app.slack.grammar import Command, CommandError, parse
+from app.services.metrics import stats
+from app.slack import grammar, views
+from app.slack.command_table import Call, CommandTable, Section
+from app.slack.grammar import Command, CommandError
 from app.slack.listeners import modals, review
 from app.slack.reply import Replier, error_text
 
@@ -19,16 +30,322 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TABLE = CommandTable()
+command = TABLE.command
 
-WITH_NUMBER = {
-    "update": "/incident update #42 <text>",
-    "role": "/incident role commander @person 42",
-    "severity": "/incident severity sev1 42",
-    "retro_done": "/incident retro done 42",
-    "note": "/incident note #42 <text>",
-    "action": "/incident action #42 <text> @owner due 2025-12-01",
-    "close": "/incident close 42",
-}
+
+def parse(text: str) -> Command:
+    """The text after `/incident`, read with this table."""
+    return grammar.parse(text, TABLE)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+@command(
+    "declare",
+    usage="declare [<sev> <title>]",
+    summary="Declare: alone (or `/incident` with nothing after it) opens the form; "
+    "`/incident declare sev2 Checkout API returning 500s` declares at once.",
+    section=Section.DECLARE,
+    parser=grammar.declare,
+)
+async def declare_form(call: Call) -> None:
+    # An immediate declare (with a severity) never gets here: it runs from the acknowledgment.
+    meta = views.metadata(
+        reply_url=call.body.get("response_url"), channel=call.body.get("channel_id")
+    )
+    view = views.declare_modal(call.bot.services.policy, meta)
+    await call.bot.services.slack.open_view(call.body["trigger_id"], view)
+
+
+@command(
+    "ack",
+    usage="ack [42]",
+    summary="Acknowledge. Once per incident; the status does not change.",
+    section=Section.INCIDENT,
+    aliases=("acknowledge",),
+    elsewhere="/incident ack 42",
+    action="ack",
+)
+async def ack(call: Call) -> None:
+    await call.bot.flows.acknowledge(call.incident, call.user, call.reply.say)
+
+
+@command(
+    "role",
+    usage="role [#42] <role> @person",
+    summary="Give `commander`, `tech-lead` or `comms` to someone; the previous holder's "
+    "assignment ends.",
+    section=Section.INCIDENT,
+    elsewhere="/incident role commander @person 42",
+    action="roles",
+    parser=grammar.role,
+)
+async def role(call: Call) -> None:
+    assert call.command.role and call.command.user
+    await call.bot.flows.assign_role(
+        call.incident, call.command.role, call.command.user, call.user, call.reply.say
+    )
+
+
+@command(
+    "roles",
+    usage="roles [42]",
+    summary="Form with all three roles.",
+    section=Section.INCIDENT,
+    elsewhere="/incident roles 42",
+    action="roles",
+)
+async def roles(call: Call) -> None:
+    await modals.open_form(
+        call.bot, views.ROLES, call.incident, call.body["trigger_id"], call.reply
+    )
+
+
+@command(
+    "update",
+    usage="update [#42] [<text>]",
+    summary="Without text, the update form (status, what was done, investigation status, "
+    "ETA); with text, post it as the investigation status.",
+    section=Section.INCIDENT,
+    elsewhere="/incident update #42 <text>",
+    action="update",
+    parser=grammar.number_then_text("update"),
+)
+async def update(call: Call) -> None:
+    if not call.command.text:
+        await modals.open_form(
+            call.bot, views.UPDATE, call.incident, call.body["trigger_id"], call.reply
+        )
+        return
+    await call.bot.flows.quick_update(call.incident, call.command.text, call.user, call.reply.say)
+
+
+@command(
+    "severity",
+    usage="severity [#42] <sev>",
+    summary="Change severity: announced, topic updated, the new severity's people invited "
+    "and paged.",
+    section=Section.INCIDENT,
+    aliases=("sev",),
+    elsewhere="/incident severity sev1 42",
+    action="severity",
+    parser=grammar.severity,
+)
+async def severity(call: Call) -> None:
+    assert call.command.severity
+    await call.bot.flows.change_severity(
+        call.incident, call.command.severity, call.user, call.reply.say
+    )
+
+
+@command(
+    "status",
+    usage="status [42]",
+    summary="Summary only you can see.",
+    section=Section.INCIDENT,
+    elsewhere="/incident status 42",
+)
+async def status(call: Call) -> None:
+    snap = await call.bot.incidents.snapshot(call.incident)
+    await call.reply.say(call.bot.rooms.render("status_summary.md.j2", snap))
+
+
+@command(
+    "mitigate",
+    usage="mitigate [42]",
+    summary="Mark mitigated (impact has stopped).",
+    section=Section.INCIDENT,
+    elsewhere="/incident mitigate 42",
+    action="mitigate",
+)
+async def mitigate(call: Call) -> None:
+    await call.bot.flows.mitigate(call.incident, call.user, call.reply.say)
+
+
+@command(
+    "resolve",
+    usage="resolve [42]",
+    summary="Resolution form: root cause, impact summary, users affected, next steps.",
+    section=Section.INCIDENT,
+    aliases=("resolved",),
+    elsewhere="/incident resolve 42",
+    action="resolve",
+)
+async def resolve(call: Call) -> None:
+    await modals.open_form(
+        call.bot, views.RESOLVE, call.incident, call.body["trigger_id"], call.reply
+    )
+
+
+@command(
+    "escalations",
+    usage="escalations [42]",
+    summary="The escalation ladder, privately: what fired, what is next and when.",
+    section=Section.INCIDENT,
+    aliases=("escalation",),
+    elsewhere="/incident escalations 42",
+)
+async def escalations(call: Call) -> None:
+    await call.reply.say(await call.bot.flows.escalations_text(call.incident))
+
+
+@command(
+    "retro",
+    usage="retro [42]",
+    summary="Post the retrospective agenda in the channel and the announcement's thread.",
+    section=Section.INCIDENT,
+    aliases=("retrospective",),
+    elsewhere="/incident retro 42",
+    parser=grammar.retro,
+)
+async def retro(call: Call) -> None:
+    await call.bot.flows.post_retro_agenda(call.incident, call.reply.say)
+
+
+@command(
+    "retro_done",
+    word="retro",
+    usage="retro done [42]",
+    summary="Record that the retrospective was held (`retro held` works too).",
+    section=Section.INCIDENT,
+    elsewhere="/incident retro done 42",
+)
+async def retro_done(call: Call) -> None:
+    await call.bot.flows.retro_held(call.incident, call.user, call.reply.say)
+
+
+@command(
+    "note",
+    usage="note [#42] <text>",
+    summary="Add a line to the timeline.",
+    section=Section.AFTER,
+    aliases=("notes",),
+    elsewhere="/incident note #42 <text>",
+    parser=grammar.number_then_text("note"),
+)
+async def note(call: Call) -> None:
+    await call.bot.timeline.note(call.incident, call.command.text, call.user)
+    await call.reply.say(f":memo: Noted on the timeline of Incident #{call.incident}.")
+
+
+@command(
+    "timeline",
+    usage="timeline [42]",
+    summary="The timeline, privately, in time order.",
+    section=Section.AFTER,
+    elsewhere="/incident timeline 42",
+)
+async def timeline(call: Call) -> None:
+    await call.reply.say(await review.timeline_text(call.bot, call.incident))
+
+
+@command(
+    "action",
+    usage="action [#42] <text> [@owner] [due YYYY-MM-DD]",
+    summary="Add an action item; the owner gets a DM. Owner and date go last, in either order.",
+    section=Section.AFTER,
+    elsewhere="/incident action #42 <text> @owner due 2025-12-01",
+    parser=grammar.action,
+)
+async def action(call: Call) -> None:
+    request = ActionRequest(call.command.text, call.command.user, call.command.due)
+    change = await call.bot.actions.add(call.incident, request, call.user)
+    await review.after_change(call.bot, change, call.reply)
+    await call.reply.say(f":clipboard: Action item A{change.item.id} added to #{call.incident}.")
+
+
+@command(
+    "actions",
+    usage="actions [42]",
+    summary="The incident's action items with Done and Reassign buttons.",
+    section=Section.AFTER,
+    elsewhere="/incident actions 42",
+    parser=grammar.actions,
+)
+async def actions(call: Call) -> None:
+    await call.reply.send(await review.incident_items(call.bot, call.incident))
+
+
+@command(
+    "postmortem",
+    usage="postmortem [42]",
+    summary="Share the postmortem document (Markdown) in the channel, after resolution.",
+    section=Section.AFTER,
+    aliases=("pm", "postmortems"),
+    elsewhere="/incident postmortem 42",
+)
+async def postmortem(call: Call) -> None:
+    await call.bot.postmortems.publish(call.incident, call.user)
+    await call.reply.say(f":page_facing_up: Postmortem of Incident #{call.incident} shared.")
+
+
+@command(
+    "close",
+    usage="close [42] [--force]",
+    summary="Close a resolved incident and archive its channel; needs a postmortem unless "
+    "`--force`.",
+    section=Section.AFTER,
+    elsewhere="/incident close 42",
+    action="close",
+    parser=grammar.close,
+)
+async def close(call: Call) -> None:
+    await review.close(call.bot, call.incident, call.user, call.command.force, call.reply)
+
+
+@command(
+    "list",
+    usage="list",
+    summary="Open incidents you may see, Sev1 first.",
+    section=Section.ANYWHERE,
+    aliases=("ls",),
+    parser=grammar.nothing("list"),
+)
+async def list_incidents(call: Call) -> None:
+    await call.reply.say(await list_text(call.bot, call.user))
+
+
+@command(
+    "actions_mine",
+    word="actions",
+    usage="actions mine",
+    summary="Your open action items across incidents.",
+    section=Section.ANYWHERE,
+)
+async def actions_mine(call: Call) -> None:
+    await call.reply.send(await review.my_items(call.bot, call.user))
+
+
+@command(
+    "stats",
+    usage="stats [<window>]",
+    summary="Response metrics by severity over `7d`, `30d` (the default) or `90d`.",
+    section=Section.ANYWHERE,
+    aliases=("stat", "metrics"),
+    parser=grammar.stats,
+)
+async def stats_command(call: Call) -> None:
+    days = call.command.days or 30
+    bot = call.bot
+    rows = await stats(bot.db, bot.services.policy, bot.services.clock.now(), days)
+    await call.reply.say(stats_text.mrkdwn(rows, days))
+
+
+@command(
+    "help",
+    usage="help",
+    summary="The command list. Any unknown word shows it too.",
+    section=Section.ANYWHERE,
+    parser=grammar.nothing("help"),
+)
+async def help_command(call: Call) -> None:
+    # Answered in the acknowledgment (see `handle`); kept as an entry for help and the README.
+    await call.reply.say(help_text(call.bot, call.command))
+
+
+# --- the listener ---------------------------------------------------------------------------
 
 
 def register(bot: Bot) -> None:
@@ -71,68 +388,39 @@ async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
 
 
 def help_text(bot: Bot, command: Command) -> str:
-    text = bot.services.renderer.render("help.md.j2", severities=bot.services.policy.severities)
+    restricted = set(bot.services.policy.permissions.restricted)
+    text = bot.services.renderer.render(
+        "help.md.j2",
+        sections=TABLE.sections(),
+        restricted=restricted,
+        severities=bot.services.policy.severities,
+    )
     if command.text:
-        from app.messages.mrkdwn import escape
-
         text = f"Unknown command `{escape(command.text[:50])}`.\n" + text
     return text
 
 
 async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Replier) -> None:
+    entry = TABLE[command.name]
     user = body.get("user_id", "")
-    if command.name == "declare":
-        meta = views.metadata(reply_url=body.get("response_url"), channel=body.get("channel_id"))
-        await bot.services.slack.open_view(
-            body["trigger_id"], views.declare_modal(bot.services.policy, meta)
-        )
-        return
-    if command.name == "list":
-        await reply.say(await list_text(bot, user))
-        return
-    if command.name in review.GLOBAL:
-        await review.dispatch_global(bot, command, user, reply)
-        return
-    incident_id = command.incident or await bot.incidents.in_channel(body.get("channel_id", ""))
-    if incident_id is None:
-        await reply.say(
-            f"Run `/incident {command.name}` in an incident channel, or add the number: "
-            f"`{WITH_NUMBER.get(command.name, f'/incident {command.name} 42')}`."
-        )
-        return
-    # A private incident does not exist for people outside its channel.
-    snap = await bot.incidents.snapshot(incident_id)
-    await bot.services.access.require_sight(snap, user)
-    if command.name == "ack":
-        await bot.flows.acknowledge(incident_id, user, reply.say)
-    elif command.name == "role":
-        assert command.role and command.user
-        await bot.flows.assign_role(incident_id, command.role, command.user, user, reply.say)
-    elif command.name in {"roles", "resolve"} or (command.name == "update" and not command.text):
-        kind = {"roles": views.ROLES, "resolve": views.RESOLVE}.get(command.name, views.UPDATE)
-        await modals.open_form(bot, kind, incident_id, body["trigger_id"], reply)
-    elif command.name == "update":
-        await bot.flows.quick_update(incident_id, command.text, user, reply.say)
-    elif command.name == "severity":
-        assert command.severity
-        await bot.flows.change_severity(incident_id, command.severity, user, reply.say)
-    elif command.name == "mitigate":
-        await bot.flows.mitigate(incident_id, user, reply.say)
-    elif command.name == "status":
-        await reply.say(bot.rooms.render("status_summary.md.j2", snap))
-    elif command.name == "escalations":
-        await reply.say(await bot.flows.escalations_text(incident_id))
-    elif command.name == "retro":
-        await bot.flows.post_retro_agenda(incident_id, reply.say)
-    elif command.name == "retro_done":
-        await bot.flows.retro_held(incident_id, user, reply.say)
-    elif command.name in review.COMMANDS:
-        await review.dispatch(bot, command, incident_id, user, reply)
+    incident_id: int | None = None
+    if entry.needs_incident:
+        incident_id = command.incident or await bot.incidents.in_channel(body.get("channel_id", ""))
+        if incident_id is None:
+            await reply.say(
+                f"Run `/incident {escape(entry.word)}` in an incident channel, or add the "
+                f"number: `{escape(entry.elsewhere or '')}`."
+            )
+            return
+        # A private incident does not exist for people outside its channel.
+        snap = await bot.incidents.snapshot(incident_id)
+        await bot.services.access.require_sight(snap, user)
+    await entry.handler(Call(bot, command, body, user, reply, incident_id))
 
 
 async def list_text(bot: Bot, user: str) -> str:
-    permissions = bot.services.access
-    incidents = await permissions.visible(await bot.incidents.open_incidents(), user)
+    access = bot.services.access
+    incidents = await access.visible(await bot.incidents.open_incidents(), user)
     return bot.services.renderer.render(
         "incident_list.md.j2", incidents=incidents, now=bot.services.clock.now()
     )

@@ -1,6 +1,6 @@
-"""After the fire: notes and the timeline, action items, the postmortem, metrics and closing.
+"""After the fire: the timeline, action items, the postmortem and closing.
 
-Commands come here from `commands.dispatch`; the Done / Reassign buttons and the reassign form
+The subcommands are declared in `commands`; the Done / Reassign buttons and the reassign form
 are registered here too. Changes go through the services (state and queued messages in one
 transaction); this module then delivers the queue and refreshes the Home tabs concerned.
 """
@@ -12,24 +12,16 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.domain.escalation import Kind
-from app.messages import stats as stats_text
 from app.messages.blocks import Message
 from app.messages.mrkdwn import user as mention
-from app.services.action_items import ActionChange, ActionRequest
-from app.services.metrics import stats
+from app.services.action_items import ActionChange
 from app.slack import action_views, views
-from app.slack.grammar import Command
 from app.slack.listeners.buttons import on_button
 from app.slack.listeners.home import publish_home
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
     from app.slack.context import Bot
-
-# Commands about one incident handled here.
-COMMANDS = {"note", "timeline", "action", "actions", "postmortem", "close"}
-# Commands that need no incident.
-GLOBAL = {"actions_mine", "stats"}
 
 
 def register(bot: Bot) -> None:
@@ -57,35 +49,6 @@ def register(bot: Bot) -> None:
 
 
 # --- commands -----------------------------------------------------------------------------
-
-
-async def dispatch_global(bot: Bot, command: Command, user: str, reply: Replier) -> None:
-    if command.name == "stats":
-        days = command.days or 30
-        rows = await stats(bot.db, bot.services.policy, bot.services.clock.now(), days)
-        await reply.say(stats_text.mrkdwn(rows, days))
-    elif command.name == "actions_mine":
-        await reply.send(await my_items(bot, user))
-
-
-async def dispatch(bot: Bot, command: Command, incident_id: int, user: str, reply: Replier) -> None:
-    if command.name == "note":
-        await bot.timeline.note(incident_id, command.text, user)
-        await reply.say(f":memo: Noted on the timeline of Incident #{incident_id}.")
-    elif command.name == "timeline":
-        await reply.say(await timeline_text(bot, incident_id))
-    elif command.name == "action":
-        request = ActionRequest(command.text, command.user, command.due)
-        change = await bot.actions.add(incident_id, request, user)
-        await _after(bot, change, reply)
-        await reply.say(f":clipboard: Action item A{change.item.id} added to #{incident_id}.")
-    elif command.name == "actions":
-        await reply.send(await incident_items(bot, incident_id))
-    elif command.name == "postmortem":
-        await bot.postmortems.publish(incident_id, user)
-        await reply.say(f":page_facing_up: Postmortem of Incident #{incident_id} shared.")
-    elif command.name == "close":
-        await close(bot, incident_id, user, command.force, reply)
 
 
 async def timeline_text(bot: Bot, incident_id: int) -> str:
@@ -127,7 +90,7 @@ async def close(bot: Bot, incident_id: int, user: str, force: bool, reply: Repli
 # --- action item buttons and form ----------------------------------------------------------
 
 
-async def _after(bot: Bot, change: ActionChange, reply: Replier) -> None:
+async def after_change(bot: Bot, change: ActionChange, reply: Replier) -> None:
     """Deliver the queued messages and refresh the Home tab of everyone concerned."""
     report = await bot.outbox.deliver(change.item.incident_id)
     if report.failed:
@@ -148,7 +111,7 @@ async def mark_done(bot: Bot, item_id: int, reply: Replier) -> None:
     item = await bot.actions.get(item_id)
     await _require_sight(bot, item.incident_id, reply.user)
     change = await bot.actions.done(item_id, reply.user)
-    await _after(bot, change, reply)
+    await after_change(bot, change, reply)
     if reply.user not in change.affected:
         await publish_home(bot, reply.user)
     await reply.say(f":white_check_mark: Action item A{item_id} is done.")
@@ -165,5 +128,5 @@ async def reassign(bot: Bot, item_id: int, owner: str, reply: Replier) -> None:
     item = await bot.actions.get(item_id)
     await _require_sight(bot, item.incident_id, reply.user)
     change = await bot.actions.reassign(item_id, owner, reply.user)
-    await _after(bot, change, reply)
+    await after_change(bot, change, reply)
     await reply.say(f":bust_in_silhouette: A{item_id} now belongs to {mention(owner)}.")

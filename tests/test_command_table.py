@@ -1,0 +1,70 @@
+"""The command table is the one place a subcommand is declared: parsing, dispatch, help and the
+README all follow from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.slack import grammar
+from app.slack.command_table import Call, CommandTable, Section
+from app.slack.listeners.commands import TABLE, parse
+
+
+async def _noop(call: Call) -> None:
+    return None
+
+
+def test_a_new_subcommand_is_parsed_listed_and_documented_from_its_declaration() -> None:
+    table = CommandTable()
+    table.command(
+        "page",
+        usage="page [42] @person",
+        summary="Page someone into the incident.",
+        section=Section.INCIDENT,
+        aliases=("summon",),
+        elsewhere="/incident page 42 @person",
+        action="roles",
+    )(_noop)
+    assert grammar.parse("summon 7", table).name == "page"
+    assert grammar.parse("page #7", table).incident == 7
+    assert grammar.parse("frobnicate", table) == grammar.Command("help", text="frobnicate")
+    [(section, entries)] = [(s, e) for s, e in table.sections() if e]
+    assert section is Section.INCIDENT and entries[0].handler is _noop
+    assert (
+        "| `/incident page [42] @person` | Page someone into the incident. Also: `summon`. |"
+        in (table.markdown())
+    )
+
+
+def test_a_subcommand_cannot_be_declared_twice() -> None:
+    table = CommandTable()
+    declare = table.command("x", usage="x", summary="x", section=Section.ANYWHERE)
+    declare(_noop)
+    with pytest.raises(ValueError, match="declared twice"):
+        declare(_noop)
+
+
+@pytest.mark.parametrize("entry", list(TABLE), ids=lambda e: e.name)
+def test_every_entry_is_reachable_from_what_people_type(entry: object) -> None:
+    assert hasattr(entry, "usage")
+    typed = {
+        "declare": "declare",
+        "role": "role tl @U12345678",
+        "update": "update",
+        "severity": "severity sev1",
+        "retro_done": "retro done",
+        "note": "note hello",
+        "action": "action fix it",
+        "actions_mine": "actions mine",
+    }.get(entry.name, entry.word)  # type: ignore[attr-defined]
+    assert parse(typed).name == entry.name  # type: ignore[attr-defined]
+    for alias in entry.aliases:  # type: ignore[attr-defined]
+        assert parse(typed.replace(entry.word, alias, 1)).name == entry.name  # type: ignore[attr-defined]
+
+
+def test_restricted_entries_name_a_known_permission_action() -> None:
+    from app.domain.permissions import ACTIONS
+
+    for entry in TABLE:
+        assert entry.action is None or entry.action in ACTIONS, entry.name
+        assert entry.needs_incident or entry.section in {Section.ANYWHERE, Section.DECLARE}

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench load clean
+.PHONY: install run test wheel-check lint format bench load clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -36,6 +36,11 @@ test: lint
 		echo "== again on Postgres =="; \
 		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest; \
 	fi
+
+# Build the wheel, install it in a new environment outside the checkout, run it from there
+# (`make test` runs this too).
+wheel-check: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e/test_wheel.py -q
 
 # Benchmarks (bench/): one table, every row measured in this run; see README "Performance".
 bench: $(STAMP)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from jinja2 import TemplateError
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from jinja2 import TemplateNotFound, TemplateSyntaxError
 
 from app.config import Settings
+from app.domain.lifecycle import Status
+from app.domain.policy import Policy
+from app.domain.roles import Role
+from app.domain.snapshot import IncidentSnapshot
 from app.integrations.slack_web import SlackGateway, make_client
-from app.messages.render import Renderer
+from app.messages.mrkdwn import Mrkdwn
+from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
 from app.services.ports import SlackError
 from app.store.db import Database
 
@@ -24,12 +33,11 @@ async def run_checks(settings: Settings) -> int:
 
     print("Warroom configuration check")
     ok(f"policy: {settings.config_path or 'built-in defaults (the seed process)'}")
-    try:
-        Renderer(settings.policy.workspace.templates_dir).check()
-        ok("message templates load")
-    except TemplateError as exc:
-        name = getattr(exc, "filename", None) or getattr(exc, "name", None) or "a template"
-        bad(f"template {name}: {exc.message or exc}", f"fix {name}")
+    rendered, failures = render_templates(settings.policy)
+    for text, fix in failures:
+        bad(text, fix)
+    if rendered:
+        ok(rendered)
     db = Database(settings.database_url)
     try:
         await db.ping()
@@ -71,3 +79,293 @@ async def run_checks(settings: Settings) -> int:
             )
     print("All good." if not problems else f"{problems} problem(s) to fix.")
     return 0 if not problems else 1
+
+
+def render_templates(policy: Policy) -> tuple[str, list[tuple[str, str]]]:
+    """Render every template with sample data, as the bot would: a syntax error, a missing
+    template or a field the bot does not pass shows here, not mid-incident.
+
+    Returns what went well (empty when something failed) and each failure with its fix.
+    """
+    folder = policy.workspace.templates_dir
+    renderer = Renderer(folder)
+    if not renderer.built_in.list_templates():
+        return "", [
+            (
+                f"no message templates found: the installed package has no {BUILT_IN}",
+                "reinstall warroom from a package built with its templates/ folder",
+            )
+        ]
+    samples = template_samples(policy)
+    replaced = renderer.overridden()
+    failures: list[tuple[str, str]] = []
+    for name in sorted(set(samples) | set(renderer.names())):
+        fix = f"fix {name}" + (f" in {folder}" if name in replaced else "")
+        try:
+            for context in samples.get(name, []):
+                if name in DOCUMENTS:
+                    renderer.document(name, **context)
+                else:
+                    renderer.render(name, **context)
+            if name not in samples:  # an operator's extra file (e.g. one others include)
+                renderer.env.get_template(name)
+        except TemplateNotFound as exc:
+            missing = "not found" if exc.name == name else f"needs {exc.name}, not found"
+            failures.append((f"template {name} {missing}", fix))
+        except TemplateSyntaxError as exc:
+            failures.append((f"template {name} line {exc.lineno}: {exc.message}", fix))
+        except Exception as exc:
+            failures.append((f"template {name}: {getattr(exc, 'message', None) or exc}", fix))
+    if failures:
+        return "", failures
+    return f"{len(samples)} message templates render with sample data" + (
+        f" ({len(replaced)} from {folder})" if replaced else ""
+    ), []
+
+
+def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
+    """Representative data for each built-in template, shaped as the bot passes it: a fresh
+    incident and one with every field set, empty and full lists, each branch's flags."""
+    from app.services.announcements import _UpdateView
+    from app.services.escalations import describe_key
+    from app.services.postmortem import PLACEHOLDER
+    from app.services.timeline import Entry
+    from app.slack.listeners.commands import TABLE
+    from app.store.models import ActionItem, EscalationRow, StatusUpdate
+
+    alice, bob, carol = "U0SAMPLE1", "U0SAMPLE2", "U0SAMPLE3"
+    start = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+
+    def at(minutes: int) -> datetime:
+        return start + timedelta(minutes=minutes)
+
+    fresh = IncidentSnapshot(
+        id=42,
+        title="Checkout API returning 500s",
+        severity=2,
+        status=Status.INVESTIGATING,
+        description="",
+        service="",
+        is_private=False,
+        declared_by=alice,
+        detected_at=at(-7),
+        declared_at=at(0),
+        channel_id="C0SAMPLE1",
+        channel_name="incident-42",
+        roles={Role.COMMANDER: alice},
+    )
+    full = replace(
+        fresh,
+        status=Status.RESOLVED,
+        description="Card payments fail for customers in the EU",
+        service="checkout-api",
+        is_private=True,
+        acknowledged_at=at(3),
+        acknowledged_by=bob,
+        mitigated_at=at(40),
+        resolved_at=at(75),
+        resolved_by=alice,
+        last_update_at=at(30),
+        root_cause="A connection pool limit lowered in the 9:15 deploy",
+        impact_summary="Checkout failed for 38% of requests for 68 minutes",
+        users_affected="about 1,200 orders",
+        next_steps="Alert on pool saturation",
+        source_permalink="https://example.slack.com/archives/C0SAMPLE2/p1773480600000100",
+        roles={Role.COMMANDER: alice, Role.TECH_LEAD: bob, Role.COMMS: carol},
+    )
+    incidents = [fresh, full]
+    sev = policy.severity(fresh.severity)
+    ladder = policy.ladder(fresh.severity)
+    step_say = ladder[0].say if ladder else "Escalating."
+    checklist = ladder[0].checklist if ladder else ["Confirm the customer impact"]
+    open_item = ActionItem(
+        id=7,
+        incident_id=42,
+        text="Alert on checkout 5xx rate",
+        owner=bob,
+        due_on=date(2026, 3, 20),
+        created_by=alice,
+        created_at=at(80),
+    )
+    done_item = ActionItem(
+        id=8,
+        incident_id=42,
+        text="Document the rollback | with a table character",
+        created_by=alice,
+        created_at=at(81),
+        done_at=at(90),
+        done_by=carol,
+    )
+    items = [open_item, done_item]
+    update = StatusUpdate(
+        incident_id=42,
+        status="identified",
+        done_so_far="Rolled back the 9:15 deploy",
+        investigation="Watching the error rate recover",
+        eta="30 minutes",
+        posted_by=bob,
+        posted_at=at(30),
+    )
+    bare_update = StatusUpdate(
+        incident_id=42, status="investigating", posted_by=alice, posted_at=at(5)
+    )
+    entries = [
+        Entry(at(0), "declared", "Declared", "Sev2 declared", alice),
+        Entry(
+            at(12),
+            "message",
+            "Pinned message",
+            f"<@{bob}> the pool is at its limit",
+            bob,
+            "https://example.slack.com/archives/C0SAMPLE1/p1773481320000100",
+        ),
+        Entry(at(75), "status_changed", "Status", "Resolved", None),
+    ]
+    rows = [
+        EscalationRow(
+            incident_id=42,
+            key="page:2",
+            kind="page",
+            due_at=at(0),
+            state="fired",
+            cancel_on="acknowledged",
+            fired_at=at(0),
+        ),
+        EscalationRow(
+            incident_id=42,
+            key="ladder:1",
+            kind="ladder",
+            step=0,
+            due_at=at(15),
+            state="pending",
+            cancel_on="acknowledged",
+            attempts=1,
+        ),
+        EscalationRow(
+            incident_id=42,
+            key="update_reminder",
+            kind="update_reminder",
+            due_at=at(60),
+            state="cancelled",
+            cancel_on="resolved",
+            outcome="resolved",
+        ),
+    ]
+    rows_seen = [{**row.model_dump(), "label": describe_key(row.key)} for row in rows]
+    mentions = Mrkdwn(f"<@{bob}> <@{carol}>")
+
+    def about(i: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
+        """What `Announcements.render` passes: the incident, its severity, the links."""
+        return {"i": i, "sev": policy.severity(i.severity), "links": policy.links, **extra}
+
+    def each(**extra: Any) -> list[dict[str, Any]]:
+        return [about(i, **extra) for i in incidents]
+
+    return {
+        "acknowledged.md.j2": [
+            about(full, by=bob, within_target=True),
+            about(full, by=bob, within_target=False),
+        ],
+        "action_added.md.j2": [{"i": fresh, "a": a, "by": alice} for a in items],
+        "action_assigned.md.j2": [{"i": fresh, "a": a, "by": alice} for a in items],
+        "action_done.md.j2": [{"i": full, "a": done_item, "by": carol}],
+        "action_item.md.j2": [
+            {"a": open_item, "overdue": True, "show_incident": True},
+            {"a": done_item, "overdue": False, "show_incident": False},
+        ],
+        "action_list.md.j2": [
+            {"i": fresh, "items": items, "mine": False},
+            {"i": fresh, "items": [], "mine": False},
+            {"i": None, "items": [open_item], "mine": True},
+            {"i": None, "items": [], "mine": True},
+        ],
+        "action_reminder.md.j2": [{"i": full, "a": open_item}],
+        "announcement_headline.md.j2": each(),
+        "closing_summary.md.j2": [
+            about(full, by=alice, open_items=1, skipped_postmortem=False, archive_after=0),
+            about(full, by=alice, open_items=0, skipped_postmortem=True, archive_after=60),
+        ],
+        "escalation_channel.md.j2": [
+            about(
+                fresh,
+                say=step_say,
+                number=1,
+                mentions=mentions,
+                unconfigured="vp_ops",
+                suggest=Mrkdwn(f"<@{carol}>"),
+                checklist=checklist,
+            ),
+            about(
+                fresh,
+                say="Escalating.",
+                number=2,
+                mentions=Mrkdwn(""),
+                unconfigured="",
+                suggest=Mrkdwn(""),
+                checklist=[],
+            ),
+        ],
+        "escalation_dm.md.j2": each(say=step_say),
+        "escalations_status.md.j2": [about(fresh, rows=rows_seen), about(full, rows=[])],
+        "help.md.j2": [
+            {
+                "sections": TABLE.sections(),
+                "restricted": set(policy.permissions.restricted),
+                "severities": policy.severities,
+            }
+        ],
+        "home_roles.md.j2": [
+            {"held": []},
+            {
+                "held": [
+                    (fresh, policy.role(Role.COMMANDER).name),
+                    (full, policy.role(Role.TECH_LEAD).name),
+                ]
+            },
+        ],
+        "incident_list.md.j2": [
+            {"incidents": [], "now": at(90)},
+            {"incidents": incidents, "now": at(90)},
+        ],
+        "initial_notification.md.j2": each(),
+        "mitigated.md.j2": [about(full, by=alice)],
+        "page_channel.md.j2": [about(fresh, mentions=mentions), about(fresh, mentions=Mrkdwn(""))],
+        "page_dm.md.j2": each(),
+        "postmortem.md.j2": [
+            {
+                "i": i,
+                "sev": sev,
+                "roles": [(policy.role(r).name, i.roles.get(r)) for r in Role],
+                "timeline": timeline,
+                "actions": actions,
+                "tz": policy.workspace.timezone,
+                "placeholder": PLACEHOLDER,
+            }
+            for i, timeline, actions in [(full, entries, items), (fresh, [], [])]
+        ],
+        "resolution.md.j2": [
+            about(full),
+            about(
+                replace(full, root_cause="", impact_summary="", users_affected="", next_steps="")
+            ),
+        ],
+        "retro_agenda.md.j2": each(hours=policy.escalation.retro_within_hours),
+        "retro_reminder.md.j2": [about(full, hours=policy.escalation.retro_within_hours)],
+        "role_assigned.md.j2": [about(fresh, user=bob, role=policy.role(Role.TECH_LEAD), by=alice)],
+        "role_brief.md.j2": [about(fresh, role=policy.role(r)) for r in Role],
+        "severity_changed.md.j2": [about(fresh, old=3, by=alice)],
+        "status_summary.md.j2": each(),
+        "timeline.md.j2": [about(full, entries=entries), about(fresh, entries=[])],
+        "topic.txt.j2": [
+            about(fresh, names={"commander": "alice", "tech_lead": "-", "comms": "-"}),
+            about(full, names={"commander": "alice", "tech_lead": "bob", "comms": "carol"}),
+        ],
+        "update.md.j2": [
+            about(full, u=_UpdateView(update)),
+            about(fresh, u=_UpdateView(bare_update)),
+        ],
+        "update_reminder.md.j2": [
+            about(fresh, cadence=sev.update_every_minutes or 60),
+            about(full, cadence=30),
+        ],
+    }

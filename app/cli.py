@@ -30,6 +30,7 @@ Warroom needs Slack credentials before it can run.
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="warroom", description="Incident war rooms in Slack.")
+    parser.add_argument("--version", action="version", version=f"warroom {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot (Socket Mode, or HTTP with --http)")
     serve.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
@@ -161,6 +162,16 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, once installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("warroom")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _redact(url: str) -> str:

@@ -7,17 +7,28 @@ value is already `Mrkdwn`. A template author cannot forget to escape user text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+)
 
 from app.domain import durations
 from app.messages import mrkdwn
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+# The built-in templates: the repository's templates/ folder, installed as this package.
+BUILT_IN = "app.templates"
 # Templates of downloadable Markdown documents, rendered by `Renderer.document`.
 DOCUMENTS = frozenset({"postmortem.md.j2"})
 
@@ -75,14 +86,47 @@ def _mentions(value: Any) -> mrkdwn.Mrkdwn:
     return mrkdwn.Mrkdwn(_ESCAPED_MENTION.sub(r"<@\1>", mrkdwn.escape(value or "")))
 
 
+class PackagedTemplates(BaseLoader):
+    """Templates shipped inside a package, read with importlib.resources wherever (and however)
+    the package is installed: a wheel, an editable install, a zip archive."""
+
+    def __init__(self, package: str = BUILT_IN) -> None:
+        self.package = package
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool]]:
+        root = self._root()
+        file = root / template if root is not None else None
+        if file is None or "/" in template or "\\" in template or not file.is_file():
+            raise TemplateNotFound(template)
+        source = file.read_text(encoding="utf-8")
+        if not isinstance(file, Path):
+            return source, None, lambda: True
+        mtime = file.stat().st_mtime
+        return source, str(file), lambda: file.is_file() and file.stat().st_mtime == mtime
+
+    def list_templates(self) -> list[str]:
+        root = self._root()
+        if root is None:
+            return []
+        return sorted(f.name for f in root.iterdir() if f.name.endswith(".j2") and f.is_file())
+
+    def _root(self) -> Traversable | None:
+        try:
+            return resources.files(self.package)
+        except ModuleNotFoundError:
+            return None
+
+
 class Renderer:
     """Renders named templates; an operator's folder, when configured, wins file by file."""
 
     def __init__(self, override_dir: str = "") -> None:
-        loaders = []
-        if override_dir:
-            loaders.append(FileSystemLoader(override_dir))
-        loaders.append(FileSystemLoader(TEMPLATES))
+        self.built_in = PackagedTemplates()
+        self.override = FileSystemLoader(override_dir) if override_dir else None
+        loaders: list[BaseLoader] = [self.override] if self.override else []
+        loaders.append(self.built_in)
         self.env = self._environment(ChoiceLoader(loaders), _finalize)
         # Plain-text templates (*.txt.j2, e.g. the channel topic) are shown verbatim by Slack:
         # control characters are removed instead of escaped.
@@ -130,7 +174,20 @@ class Renderer:
         """A Markdown document (not a Slack message): see `_finalize_document`."""
         return self.doc_env.get_template(name).render(**context).strip() + "\n"
 
+    def names(self) -> list[str]:
+        """Every template name, built-in or the operator's."""
+        return self.env.list_templates(extensions=["j2"])
+
+    def overridden(self) -> list[str]:
+        """The names the operator's folder provides."""
+        return self.override.list_templates() if self.override else []
+
     def check(self) -> None:
-        """Load every template once so a broken override fails at start-up, not mid-incident."""
-        for name in self.env.list_templates(extensions=["j2"]):
+        """Load every template once so a broken override fails at start-up, not mid-incident;
+        a package installed without its templates fails here too, not at the first command."""
+        if not self.built_in.list_templates():
+            raise TemplateNotFound(
+                BUILT_IN, "no built-in message templates installed; reinstall warroom"
+            )
+        for name in self.names():
             (self.doc_env if name in DOCUMENTS else self.env).get_template(name)

@@ -1,0 +1,1 @@
+"""The built-in message templates, installed as the package `app.templates` (see pyproject.toml)."""

@@ -9,7 +9,6 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
-from app.domain.lifecycle import Status
 from app.domain.roles import Role
 from app.messages import blocks
 from app.services.context import Services
@@ -98,9 +97,7 @@ class Flows:
     ) -> None:
         """`/incident update <text>`: keep the status, report the text as investigation
         status."""
-        snap = await self.incidents.snapshot(incident_id)
-        status = snap.status if snap.status.is_open else Status.INVESTIGATING
-        req = UpdateRequest(status=status, investigation=text)
+        req = UpdateRequest(status=None, investigation=text)
         await self.post_update(incident_id, req, by, say=say)
 
     async def change_severity(

@@ -49,7 +49,9 @@ class DeclareRequest:
 
 @dataclass(frozen=True)
 class UpdateRequest:
-    status: Status
+    # None keeps the status the incident has when the update is stored (decided under the
+    # incident's lock, so a status change a moment earlier is never reverted).
+    status: Status | None
     done_so_far: str = ""
     investigation: str = ""
     eta: str = ""
@@ -308,10 +310,11 @@ class Incidents:
                     raise ServiceError(
                         f"Incident #{incident_id} is {current.value}; updates are for open ones."
                     )
-                self._transition(current, req.status)
+                target = current if req.status is None else req.status
+                self._transition(current, target)
                 update = StatusUpdate(
                     incident_id=incident_id,
-                    status=req.status.value,
+                    status=target.value,
                     posted_by=by,
                     posted_at=now,
                     request_key=request_key,
@@ -321,10 +324,10 @@ class Incidents:
                 )
                 session.add(update)
                 incident.last_update_at = now
-                if req.status != current:
-                    incident.status = req.status.value
-                    session.add(self._status_event(incident_id, now, current, req.status, by))
-                if req.status is Status.MITIGATED and incident.mitigated_at is None:
+                if target != current:
+                    incident.status = target.value
+                    session.add(self._status_event(incident_id, now, current, target, by))
+                if target is Status.MITIGATED and incident.mitigated_at is None:
                     incident.mitigated_at = now
                 session.add(
                     repo.event(
@@ -333,7 +336,7 @@ class Incidents:
                         "update",
                         _update_summary(fields),
                         by,
-                        status=req.status.value,
+                        status=target.value,
                     )
                 )
                 await session.flush()
@@ -342,7 +345,7 @@ class Incidents:
                     incident,
                     now,
                     lambda i: self.say.update_posted(i, update),
-                    visible=req.status != current,
+                    visible=target != current,
                 )
         except IntegrityError:
             # The same form submitted twice: the first one stands.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from app.domain.lifecycle import Status
+from app.domain.roles import Role
 from tests.conftest import Bot
-from tests.helpers import channel
+from tests.helpers import answers, channel
 
 
 async def test_an_update_racing_a_mitigation_never_reverts_it(bot: Bot) -> None:
@@ -31,3 +32,26 @@ async def test_an_update_racing_a_mitigation_never_reverts_it(bot: Bot) -> None:
     for n in range(count):
         snap = await bot.warroom.incidents.snapshot(n + 1)
         assert snap.status is Status.MITIGATED, f"incident {n + 1} reverted to {snap.status}"
+
+
+async def test_roles_go_only_to_people_slack_knows(bot: Bot) -> None:
+    """An unknown ID, a deactivated account or a bot is refused, and nothing is stored: no
+    role, no brief, no invitation, no topic with a raw ID."""
+    await bot.slack.command("declare sev3 Queue backlog")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    bot.fake.add_user("UGONE1234", name="gone")
+    bot.fake.workspace.users["UGONE1234"].deleted = True
+    bot_user = bot.fake.workspace.bot_user_id
+    for who, says in [
+        ("UNOBODY123", "There is no Slack user `UNOBODY123` here."),
+        ("UGONE1234", "gone's account is deactivated"),
+        (bot_user, "is a bot; roles are for people"),
+    ]:
+        await bot.slack.command(f"role tech-lead <@{who}>", channel=room)
+        await bot.settle()
+        assert says in answers(bot.fake)[-1]
+    snap = await bot.warroom.incidents.snapshot(1)
+    assert set(snap.roles) == {Role.COMMANDER}
+    assert not any("UNOBODY123" in m.text for m in bot.fake.messages(room))
+    assert "UNOBODY123" not in bot.fake.channel(room).topic

@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.messages.blocks import Message
-from app.services.ports import SlackError
+from app.services.ports import Person, SlackError
 
 log = logging.getLogger(__name__)
 
@@ -354,19 +354,34 @@ class SlackGateway:
         if user in self._user_names:
             return self._user_names[user]
         try:
-            data = await self._form("users.info", user=user)
+            found = await self.person(user)
         except SlackError:
             return user
-        profile = data["user"].get("profile") or {}
-        name = (
+        return found.name if found else user
+
+    async def person(self, user: str) -> Person | None:
+        try:
+            data = await self._form("users.info", user=user)
+        except SlackError as exc:
+            if exc.code in {"user_not_found", "user_not_visible"}:
+                return None
+            raise
+        member = data["user"]
+        profile = member.get("profile") or {}
+        name = str(
             profile.get("display_name")
             or profile.get("real_name")
-            or data["user"].get("real_name")
-            or data["user"].get("name")
+            or member.get("real_name")
+            or member.get("name")
             or user
         )
         self._user_names[user] = name
-        return name
+        return Person(
+            id=user,
+            name=name,
+            is_bot=bool(member.get("is_bot")) or user == "USLACKBOT",
+            deleted=bool(member.get("deleted")),
+        )
 
     # --- views ----------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from app.domain.roles import Role
 from app.messages import blocks
+from app.messages.mrkdwn import Mrkdwn, escape
 from app.services.context import Services
+from app.services.errors import InvalidInput
 from app.services.escalations import Escalations, describe_key
 from app.services.incidents import DeclareRequest, Incidents, ResolveRequest, UpdateRequest
 from app.services.outbox import Outbox, Outgoing, enqueue
@@ -66,12 +68,25 @@ class Flows:
     async def assign_role(
         self, incident_id: int, role: Role, user: str, by: str, say: Say | None = None
     ) -> None:
+        await self._require_person(user)
         change = await self.incidents.assign_role(incident_id, role, user, by)
         if not change.changed:
             return
         await self.publish(incident_id, say)
         if change.incident.channel_id:
             await self._invite(incident_id, [user])
+
+    async def _require_person(self, user: str) -> None:
+        """Roles go to people: a user Slack does not know, a deactivated account or a bot is
+        refused before anything is stored (the form offers only members; a typed ID or a
+        crafted submission may name anyone)."""
+        found = await self.services.slack.person(user)
+        if found is None:
+            raise InvalidInput(Mrkdwn(f"There is no Slack user `{escape(user)}` here."))
+        if found.deleted:
+            raise InvalidInput(f"{found.name}'s account is deactivated; pick someone else.")
+        if found.is_bot:
+            raise InvalidInput(f"{found.name} is a bot; roles are for people.")
 
     async def _invite(self, incident_id: int, users: list[str]) -> None:
         snap = await self.incidents.snapshot(incident_id)

@@ -8,6 +8,7 @@ or another chat platform can bring its own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.messages.blocks import Message
@@ -40,6 +41,16 @@ class SlackError(Exception):
     def uncertain(self) -> bool:
         """The request may have reached Slack and been carried out: look before retrying."""
         return self.code.startswith("connection_error")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A workspace member as far as the use cases care: may they hold a role?"""
+
+    id: str
+    name: str
+    is_bot: bool = False
+    deleted: bool = False
 
 
 class SlackPort(Protocol):
@@ -101,6 +112,10 @@ class SlackPort(Protocol):
     async def expand(self, ids: Iterable[str]) -> list[str]: ...
 
     async def user_name(self, user: str) -> str: ...
+
+    async def person(self, user: str) -> Person | None:
+        """The member with this ID; None when Slack knows no such user."""
+        ...
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
 

@@ -164,7 +164,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         services,
         escalations,
         Effects(services, rooms),
-        recovery=Recovery(services, rooms),
+        recovery=Recovery(services, rooms, escalations),
         outbox=outbox,
     )
     bot = Bot(

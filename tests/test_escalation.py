@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from app.services.incidents import ResolveRequest
+from app.services.incidents import DeclareRequest, ResolveRequest
 from app.store.models import EscalationRow, TimelineEvent
 from tests.conftest import (
     ALICE,
@@ -199,10 +199,13 @@ async def test_nothing_fires_for_an_incident_resolved_while_the_replica_was_away
 ) -> None:
     start = bot.clock.now()
     await declare(bot)
-    # Resolved through another replica: this one never saw on_resolved cancel its rows.
+    # Resolved by a process that died before planning: the resolution recorded the planning
+    # it owed, and the sweep (or, failing that, each step's own check) cancels the ladder.
     await bot.warroom.incidents.resolve(1, ResolveRequest(), ALICE)
     report = await at_minute(bot, start, 40)
-    assert len(report.cancelled) == 3 and not report.fired
+    assert not report.fired
+    ladder = [r for r in await bot.warroom.escalations.rows(1) if r.kind == "ladder"]
+    assert len(ladder) == 3 and all(r.state == "cancelled" for r in ladder)
     assert not [u for (u, line) in escalation_dms(bot.fake) if "escalated" in line]
 
 
@@ -352,3 +355,21 @@ async def test_rows_hold_the_whole_story(bot: Bot) -> None:
     assert sorted(ladder1.done) == sorted(
         ["invite", f"dm:{ONCALL_BACKUP}", f"dm:{DAVE}", "channel"]
     )
+
+
+async def test_a_declare_whose_process_died_before_planning_is_planned_by_the_sweep(
+    bot: Bot,
+) -> None:
+    """The incident was stored (with the planning it owes) and the process died before
+    planning it: the next tick plans it, so the page and the ladder still happen."""
+    start = bot.clock.now()
+    change = await bot.warroom.incidents.declare(
+        DeclareRequest(title="Checkout API returning 500s", severity=2, declared_by=ALICE)
+    )
+    assert await bot.warroom.escalations.rows(change.incident.id) == []
+    await at_minute(bot, start, 1)
+    keys = {r.key for r in await bot.warroom.escalations.rows(change.incident.id)}
+    assert {"page:sev2", "ladder:1", "ladder:2", "ladder:3"} <= keys, keys
+    await at_minute(bot, start, 6)
+    assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
+    assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))

@@ -3,6 +3,7 @@ the engine (app/scheduler) fires what is due."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -162,6 +163,47 @@ class Escalations:
                         )
                     )
         return len(rows)
+
+    async def run_pending(self, incident_id: int) -> None:
+        """Do the planning the incident's changes recorded as owed, in order, then clear
+        exactly what was done. Every plan is idempotent (steps already live or fired are not
+        added twice), so a crash half-way or a second replica doing it too is harmless."""
+        async with self.services.db.session() as session:
+            incident = await self._incident(session, incident_id)
+            owed = list(incident.plans_pending)
+        if not owed:
+            return
+        for plan in owed:
+            await self._plans[plan](incident_id)
+        async with self.services.db.session() as session:
+            locked = await repo.get_for_update(session, incident_id)
+            if locked is None or locked.plans_pending[: len(owed)] != owed:
+                return
+            locked.plans_pending = locked.plans_pending[len(owed) :]
+            if not locked.plans_pending:
+                locked.plans_pending_since = None
+            session.add(locked)
+
+    async def owed(self, older_than: datetime) -> list[int]:
+        """Incidents whose planning has been owed since before `older_than` (a crash)."""
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(Incident.id)
+                .where(col(Incident.plans_pending_since).is_not(None))
+                .where(col(Incident.plans_pending_since) <= older_than)
+                .order_by(col(Incident.id))
+            )
+            return [i for i in result.all() if i is not None]
+
+    @property
+    def _plans(self) -> dict[str, Callable[[int], Awaitable[object]]]:
+        return {
+            "declared": self.plan_declared,
+            "acknowledged": self.on_acknowledged,
+            "progress": self.on_progress,
+            "severity": self.on_severity_changed,
+            "resolved": self.on_resolved,
+        }
 
     async def on_acknowledged(self, incident_id: int) -> None:
         await self.cancel(incident_id, "acknowledged", cancel_on={"acknowledged"})

@@ -53,7 +53,7 @@ class Flows:
         incident already stored: the request that stored it is building the room."""
         change = await self.incidents.declare(req)
         if change.changed:
-            await self.escalations.plan_declared(change.incident.id)
+            await self.escalations.run_pending(change.incident.id)
             await self.rooms.open_war_room(change.incident.id)
             # Page the severity's audience and send the commander's brief now, not at the
             # next tick.
@@ -62,7 +62,7 @@ class Flows:
 
     async def acknowledge(self, incident_id: int, user: str, say: Say | None = None) -> None:
         await self.incidents.acknowledge(incident_id, user)
-        await self.escalations.on_acknowledged(incident_id)
+        await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
     async def assign_role(
@@ -104,7 +104,7 @@ class Flows:
         say: Say | None = None,
     ) -> None:
         await self.incidents.post_update(incident_id, req, by, key)
-        await self.escalations.on_progress(incident_id)
+        await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
     async def quick_update(
@@ -121,7 +121,7 @@ class Flows:
         change = await self.incidents.change_severity(incident_id, severity, by)
         if not change.changed:
             return
-        await self.escalations.on_severity_changed(incident_id)
+        await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
         if change.incident.channel_id:
             await self._invite(incident_id, await self.rooms.audience(severity))
@@ -129,14 +129,14 @@ class Flows:
 
     async def mitigate(self, incident_id: int, by: str, say: Say | None = None) -> None:
         await self.incidents.mitigate(incident_id, by)
-        await self.escalations.on_progress(incident_id)
+        await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
     async def resolve(
         self, incident_id: int, req: ResolveRequest, by: str, say: Say | None = None
     ) -> None:
         await self.incidents.resolve(incident_id, req, by)
-        await self.escalations.on_resolved(incident_id)
+        await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
     async def retro_held(self, incident_id: int, by: str, say: Say) -> None:

@@ -108,6 +108,13 @@ def validate_declare(req: DeclareRequest, now: datetime) -> DeclareRequest:
 Announce = Callable[[IncidentSnapshot], Sequence[Outgoing]]
 
 
+def _intend(incident: Incident, plan: str, now: datetime) -> None:
+    """Record, in the change's transaction, the escalation planning the change owes
+    (`Escalations.run_pending` does it and clears it; the repair sweep does it after a crash)."""
+    incident.plans_pending = [*incident.plans_pending, plan]
+    incident.plans_pending_since = incident.plans_pending_since or now
+
+
 class Incidents:
     def __init__(self, services: Services, announcements: Announcements) -> None:
         self.services = services
@@ -215,6 +222,7 @@ class Incidents:
                         commander=commander,
                     )
                 )
+                _intend(incident, "declared", now)
                 # The commander's brief goes out with the incident, through the outbox.
                 await self._announce(
                     session,
@@ -253,6 +261,7 @@ class Incidents:
             incident.acknowledged_at = now
             incident.acknowledged_by = user
             session.add(repo.event(incident_id, now, "acknowledged", "Acknowledged", user))
+            _intend(incident, "acknowledged", now)
             await self._announce(session, incident, now, lambda i: self.say.acknowledged(i, user))
         return Change(await self.snapshot(incident_id))
 
@@ -340,6 +349,7 @@ class Incidents:
                     )
                 )
                 await session.flush()
+                _intend(incident, "progress", now)
                 await self._announce(
                     session,
                     incident,
@@ -377,6 +387,7 @@ class Incidents:
             )
             old = incident.severity
             incident.severity = severity
+            _intend(incident, "severity", now)
             await self._announce(
                 session, incident, now, lambda i: self.say.severity_changed(i, old, by)
             )
@@ -388,6 +399,7 @@ class Incidents:
             await self._allow(session, incident, "mitigate", by)
             self._move(session, incident, Status.MITIGATED, now, by)
             incident.mitigated_at = incident.mitigated_at or now
+            _intend(incident, "progress", now)
             await self._announce(session, incident, now, lambda i: self.say.mitigated(i, by))
         return Change(await self.snapshot(incident_id))
 
@@ -407,6 +419,7 @@ class Incidents:
             incident.mitigated_at = incident.mitigated_at or now
             for name, value in fields.items():
                 setattr(incident, name, value)
+            _intend(incident, "resolved", now)
             await self._announce(session, incident, now, self.say.resolved)
         return Change(await self.snapshot(incident_id))
 

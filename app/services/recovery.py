@@ -5,6 +5,7 @@ Declaring is a sequence of Slack calls, each recorded on the incident row when i
 the process dies (or Slack stays down) half-way, the row says what is missing; this sweep, run
 on start-up and on every engine tick, finishes it; messages are the outbox's business. A lease
 on the row (`repair_owner`, `repair_until`) keeps two replicas from building the same room.
+The same sweep does the escalation planning a change recorded as owed but did not get to.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 
 from app.domain.lifecycle import Status
 from app.services.context import Services
+from app.services.escalations import Escalations
 from app.services.ports import SlackError
 from app.services.rooms import Rooms
 from app.store.models import Incident
@@ -24,9 +26,10 @@ log = logging.getLogger(__name__)
 
 
 class Recovery:
-    def __init__(self, services: Services, rooms: Rooms) -> None:
+    def __init__(self, services: Services, rooms: Rooms, escalations: Escalations) -> None:
         self.services = services
         self.rooms = rooms
+        self.escalations = escalations
 
     async def unfinished(self) -> tuple[list[int], list[int]]:
         """(incidents whose room is not built, incidents whose topic or headline are stale)."""
@@ -52,6 +55,12 @@ class Recovery:
     async def run(self) -> list[int]:
         """Repair what can be repaired now; returns the incidents completed."""
         repaired: list[int] = []
+        grace = timedelta(seconds=self.services.policy.escalation.repair_after_seconds)
+        for incident_id in await self.escalations.owed(self.services.clock.now() - grace):
+            # The change was stored but its escalation plan was not (the process or the
+            # database died in between): plan it now, from what was recorded as owed.
+            log.warning("incident %s: planning escalations a change left owed", incident_id)
+            await self.escalations.run_pending(incident_id)
         unbuilt, stale = await self.unfinished()
         for incident_id in unbuilt:
             if not await self.rooms.take_lease(incident_id):

@@ -70,6 +70,13 @@ class Incident(SQLModel, table=True):
     # Which replica is building or repairing the war room, and until when (a lease).
     repair_owner: str | None = None
     repair_until: datetime | None = _utc(nullable=True)
+    # Escalation planning a change still owes (`declared`, `acknowledged`, `progress`,
+    # `severity`, `resolved`), written in the change's own transaction; cleared once planned.
+    # A crash between the change and its planning leaves them here for the repair sweep.
+    plans_pending: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    plans_pending_since: datetime | None = _utc(nullable=True)
 
 
 class RoleAssignment(SQLModel, table=True):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from app.domain.lifecycle import Status
 from app.domain.roles import Role
-from tests.conftest import Bot
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
+from tests.conftest import Bot, settings_for, start_bot
 from tests.helpers import answers, channel
 
 
@@ -55,3 +58,28 @@ async def test_roles_go_only_to_people_slack_knows(bot: Bot) -> None:
     assert set(snap.roles) == {Role.COMMANDER}
     assert not any("UNOBODY123" in m.text for m in bot.fake.messages(room))
     assert "UNOBODY123" not in bot.fake.channel(room).topic
+
+
+async def test_a_failure_says_whether_the_request_was_saved(
+    fake: FakeSlack, database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A failure inside the change (the update's message cannot be rendered) saves nothing
+    and says so; a failure after it (the owner's Home tab cannot be rendered once the action
+    item is stored) says the request was saved, so nobody sends it twice."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "update.md.j2").write_text("{{ i.id // 0 if u.investigation == 'boom' else '' }}ok")
+    (folder / "home_roles.md.j2").write_text("{{ 1 // 0 }}")
+    settings = settings_for(fake, database_url, templates_dir=str(folder))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev3 Queue backlog")
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        await bot.slack.command("update boom", channel=room)
+        await bot.settle()
+        assert "Nothing was saved: send it again" in answers(fake)[-1]
+        assert (await bot.warroom.incidents.snapshot(1)).last_update_at is None
+        await bot.slack.command("action Add a queue alert <@UBOB>", channel=room)
+        await bot.settle()
+        assert "Your request was saved" in answers(fake)[-1]
+        assert len(await bot.warroom.bot.actions.for_incident(1)) == 1

@@ -10,6 +10,7 @@ from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
 from app.services.errors import ServiceError
 from app.services.ports import SlackError, SlackPort
+from app.store.db import track_writes
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +40,31 @@ class Replier:
         await self.say(":no_entry_sign: " + error_text(exc))
 
     async def run(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run post-ack work; tell the person what went wrong instead of failing silently."""
+        """Run post-ack work; tell the person what went wrong instead of failing silently, and
+        whether their request was saved (so they know whether to send it again)."""
+        written = track_writes()
         try:
             await work()
         except (ServiceError, ValueError) as exc:
             await self.error(exc)
         except SlackError as exc:
             log.warning("slack call failed: %s", exc)
-            await self.say(
-                f":warning: Slack refused `{escape(exc.method)}` ({escape(exc.code)}). "
-                "What was saved stays saved; try again in a moment."
-            )
+            refused = f":warning: Slack refused `{escape(exc.method)}` ({escape(exc.code)}). "
+            await self.say(refused + _outcome(written.committed))
         except Exception:
             log.exception("unexpected error")
-            await self.say(":warning: Something went wrong on our side; it has been logged.")
+            await self.say(
+                ":warning: Something failed on our side (logged). " + _outcome(written.committed)
+            )
+
+
+def _outcome(saved: bool) -> str:
+    if saved:
+        return (
+            "Your request was saved; Warroom retries what is left on its own, so check the "
+            "channel before sending it again."
+        )
+    return "Nothing was saved: send it again in a moment."
 
 
 def error_text(exc: Exception) -> str:

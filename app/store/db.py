@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -35,6 +37,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class WriteLog:
+    """Whether the work under way has committed a change: what a person is told when their
+    request fails part-way ("saved, the rest follows" or "nothing changed, try again")."""
+
+    def __init__(self) -> None:
+        self.committed = False
+
+
+_write_log: ContextVar[WriteLog | None] = ContextVar("warroom_write_log", default=None)
+
+
+def track_writes() -> WriteLog:
+    """Start recording commits for the current task (and the tasks it starts)."""
+    log = WriteLog()
+    _write_log.set(log)
+    return log
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info["writes"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["writes"] = True
+
+
 class Database:
     """Owns the engine; hands out sessions that commit on success and roll back on error."""
 
@@ -51,6 +82,9 @@ class Database:
             try:
                 yield session
                 await session.commit()
+                log = _write_log.get()
+                if log is not None and session.sync_session.info.pop("writes", False):
+                    log.committed = True
             except BaseException:
                 await session.rollback()
                 raise

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -94,10 +95,23 @@ class BotProcess:
 
         self.fake.before_call = observe
 
-    async def wait_dead(self) -> None:
+    async def wait_dead(self, finished: Callable[[], bool], timeout: float = 15) -> bool:
+        """True once the process is dead; False when the flow finished first (this run made
+        fewer Slack calls than the clean run, so the k-th never came): then it stays up."""
         assert self.proc
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            if finished():
+                self.fake.before_call = None
+                await asyncio.sleep(0.2)  # a kill already decided lands now, or never
+                if self.proc.returncode is None:
+                    return False
+                break
+            assert time.monotonic() < deadline, "neither killed nor finished"
+            await asyncio.sleep(0.05)
         await asyncio.wait_for(self.proc.wait(), 15)
         self.fake.before_call = None
+        return True
 
     async def stop(self) -> None:
         if self.proc and self.proc.returncode is None:
@@ -216,18 +230,18 @@ async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
                         return False
                     return True
 
+                complete = resolved_completely if resolve else declared_completely
+
+                def done() -> bool:
+                    return complete(fake) and briefed(fake)
+
                 acknowledged = await send()
-                if kill_at is not None:
-                    await bot.wait_dead()
+                if kill_at is not None and await bot.wait_dead(done):
                     await bot.start()
                     if not acknowledged:
                         # Killed before it answered: Slack shows an error and the person
                         # submits again, as they would.
                         assert await send()
-                complete = resolved_completely if resolve else declared_completely
-
-                def done() -> bool:
-                    return complete(fake) and briefed(fake)
 
                 try:
                     await eventually(done, timeout=45)

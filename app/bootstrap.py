@@ -26,6 +26,7 @@ from app.services.clock import Clock, SystemClock
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.flows import Flows
+from app.services.inbox import Inbox
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
 from app.services.ports import SlackPort
@@ -36,6 +37,7 @@ from app.services.timeline import Timeline
 from app.slack.context import Bot
 from app.slack.inflight import InFlight
 from app.slack.listeners import register
+from app.slack.listeners.commands import carry_out_unfinished
 from app.slack.listeners.events import forget_old_events
 from app.store.db import Database
 
@@ -179,10 +181,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         actions=ActionItems(services, escalations),
         postmortems=Postmortems(services),
         firing=engine,
+        inbox=Inbox(services),
         identity=identity,
     )
     register(bot)
     engine.chores.append(lambda: forget_old_events(bot))
+    engine.chores.append(lambda: carry_out_unfinished(bot))
     return Runtime(settings=settings, bot=bot, engine=engine)
 
 

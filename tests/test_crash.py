@@ -271,3 +271,53 @@ async def test_resolve_survives_a_kill_before_each_slack_call(tmp_path: Path) ->
     assert total >= 4
     for k in range(1, total + 1):
         await scenario(tmp_path / f"kill-{k}", k, resolve=True)
+
+
+async def test_a_burst_of_updates_survives_a_kill(tmp_path: Path) -> None:
+    """50 updates at once, the bot SIGKILLed in the middle of them and restarted: every update
+    Slack was told "received" is posted in the channel exactly once; none is posted twice."""
+    fake = await new_world()
+    try:
+        async with fresh_database(tmp_path) as url:
+            bot = BotProcess(fake, url, tmp_path)
+            try:
+                await bot.start()
+                await declare(fake, bot)
+                await eventually(partial(declared_completely, fake), timeout=15)
+                room = fake.channel_by_name("incident-1")
+                assert room
+                bot.kill_at(12)
+
+                async def update(n: int) -> bool:
+                    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as s:
+                        try:
+                            status, _ = await s.command(f"update #1 burst item {n:02d}")
+                        except aiohttp.ClientError:
+                            return False
+                    return status == 200
+
+                acknowledged = await asyncio.gather(*(update(n) for n in range(50)))
+                assert await bot.wait_dead(lambda: False, timeout=30)
+                await bot.start()
+                received = [n for n, ok in enumerate(acknowledged) if ok]
+                assert received, "the bot died before acknowledging anything"
+
+                def posted() -> Counter[int]:
+                    return Counter(
+                        int(m.text.split("burst item ")[1][:2])
+                        for m in fake.messages(room.id)
+                        if m.user == "UBOT" and "burst item " in m.text
+                    )
+
+                def all_received_posted() -> bool:
+                    return all(posted()[n] >= 1 for n in received)
+
+                await eventually(all_received_posted, timeout=60)
+                await asyncio.sleep(2)  # a few more ticks: nothing may be repeated
+                counts = posted()
+                assert all(counts[n] == 1 for n in received), counts
+                assert all(c == 1 for c in counts.values()), counts
+            finally:
+                await bot.stop()
+    finally:
+        await fake.stop()

@@ -108,12 +108,17 @@ class Flows:
         await self.publish(incident_id, say)
 
     async def quick_update(
-        self, incident_id: int, text: str, by: str, say: Say | None = None
+        self,
+        incident_id: int,
+        text: str,
+        by: str,
+        say: Say | None = None,
+        key: str | None = None,
     ) -> None:
         """`/incident update <text>`: keep the status, report the text as investigation
-        status."""
+        status. `key` (the request's identity) makes a replay post nothing twice."""
         req = UpdateRequest(status=None, investigation=text)
-        await self.post_update(incident_id, req, by, say=say)
+        await self.post_update(incident_id, req, by, key=key, say=say)
 
     async def change_severity(
         self, incident_id: int, severity: int, by: str, say: Say | None = None

@@ -13,6 +13,7 @@ from app.services.action_items import ActionItems
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.flows import Flows
+from app.services.inbox import Inbox
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
 from app.services.ports import Firing
@@ -36,6 +37,7 @@ class Bot:
     actions: ActionItems
     postmortems: Postmortems
     firing: Firing
+    inbox: Inbox
     inflight: InFlight = field(default_factory=InFlight)
     # The bot's own identity from auth.test (user_id, bot_id, team_id), learned at start-up.
     identity: dict[str, str] = field(default_factory=dict)

@@ -225,3 +225,25 @@ class ProcessedEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True)
     received_at: datetime = _utc(nullable=False)
+
+
+class InboxRequest(SQLModel, table=True):
+    """A Slack request recorded before it was acknowledged, until it has been carried out.
+
+    Slack was told "received" only after this row was committed; the row goes when the work is
+    done. A row left behind by a process that died is taken over (its lease lapsed, or it is
+    this very replica's from before a restart) and carried out again: the work is idempotent
+    by the request's own key.
+    """
+
+    __tablename__ = "inbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "command:<trigger_id>": a retry or replay of the same request finds the same row.
+    key: str = Field(unique=True)
+    kind: str
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _utc(nullable=False)
+    owner: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    attempts: int = 0

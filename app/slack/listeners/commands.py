@@ -9,6 +9,8 @@ establish sight first: a private incident does not exist for people outside it.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -119,7 +121,14 @@ async def update(call: Call) -> None:
             call.bot, views.UPDATE, call.incident, call.body["trigger_id"], call.reply
         )
         return
-    await call.bot.flows.quick_update(call.incident, call.command.text, call.user, call.reply.say)
+    trigger = call.body.get("trigger_id")
+    await call.bot.flows.quick_update(
+        call.incident,
+        call.command.text,
+        call.user,
+        call.reply.say,
+        key=f"command:{trigger}" if trigger else None,
+    )
 
 
 @command(
@@ -356,35 +365,89 @@ def register(bot: Bot) -> None:
 
 
 async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
-    user = body.get("user_id", "")
-    reply = Replier(bot.services.slack, user, body.get("response_url"))
+    """Answer what can be answered at once in the acknowledgment; record anything else in the
+    inbox before acknowledging it, carry it out, then let the record go."""
+    reply = Replier(bot.services.slack, body.get("user_id", ""), body.get("response_url"))
     try:
         command = parse(body.get("text") or "")
-    except CommandError as exc:
+        if command.name == "help":
+            await ack(text=help_text(bot, command))
+            return
+        work = _work(bot, command, body, reply)
+    except (CommandError, InvalidInput) as exc:
         await ack(text=":no_entry_sign: " + error_text(exc))
         return
-    if command.name == "help":
-        await ack(text=help_text(bot, command))
+    try:
+        recorded = await bot.inbox.record(_inbox_key(body), "command", _kept(body))
+    except Exception:
+        log.exception("the inbox could not record a command")
+        await ack(text=NOT_STORED)
         return
+    await ack()
+    if recorded is None:
+        return  # the same request is already recorded, and being carried out
+    await reply.run(work)
+    await bot.inbox.done(recorded)
+
+
+NOT_STORED = (
+    ":warning: Warroom cannot store requests right now (its database is not answering), so "
+    "nothing was done. Send it again in a minute."
+)
+# Attempts after which a request recorded but never finished is given up, and its sender told.
+MAX_ATTEMPTS = 3
+
+
+def _work(
+    bot: Bot, command: Command, body: dict[str, Any], reply: Replier
+) -> Callable[[], Awaitable[None]]:
+    """What the command does after the acknowledgment; bad input raises before it."""
     if command.name == "declare" and command.severity is not None:
         req = DeclareRequest(
             title=command.text,
             severity=command.severity,
-            declared_by=user,
+            declared_by=body.get("user_id", ""),
             request_key=f"command:{body.get('trigger_id')}" if body.get("trigger_id") else None,
             source_channel_id=body.get("channel_id"),
             reply_url=body.get("response_url"),
         )
-        try:
-            validate_declare(req, bot.services.clock.now())
-        except InvalidInput as exc:
-            await ack(text=":no_entry_sign: " + error_text(exc))
-            return
-        await ack()
-        await reply.run(lambda: bot.flows.declare(req))
-        return
-    await ack()
-    await reply.run(lambda: dispatch(bot, command, body, reply))
+        validate_declare(req, bot.services.clock.now())
+        return lambda: bot.flows.declare(req)
+    return lambda: dispatch(bot, command, body, reply)
+
+
+def _inbox_key(body: dict[str, Any]) -> str:
+    return f"command:{body.get('trigger_id') or uuid.uuid4().hex}"
+
+
+def _kept(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as it is stored until carried out: without Slack's legacy token."""
+    return {k: v for k, v in body.items() if k != "token"}
+
+
+async def carry_out_unfinished(bot: Bot) -> None:
+    """Commands acknowledged by a process that died before carrying them out: carry them out
+    now (each is idempotent by its request key), or tell the sender after repeated failures."""
+    for row in await bot.inbox.take_over():
+        assert row.id is not None
+        body = row.body
+        reply = Replier(bot.services.slack, body.get("user_id", ""), body.get("response_url"))
+        if row.attempts > MAX_ATTEMPTS:
+            log.error("inbox request %s given up after %d attempts", row.id, row.attempts - 1)
+            text = escape(str(body.get("text") or ""))[:200]
+            await reply.say(
+                f":warning: `/incident {text}` could not be carried out (Warroom restarted "
+                "while doing it, more than once). Check the incident, then send it again."
+            )
+        else:
+            log.warning("carrying out a command acknowledged before a restart (%s)", row.key)
+            try:
+                work = _work(bot, parse(body.get("text") or ""), body, reply)
+            except (CommandError, InvalidInput) as exc:
+                await reply.error(exc)
+            else:
+                await reply.run(work)
+        await bot.inbox.done(row.id)
 
 
 def help_text(bot: Bot, command: Command) -> str:

@@ -10,7 +10,7 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,6 +32,8 @@ FORM = "application/x-www-form-urlencoded"
 # The fields that make a form body one of Slack's: a slash command, an interactivity payload,
 # or Slack's SSL check.
 _SLACK_FORM_FIELDS = {"command", "payload", "ssl_check"}
+# /healthz answers within this long even when the database hangs.
+HEALTH_TIMEOUT = 2.0
 
 
 class MalformedBody(ValueError):
@@ -125,6 +127,33 @@ def _refused(request: web.Request, status: int, reason: str) -> web.Response:
     return web.json_response({"ok": False}, status=status)
 
 
+class Health:
+    """The database probe behind /healthz: bounded in time, its error logged once, never shown."""
+
+    def __init__(self, ping: Callable[[], Awaitable[None]], timeout: float) -> None:
+        self.ping = ping
+        self.timeout = timeout
+        self.failing: str | None = None
+
+    async def check(self) -> bool:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.ping()
+        except Exception as exc:  # the health check reports, it does not crash
+            if isinstance(exc, TimeoutError):
+                detail = f"no answer within {self.timeout:g} s"
+            else:
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+            if detail != self.failing:
+                log.warning("health check: database unavailable: %s", detail)
+                self.failing = detail
+            return False
+        if self.failing is not None:
+            log.info("health check: database answering again")
+            self.failing = None
+        return True
+
+
 def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     """The HTTP surface: Slack's requests on `path`, and a health check for load balancers.
 
@@ -132,6 +161,7 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     signature over the raw bytes (401); then its shape (400). Only then does Bolt see it.
     """
     secret = runtime.settings.signing_secret.encode()
+    health = Health(lambda: runtime.db.ping(), HEALTH_TIMEOUT)
 
     async def slack_events(request: web.Request) -> web.Response:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -166,10 +196,8 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            await runtime.db.ping()
-        except Exception as exc:  # the health check reports, it does not crash
-            return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
+        if not await health.check():
+            return web.json_response({"ok": False, "database": "unavailable"}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
 
     app = web.Application()

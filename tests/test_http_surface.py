@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
+from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 
 from app.server import ParsedBoltRequest, parse_slack_body
@@ -155,3 +159,47 @@ async def test_signed_malformed_bodies_get_400_without_a_traceback(
     assert status == 200
     await bot.settle()
     assert (await bot.warroom.incidents.snapshot(1)).title == "Still answering"
+
+
+# -- /healthz ------------------------------------------------------------------------------------
+
+
+async def get_health(bot: Bot, timeout: float = 6.0) -> tuple[int, Any, float]:
+    assert bot.slack.session
+    url = bot.url.replace("/slack/events", "/healthz")
+    started = asyncio.get_running_loop().time()
+    async with bot.slack.session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        body = json.loads(await resp.text())
+    return resp.status, body, asyncio.get_running_loop().time() - started
+
+
+async def test_healthz_hides_database_errors_and_logs_them_once(
+    bot: Bot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "password authentication failed for user warroom at db.internal:5432"
+
+    async def broken() -> None:
+        raise OSError(secret)
+
+    monkeypatch.setattr(bot.warroom.db, "ping", broken)
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        status, body, _ = await get_health(bot)
+        assert (status, body) == (503, {"ok": False, "database": "unavailable"})
+    logged = [r for r in caplog.records if secret in r.getMessage()]
+    assert len(logged) == 1 and not logged[0].exc_info
+    monkeypatch.undo()
+    status, body, _ = await get_health(bot)
+    assert (status, body) == (200, {"ok": True, "database": "ok"})
+
+
+async def test_healthz_answers_when_the_database_hangs(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def hangs() -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(bot.warroom.db, "ping", hangs)
+    status, body, took = await get_health(bot)
+    assert (status, body) == (503, {"ok": False, "database": "unavailable"})
+    assert took < 3.5

@@ -7,17 +7,27 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import resource
+import socket
+import sys
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
+from app.config import ConfigError, HttpLimits, load_settings
+from app.fake_slack import FakeSlack
 from app.server import ParsedBoltRequest, parse_slack_body
-from tests.conftest import ALICE, SIGNING_SECRET, Bot
+from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
 from tests.helpers import bot_messages, channel
-from tests.slackclient import TEAM
+from tests.slackclient import TEAM, SlackSender, eventually
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -203,3 +213,276 @@ async def test_healthz_answers_when_the_database_hangs(
     status, body, took = await get_health(bot)
     assert (status, body) == (503, {"ok": False, "database": "unavailable"})
     assert took < 3.5
+
+
+# -- Connection limits, on the real `warroom serve --http` process --------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Served:
+    port: int
+    log: Path
+
+    @property
+    def events(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _limit_open_files(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return apply
+
+
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, fake: FakeSlack, open_files: int | None = None, **env: str
+) -> AsyncIterator[Served]:
+    """`warroom serve --http` on a free loopback port, its log in a file; stopped afterwards."""
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    environ |= {
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=environ,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=sink,
+            preexec_fn=_limit_open_files(open_files) if open_files else None,
+        )
+    served = Served(port, log)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.returncode is None, served.logged()
+                assert time.monotonic() < deadline, "bot did not become healthy"
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        yield served
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def plausible_headers(content_length: int, signed: bool = True) -> bytes:
+    """Request headers that pass every check made before the body is read."""
+    lines = [
+        "POST /slack/events HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Content-Type: {FORM}",
+        f"Content-Length: {content_length}",
+    ]
+    if signed:
+        lines += [
+            f"X-Slack-Request-Timestamp: {int(time.time())}",
+            "X-Slack-Signature: v0=" + "0" * 64,
+        ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def closed_within(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float, dribble: bytes = b""
+) -> tuple[float, bytes]:
+    """Keep sending `dribble` every 0.2 s until the server answers or closes; (time, answer)."""
+    started = time.monotonic()
+    answer = b""
+    while time.monotonic() - started < seconds:
+        try:
+            if dribble:
+                writer.write(dribble)
+                await writer.drain()
+            data = await asyncio.wait_for(reader.read(4096), 0.2)
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            break
+        if not data:
+            break
+        answer += data
+    return time.monotonic() - started, answer
+
+
+async def test_slow_and_idle_connections_are_closed(tmp_path: Path, fake: FakeSlack) -> None:
+    limits = {"WARROOM_HTTP_IDLE_TIMEOUT": "1", "WARROOM_HTTP_BODY_TIMEOUT": "1"}
+    async with serving(tmp_path, fake, **limits) as served:
+        # Headers sent a few bytes at a time: closed once the idle timeout has passed.
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        took, answer = await closed_within(reader, writer, 6, dribble=b"X-Slow: a\r\n")
+        assert took < 3 and answer == b"", (took, answer)
+        writer.close()
+        # A connection that sends nothing at all.
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        took, answer = await closed_within(reader, writer, 6)
+        assert took < 3 and answer == b"", (took, answer)
+        writer.close()
+        # Headers whole, body never finished: 408 once the body timeout has passed.
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(plausible_headers(100) + b"command=%2Fincident")
+        took, answer = await closed_within(reader, writer, 8)
+        assert answer.startswith(b"HTTP/1.1 408") and took < 5, (took, answer[:100])
+        writer.close()
+        # Legitimate requests are unaffected.
+        async with SlackSender(served.events, SIGNING_SECRET, fake) as sender:
+            status, _ = await sender.command("declare sev3 Still here")
+            assert status == 200
+    assert "Traceback" not in served.logged() and " ERROR " not in served.logged()
+
+
+async def test_held_open_connections_do_not_lock_slack_out(tmp_path: Path, fake: FakeSlack) -> None:
+    """Idle connections past the cap make way; past the cap with all busy, 503 and close."""
+    limits = {
+        "WARROOM_HTTP_MAX_CONNECTIONS": "40",
+        "WARROOM_HTTP_IDLE_TIMEOUT": "60",
+        "WARROOM_HTTP_BODY_TIMEOUT": "60",
+    }
+    held: list[asyncio.StreamWriter] = []
+    # 250 idle connections against a process that may open 200 files.
+    async with serving(tmp_path, fake, open_files=200, **limits) as served:
+        try:
+            for _ in range(250):
+                try:
+                    _, writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", served.port), 2
+                    )
+                except (TimeoutError, OSError):
+                    continue
+                held.append(writer)
+            async with SlackSender(served.events, SIGNING_SECRET, fake) as sender:
+                status, _ = await asyncio.wait_for(sender.command("declare sev2 Held open"), 10)
+                assert status == 200
+
+                def declared() -> bool:
+                    return fake.channel_by_name("incident-1") is not None
+
+                await eventually(declared, timeout=10)
+            # Now 40 connections each with a request in progress (a body still to come).
+            for writer in held:
+                writer.close()
+            held.clear()
+            for _ in range(40):
+                reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+                writer.write(plausible_headers(100))
+                await writer.drain()
+                held.append(writer)
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            took, answer = await closed_within(reader, writer, 5)
+            assert answer.startswith(b"HTTP/1.1 503") and took < 2, (took, answer)
+            writer.close()
+        finally:
+            for writer in held:
+                writer.close()
+    assert "Traceback" not in served.logged() and " ERROR " not in served.logged()
+
+
+async def test_oversize_and_unsigned_bodies_are_refused_before_they_are_read(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    big = 50 * 1024 * 1024
+    async with serving(tmp_path, fake, WARROOM_HTTP_MAX_BODY_BYTES="65536") as served:
+        for signed, expected in [(True, b"HTTP/1.1 413"), (False, b"HTTP/1.1 401")]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(plausible_headers(big, signed=signed) + b"x" * 16384)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+            assert answer.startswith(expected), (signed, answer[:100])
+            writer.close()
+        # No declared length (chunked): refused once more than the limit has arrived.
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        head = plausible_headers(0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+        chunk = b"x" * 100_000
+        writer.write(head + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+        writer.close()
+        # Malformed HTTP framing: refused, one log line, no traceback.
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n")
+        _, answer = await closed_within(reader, writer, 5)
+        assert answer[:8] in {b"HTTP/1.0", b"HTTP/1.1"} and answer[9:10] == b"4", answer[:100]
+        writer.close()
+        async with SlackSender(served.events, SIGNING_SECRET, fake) as sender:
+            status, _ = await sender.command("declare sev3 Small enough")
+            assert status == 200
+    assert "Traceback" not in served.logged() and " ERROR " not in served.logged()
+
+
+# -- Settings ------------------------------------------------------------------------------------
+
+
+def test_connection_limits_come_from_the_environment() -> None:
+    assert load_settings(env={}, dotenv=False).http == HttpLimits()
+    settings = load_settings(
+        env={
+            "WARROOM_HTTP_MAX_BODY_BYTES": "65536",
+            "WARROOM_HTTP_MAX_CONNECTIONS": "40",
+            "WARROOM_HTTP_IDLE_TIMEOUT": "2.5",
+            "WARROOM_HTTP_BODY_TIMEOUT": "3",
+            "WARROOM_HTTP_HEALTH_TIMEOUT": "0.5",
+        },
+        dotenv=False,
+    )
+    assert settings.http == HttpLimits(65536, 40, 2.5, 3.0, 0.5)
+    for name, value, message in [
+        (
+            "WARROOM_HTTP_MAX_CONNECTIONS",
+            "lots",
+            "WARROOM_HTTP_MAX_CONNECTIONS: 'lots' is not a whole number.",
+        ),
+        ("WARROOM_HTTP_IDLE_TIMEOUT", "0", "WARROOM_HTTP_IDLE_TIMEOUT: '0' must be more than 0."),
+        (
+            "WARROOM_HTTP_BODY_TIMEOUT",
+            "nan",
+            "WARROOM_HTTP_BODY_TIMEOUT: 'nan' must be more than 0.",
+        ),
+        (
+            "WARROOM_HTTP_HEALTH_TIMEOUT",
+            "soon",
+            "WARROOM_HTTP_HEALTH_TIMEOUT: 'soon' is not a number of seconds.",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(env={name: value}, dotenv=False)
+        assert str(caught.value) == message

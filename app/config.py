@@ -6,6 +6,7 @@ never a traceback: the person reading it may be setting the bot up mid-incident.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -26,6 +27,29 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What one caller of the HTTP server may hold: Slack's requests are small and arrive whole."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_connections: int = 256
+    # A connection must send a request's headers this soon after it opens (or after the last
+    # response on it); then the body this soon after the headers.
+    idle_timeout: float = 15.0
+    body_timeout: float = 10.0
+    health_timeout: float = 2.0
+
+
+# Environment variable -> HttpLimits field.
+HTTP_LIMITS_ENV = {
+    "WARROOM_HTTP_MAX_BODY_BYTES": "max_body_bytes",
+    "WARROOM_HTTP_MAX_CONNECTIONS": "max_connections",
+    "WARROOM_HTTP_IDLE_TIMEOUT": "idle_timeout",
+    "WARROOM_HTTP_BODY_TIMEOUT": "body_timeout",
+    "WARROOM_HTTP_HEALTH_TIMEOUT": "health_timeout",
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     bot_token: str = ""
     signing_secret: str = ""
@@ -36,6 +60,7 @@ class Settings:
     announce_channel: str = ""
     log_level: str = "INFO"
     policy: Policy = field(default_factory=Policy)
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def announce(self) -> str:
@@ -69,6 +94,25 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+def _http_limits(env: dict[str, str]) -> HttpLimits:
+    values: dict[str, float | int] = {}
+    defaults = HttpLimits()
+    for name, attr in HTTP_LIMITS_ENV.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        whole = isinstance(getattr(defaults, attr), int)
+        try:
+            value: float | int = int(raw) if whole else float(raw)
+        except ValueError:
+            kind = "a whole number" if whole else "a number of seconds"
+            raise ConfigError(f"{name}: {raw!r} is not {kind}.") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name}: {raw!r} must be more than 0.")
+        values[attr] = value
+    return HttpLimits(**values)  # type: ignore[arg-type]
+
+
 def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -99,6 +143,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),
         log_level=level,
         policy=policy,
+        http=_http_limits(env),
     )
 
 

@@ -3,45 +3,217 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import logging
+import re
 import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from app.bootstrap import Runtime, identify
+from app.config import HttpLimits
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# Slack's replay window, the one slack_sdk's SignatureVerifier applies.
+_MAX_CLOCK_SKEW = 60 * 5
+FORM = "application/x-www-form-urlencoded"
+# The fields that make a form body one of Slack's: a slash command, an interactivity payload,
+# or Slack's SSL check.
+_SLACK_FORM_FIELDS = {"command", "payload", "ssl_check"}
+
+
+class MalformedBody(ValueError):
+    """A signed body that is not one of Slack's request shapes."""
+
+
+def parse_slack_body(body: str, content_type: str) -> dict[str, Any]:
+    """The body of a Slack request as Bolt's listeners expect it.
+
+    Events API callbacks are JSON; slash commands are form fields; interactivity is one form field,
+    `payload`, holding JSON. Raises MalformedBody for anything else.
+    """
+    if content_type == "application/json" or (content_type != FORM and body.startswith("{")):
+        data = _json_object(body)
+    else:
+        fields = dict(parse_qsl(body, keep_blank_values=True))
+        if not _SLACK_FORM_FIELDS & fields.keys():
+            raise MalformedBody("a form without command, payload or ssl_check")
+        if "payload" not in fields:
+            return fields
+        data = _json_object(fields["payload"])
+    return data
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise MalformedBody("not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedBody("JSON, but not an object")
+    return data
+
+
+class ParsedBoltRequest(AsyncBoltRequest):
+    """An HTTP request handed to Bolt with its body already parsed, and its raw body kept.
+
+    Bolt's own parser (slack_bolt/request/internals.py, `parse_body`, slack_bolt 1.30) decides a
+    form body is an interactivity payload when the body contains the substring "payload"
+    anywhere: `/incident declare sev1 Payload service down`, `/incident update payload fixed`,
+    or any command typed in a channel named #payload-team, became an empty body and a 404. To be
+    reported upstream; until then the body is parsed here (`parse_slack_body`).
+
+    Bolt takes a parsed body only in Socket Mode, so the request is built that way and then put
+    back into HTTP mode with the raw body, which Bolt's signature check reads.
+    """
+
+    def __init__(
+        self,
+        *,
+        raw_body: str,
+        body: dict[str, Any],
+        query: str | dict[str, Sequence[str]] | None,
+        headers: dict[str, str | Sequence[str]],
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            body=body, query=query, headers=headers, context=context, mode="socket_mode"
+        )
+        self.raw_body = raw_body
+        self.mode = "http"
+
+    def to_copyable(self) -> ParsedBoltRequest:
+        # Bolt copies the request for lazy listeners; the copy must not go back to its parser.
+        return ParsedBoltRequest(
+            raw_body=self.raw_body,
+            body=self.body,
+            query=self.query,
+            headers=dict(self.headers),
+            context=self.context.to_copyable(),
+        )
+
+
+def _signature(secret: bytes, timestamp: str, body: bytes) -> str:
+    """Slack's request signature, over the body's bytes as received. (slack_sdk's
+    SignatureVerifier decodes the body as UTF-8 first, and raises on anything else.)"""
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    return "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+
+
+def _refused(request: web.Request, status: int, reason: str) -> web.Response:
+    """A refusal: one short log line, no traceback, and nothing about why to the caller."""
+    log.info(
+        "refused %s %s from %s (%d): %s",
+        request.method,
+        request.path,
+        request.remote,
+        status,
+        reason,
+    )
+    # Served by `listen`, a body left unread is drained for a moment (`LINGER`), then the
+    # connection closed.
+    return web.json_response({"ok": False}, status=status)
+
+
+class Health:
+    """The database probe behind /healthz: bounded in time, its error logged once, never shown."""
+
+    def __init__(self, ping: Callable[[], Awaitable[None]], timeout: float) -> None:
+        self.ping = ping
+        self.timeout = timeout
+        self.failing: str | None = None
+
+    async def check(self) -> bool:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.ping()
+        except Exception as exc:  # the health check reports, it does not crash
+            if isinstance(exc, TimeoutError):
+                detail = f"no answer within {self.timeout:g} s"
+            else:
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+            if detail != self.failing:
+                log.warning("health check: database unavailable: %s", detail)
+                self.failing = detail
+            return False
+        if self.failing is not None:
+            log.info("health check: database answering again")
+            self.failing = None
+        return True
+
 
 def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
-    """The HTTP surface: Slack's requests on `path`, and a health check for load balancers."""
+    """The HTTP surface: Slack's requests on `path`, and a health check for load balancers.
+
+    A request to `path` is checked in order of cost: its signature headers (401) and declared
+    size (413) before any of the body is read; then the body, read within a time limit (408);
+    then the signature over the raw bytes (401); then its shape (400). Only then does Bolt see it.
+    """
+    limits = runtime.settings.http
+    secret = runtime.settings.signing_secret.encode()
+    health = Health(lambda: runtime.db.ping(), limits.health_timeout)
 
     async def slack_events(request: web.Request) -> web.Response:
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not secret:
+            return _refused(request, 401, "SLACK_SIGNING_SECRET is not set")
+        if not _SIGNATURE.fullmatch(signature):
+            return _refused(request, 401, "no Slack signature")
+        if not _TIMESTAMP.fullmatch(timestamp) or (
+            abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW
+        ):
+            return _refused(request, 401, "request timestamp missing or stale")
+        declared = request.content_length
+        if declared is not None and declared > limits.max_body_bytes:
+            return _refused(request, 413, f"body of {declared} bytes declared")
         try:
-            body = (await request.read()).decode("utf-8")
+            async with asyncio.timeout(limits.body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            return _refused(request, 408, "body not received in time")
+        except web.HTTPRequestEntityTooLarge:
+            return _refused(request, 413, "body too large")
+        except ConnectionError:  # the caller went away; nothing to answer, nothing to report
+            return web.Response(status=400)
+        if not hmac.compare_digest(signature, _signature(secret, timestamp, raw)):
+            return _refused(request, 401, "wrong signature")
+        try:
+            body = raw.decode("utf-8")
+            parsed = parse_slack_body(body, request.content_type)
         except UnicodeDecodeError:
-            # Slack always sends UTF-8; anything else is not from Slack.
-            return web.Response(status=400, text="request body is not UTF-8")
-        bolt_request = AsyncBoltRequest(
-            body=body,
-            query=request.query_string,
-            headers=request.headers,  # type: ignore[arg-type]
+            # Slack always sends UTF-8.
+            return _refused(request, 400, "signed body is not UTF-8")
+        except MalformedBody as exc:
+            return _refused(request, 400, f"signed body is not a Slack request: {exc}")
+        headers: dict[str, str | Sequence[str]] = dict(request.headers)
+        bolt_request = ParsedBoltRequest(
+            raw_body=body, body=parsed, query=request.query_string, headers=headers
         )
         bolt_response = await runtime.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            await runtime.db.ping()
-        except Exception as exc:  # the health check reports, it does not crash
-            return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
+        if not await health.check():
+            return web.json_response({"ok": False, "database": "unavailable"}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
 
-    app = web.Application()
+    app = web.Application(client_max_size=limits.max_body_bytes)
     app.router.add_post(path, slack_events)
     app.router.add_get("/healthz", healthz)
     return app
@@ -66,17 +238,217 @@ async def start_engine(runtime: Runtime) -> None:
 
 async def serve_http(runtime: Runtime, host: str, port: int) -> None:
     await prepare(runtime)
-    runner = web.AppRunner(web_app(runtime), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    listener = await listen(runtime, host, port)
     await start_engine(runtime)
-    log.info("listening on http://%s:%d/slack/events", host, port)
+    log.info("listening on http://%s:%d/slack/events", host, listener.port)
     try:
         await _until_stopped()
     finally:
-        await runner.cleanup()
+        await listener.close()
         await runtime.close()
+
+
+# How long a refused request's unread body is drained before its connection closes, so that
+# the caller reads the refusal rather than a reset.
+LINGER = 2.0
+
+
+@dataclass
+class Listener:
+    """The HTTP server, listening."""
+
+    runner: web.AppRunner
+    server: asyncio.Server
+    connections: Connections
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+
+
+async def listen(runtime: Runtime, host: str, port: int) -> Listener:
+    """Serve `web_app(runtime)` on host:port within the connection limits of the settings."""
+    limits = runtime.settings.http
+    connections = Connections(limits)
+    app = web_app(runtime)
+    app.middlewares.append(connections.middleware)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        # aiohttp's own idle timer; Connections also covers a connection's first request, which
+        # aiohttp before 3.14 does not.
+        keepalive_timeout=limits.idle_timeout,
+        lingering_time=LINGER,
+        logger=_ProtocolLog(logging.getLogger("aiohttp.server"), {}),
+    )
+    await runner.setup()
+    assert runner.server is not None
+    server = await asyncio.get_running_loop().create_server(
+        connections.protocol_factory(runner.server), host, port
+    )
+    return Listener(runner=runner, server=server, connections=connections)
+
+
+class _ProtocolLog(logging.LoggerAdapter):
+    """aiohttp's connection log. Malformed HTTP, which anyone on the network may send, is one
+    line at INFO rather than an error with a traceback; errors in the handlers keep theirs."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            del kwargs["exc_info"]
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            level, msg = logging.INFO, f"{msg}: {reason}"
+        super().log(level, msg, *args, **kwargs)
+
+
+@dataclass
+class _Connection:
+    busy: int = 0
+    idle_timer: asyncio.TimerHandle | None = None
+
+
+class Connections:
+    """The open connections of the HTTP server: at most `max_connections`, none idle for long.
+
+    A connection is idle when no request is in progress on it: from when it opens until a
+    request's headers have arrived, and from each response to the next request. An idle
+    connection is closed after `idle_timeout` (a client sending headers byte by byte gets no
+    more). When a new connection would pass the cap, the connection idle longest is closed to
+    make room; if every connection has a request in progress, the new one is answered 503 and
+    closed. Held-open connections therefore cannot lock Slack out.
+    """
+
+    def __init__(self, limits: HttpLimits) -> None:
+        self.limit = limits.max_connections
+        self.idle_timeout = limits.idle_timeout
+        # Insertion order is idle order: a connection moves to the end when a request finishes.
+        self.open: dict[asyncio.BaseTransport, _Connection] = {}
+        self.evicted = 0
+        self.refused = 0
+        self._warned_at: float | None = None
+
+    def protocol_factory(self, server: web.Server) -> Callable[[], asyncio.Protocol]:
+        return lambda: _Counted(server(), self)
+
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        if len(self.open) >= self.limit:
+            made_room = self._make_room()
+            if not made_room:
+                self.refused += 1
+            self._warn_full()
+            if not made_room:
+                return False
+        conn = _Connection()
+        self.open[transport] = conn
+        self._idle(transport, conn)
+        return True
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        conn = self.open.pop(transport, None)
+        if conn is not None and conn.idle_timer is not None:
+            conn.idle_timer.cancel()
+
+    def _make_room(self) -> bool:
+        for transport, conn in self.open.items():
+            if conn.busy == 0:
+                self.release(transport)
+                transport.close()
+                self.evicted += 1
+                return True
+        return False
+
+    def _warn_full(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._warned_at is None or now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning(
+                "%d connections open, the limit (WARROOM_HTTP_MAX_CONNECTIONS): "
+                "%d idle ones closed to make room, %d refused so far",
+                len(self.open),
+                self.evicted,
+                self.refused,
+            )
+
+    def _idle(self, transport: asyncio.BaseTransport, conn: _Connection) -> None:
+        loop = asyncio.get_running_loop()
+        conn.idle_timer = loop.call_later(self.idle_timeout, self._expire, transport)
+
+    def _expire(self, transport: asyncio.BaseTransport) -> None:
+        conn = self.open.get(transport)
+        if conn is not None and conn.busy == 0:
+            self.release(transport)
+            transport.close()
+
+    @web.middleware
+    async def middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        transport = request.transport
+        conn = self.open.get(transport) if transport is not None else None
+        if transport is None or conn is None:
+            return await handler(request)
+        conn.busy += 1
+        if conn.idle_timer is not None:
+            conn.idle_timer.cancel()
+            conn.idle_timer = None
+        try:
+            return await handler(request)
+        finally:
+            conn.busy -= 1
+            if conn.busy == 0 and self.open.get(transport) is conn:
+                self.open[transport] = self.open.pop(transport)  # now the most recently idle
+                self._idle(transport, conn)
+
+
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, admitted by `Connections` or refused with 503."""
+
+    def __init__(self, inner: asyncio.Protocol, connections: Connections) -> None:
+        self.inner = inner
+        self.connections = connections
+        self.transport: asyncio.BaseTransport | None = None
+        self.admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.admitted = self.connections.admit(transport)
+        if not self.admitted:
+            assert isinstance(transport, asyncio.Transport)
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.admitted:
+            assert self.transport is not None
+            self.connections.release(self.transport)
+            self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.admitted:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.admitted else None
+
+    def pause_writing(self) -> None:
+        if self.admitted:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.admitted:
+            self.inner.resume_writing()
 
 
 async def serve_socket(runtime: Runtime) -> None:

@@ -34,6 +34,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
 from app.bootstrap import Runtime
+from app.config import Settings
 from app.server import web_app
 from app.slack import views
 from bench.harness import (
@@ -148,6 +149,7 @@ class _BareHost:
     aiohttp handler as the bot."""
 
     app: AsyncApp
+    settings: Settings = field(default_factory=lambda: Settings(signing_secret=SIGNING_SECRET))
 
 
 def bare_app() -> AsyncApp:

@@ -213,15 +213,8 @@ class Incidents:
                         commander=commander,
                     )
                 )
-                # The commander's brief goes out with the incident, through the outbox.
-                await self._announce(
-                    session,
-                    incident,
-                    now,
-                    lambda i: [
-                        Outgoing(f"user:{commander}", self.say.role_brief(i, Role.COMMANDER))
-                    ],
-                )
+                # The commander's brief links the war room: it is queued when the channel is
+                # recorded (Rooms._create_channel), not before.
                 incident_id = incident.id
         except IntegrityError:
             if not req.request_key:

@@ -4,11 +4,12 @@ the postmortem's names, the timeline, the stats on a phone, who is brought in, a
 
 from __future__ import annotations
 
-from tests.conftest import (
-    ALICE,
-    Bot,
-)
-from tests.helpers import bot_messages, channel, dms, last_view
+from dataclasses import replace
+
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
+from tests.conftest import ALICE, Bot, policy_with, settings_for, start_bot
+from tests.helpers import announcements, bot_messages, channel, dms, last_view
 
 
 def pinned(bot: Bot, room: str) -> str:
@@ -62,3 +63,25 @@ async def test_brief_waits_for_a_channel_created_late(bot: Bot) -> None:
     room = channel(bot.fake, "incident-1").id
     [brief] = [m for m in dms(bot.fake, ALICE) if "You are the" in m.text]
     assert f"<#{room}>" in brief.text
+
+
+# --- 9c: what is not known is left out -----------------------------------------------------
+
+
+async def test_notification_leaves_out_what_is_not_known(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    settings = replace(settings_for(fake, database_url), policy=policy_with(links={}))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev2 Checkout API returning 500s")
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        for text in (pinned(bot, room), announcements(fake)[0].text):
+            assert "*Incident #1 - Severity 2: Checkout API returning 500s*" in text
+            assert "Unspecified service" not in text
+            assert "Status Page" not in text and "not configured" not in text
+        await resolve(bot, room)
+        await bot.slack.command("postmortem", channel=room)
+        await bot.settle()
+        [stored] = fake.files.values()
+        assert stored.content is not None and b"Service" not in stored.content

@@ -126,7 +126,9 @@ async def test_declare_modal_with_every_field(bot: Bot) -> None:
     assert {ALICE, BOB, ONCALL} <= set(room.members)
     notification = bot_messages(bot.fake, room.id)[0]
     assert "Severity 3: auth - Login failures" in notification.text
-    assert "affecting 10% of logins fail" in notification.text
+    assert "We are investigating an issue affecting auth.\n> 10% of logins fail\n" in (
+        notification.text
+    )
     assert "Incident Commander: <@UBOB>" in notification.text
     snap = await bot.warroom.incidents.snapshot(1)
     assert snap.time_to_detect == timedelta(minutes=10)

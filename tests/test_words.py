@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from app.domain.lifecycle import Status
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from tests.conftest import ALICE, Bot, policy_with, settings_for, start_bot
@@ -65,6 +66,23 @@ async def test_brief_waits_for_a_channel_created_late(bot: Bot) -> None:
     assert f"<#{room}>" in brief.text
 
 
+# --- 9b: the Initial Notification reads as sentences ----------------------------------------
+
+
+async def test_notification_reads_as_sentences(bot: Bot) -> None:
+    room = await declare_form(
+        bot,
+        title="Checkout errors",
+        service="checkout",
+        description="Half of checkouts fail with HTTP 500 since 14:20.",
+    )
+    text = pinned(bot, room)
+    assert "We are investigating an issue affecting checkout.\n" in text
+    assert "\n> Half of checkouts fail with HTTP 500 since 14:20.\n" in text
+    assert ".." not in text
+    assert "affecting Half" not in text
+
+
 # --- 9c: what is not known is left out -----------------------------------------------------
 
 
@@ -80,8 +98,43 @@ async def test_notification_leaves_out_what_is_not_known(
             assert "*Incident #1 - Severity 2: Checkout API returning 500s*" in text
             assert "Unspecified service" not in text
             assert "Status Page" not in text and "not configured" not in text
+            assert "We are investigating an issue.\n" in text
         await resolve(bot, room)
         await bot.slack.command("postmortem", channel=room)
         await bot.settle()
         [stored] = fake.files.values()
         assert stored.content is not None and b"Service" not in stored.content
+
+
+# --- 9d: the notification follows the status ----------------------------------------------
+
+
+async def test_notification_follows_the_status(bot: Bot) -> None:
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    expected = {
+        Status.IDENTIFIED: "We have identified the cause of the issue and are working on a fix.",
+        Status.MONITORING: "A fix for the issue is in place; we are monitoring the results.",
+        Status.MITIGATED: (
+            "The impact of the issue has stopped; we are monitoring before resolving it."
+        ),
+    }
+    for status, sentence in expected.items():
+        await bot.slack.command("update", channel=room)
+        await bot.settle()
+        await bot.slack.submit(
+            last_view(bot.fake, "post_update"), {"status": status.value, "investigation": "x"}
+        )
+        await bot.settle()
+        for text in (pinned(bot, room), announcements(bot.fake)[0].text):
+            assert sentence in text, (status, text)
+            assert "We are investigating" not in text
+    await resolve(bot, room)
+    for text in (pinned(bot, room), announcements(bot.fake)[0].text):
+        assert "The issue is resolved." in text
+        assert "We are investigating" not in text and "monitoring" not in text
+    await bot.slack.command("close --force", channel=room)
+    await bot.settle()
+    assert "The issue was resolved; the incident is closed." in pinned(bot, room)
+    assert "The issue was resolved; the incident is closed." in announcements(bot.fake)[0].text

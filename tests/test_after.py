@@ -159,7 +159,7 @@ Users or transactions affected: ~12,000 checkouts
 
 - **Incident Commander:** @UALICE
 - **Technical Lead:** unassigned
-- **Communications:** unassigned
+- **Communications Lead:** unassigned
 
 ## Key figures
 
@@ -429,6 +429,6 @@ async def test_app_home_for_a_member_and_an_outsider_of_a_private_incident(bot: 
     alice, bob = str(fake.home_views[ALICE]), str(fake.home_views[BOB])
     assert "Public outage" in alice and "Secret breach" in alice
     assert "Rotate the leaked keys" in alice and "*Incident Commander* · *#2*" in alice
-    assert "Public outage" in bob and "*Communications* · *#1*" in bob
+    assert "Public outage" in bob and "*Communications Lead* · *#1*" in bob
     assert "Add a status page banner" in bob and "action_item_done" in bob
     assert "Secret breach" not in bob and "Rotate the leaked keys" not in bob and "#2" not in bob

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.domain.lifecycle import Status
+from app.domain.roles import Role, parse_role
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import ALICE, Bot, policy_with, settings_for, start_bot
+from tests.conftest import ALICE, CAROL, Bot, policy_with, settings_for, start_bot
 from tests.helpers import announcements, bot_messages, channel, dms, last_view
 
 
@@ -138,3 +139,23 @@ async def test_notification_follows_the_status(bot: Bot) -> None:
     await bot.settle()
     assert "The issue was resolved; the incident is closed." in pinned(bot, room)
     assert "The issue was resolved; the incident is closed." in announcements(bot.fake)[0].text
+
+
+# --- 9e: role names ------------------------------------------------------------------------
+
+
+async def test_roles_read_naturally(bot: Bot) -> None:
+    await bot.slack.command("declare sev3 Queue backlog")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    await bot.slack.command(f"role comms <@{CAROL}|carol>", channel=room)
+    await bot.settle()
+    await bot.slack.command(f"role tech-lead <@{ALICE}|alice>", channel=room)
+    await bot.settle()
+    said = [m.text for m in bot_messages(bot.fake, room) if "is now the" in m.text]
+    assert said == [
+        f"<@{CAROL}> is now the *Communications Lead* (assigned by <@{ALICE}>).",
+        f"<@{ALICE}> is now the *Technical Lead*.",
+    ]
+    assert "*You are the Communications Lead for Incident #1*" in dms(bot.fake, CAROL)[-1].text
+    assert parse_role("communications-lead") is Role.COMMS

@@ -249,7 +249,7 @@ async def test_operator_templates_win(
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "initial_notification.md.j2").write_text(
-        "*ACME incident {{ i.id }}*: {{ i.title }} (runbook {{ links.runbook }})"
+        "*ACME incident {{ i.id }}*: {{ i.title }} (status {{ links.status_page }})"
     )
     settings = settings_for(fake, database_url, templates_dir=str(folder))
     async for bot in start_bot(settings, fake, clock):
@@ -259,7 +259,7 @@ async def test_operator_templates_win(
         notification = bot_messages(fake, room.id)[0]
         assert (
             notification.text
-            == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (runbook /docs/RUNBOOK.md)"
+            == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (status https://status.example.com)"
         )
         # Templates not overridden still come from the built-in folder.
         assert "*Sev3 Medium*" in announcements(fake)[0].text

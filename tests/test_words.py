@@ -10,7 +10,7 @@ from app.domain.lifecycle import Status
 from app.domain.roles import Role, parse_role
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import ALICE, CAROL, Bot, policy_with, settings_for, start_bot
+from tests.conftest import ALICE, CAROL, ONCALL, Bot, policy_with, settings_for, start_bot
 from tests.helpers import announcements, bot_messages, channel, dms, last_view
 
 
@@ -159,3 +159,28 @@ async def test_roles_read_naturally(bot: Bot) -> None:
     ]
     assert "*You are the Communications Lead for Incident #1*" in dms(bot.fake, CAROL)[-1].text
     assert parse_role("communications-lead") is Role.COMMS
+
+
+# --- 9f: no runbook link unless configured -------------------------------------------------
+
+
+async def test_no_runbook_link_unless_configured(bot: Bot) -> None:
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    brief = dms(bot.fake, ALICE)[-1].text
+    page = next(m.text for m in dms(bot.fake, ONCALL) if "You are paged" in m.text)
+    for text in (brief, page):
+        assert "Runbook" not in text and "RUNBOOK" not in text
+
+
+async def test_configured_runbook_is_linked(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    runbook = "https://wiki.example.com/runbooks"
+    policy = policy_with(links={"runbook": runbook})
+    async for bot in start_bot(
+        replace(settings_for(fake, database_url), policy=policy), fake, clock
+    ):
+        await bot.slack.command("declare sev2 Checkout errors")
+        await bot.settle()
+        assert f"*Runbooks:* <{runbook}>" in dms(fake, ALICE)[-1].text

@@ -192,8 +192,10 @@ class Directory(_Strict):
 
 
 class Links(_Strict):
+    """Links shown in messages; each is left out of them until configured."""
+
     status_page: str = ""
-    runbook: str = "/docs/RUNBOOK.md"
+    runbook: str = ""
     oncall_schedule: str = ""
     escalation_contacts: str = ""
 

@@ -146,10 +146,18 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     from app.services.postmortem import render_postmortem
     from app.store.db import Database
 
+    # With the bot's token, people are named as in the file `/incident postmortem` shares (the
+    # same bytes). The export may run where Slack is not configured or not reachable: then
+    # the document carries user IDs (`@U…`) in place of names.
+    names = None
+    if settings.bot_token:
+        from app.integrations.slack_web import SlackGateway, make_client
+
+        names = SlackGateway(make_client(settings.bot_token, settings.api_url)).user_name
     db = Database(settings.database_url)
     try:
         renderer = Renderer(settings.policy.workspace.templates_dir)
-        text = await render_postmortem(db, settings.policy, renderer, incident_id)
+        text = await render_postmortem(db, settings.policy, renderer, incident_id, names)
     except NotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1

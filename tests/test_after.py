@@ -11,7 +11,17 @@ from app.fake_slack import FakeSlack
 from app.fake_slack.state import Message
 from app.services.clock import ManualClock
 from app.store.models import Incident
-from tests.conftest import ALICE, BOB, CAROL, DAVE, Bot, policy_with, settings_for, start_bot
+from tests.conftest import (
+    ALICE,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    DAVE,
+    Bot,
+    policy_with,
+    settings_for,
+    start_bot,
+)
 from tests.helpers import answers, bot_messages, channel, dms, last_view
 from tests.test_cli import clean_env, run
 
@@ -157,7 +167,7 @@ Users or transactions affected: ~12,000 checkouts
 
 ## Roles
 
-- **Incident Commander:** @UALICE
+- **Incident Commander:** @alice
 - **Technical Lead:** unassigned
 - **Communications Lead:** unassigned
 
@@ -174,25 +184,25 @@ Users or transactions affected: ~12,000 checkouts
 
 Times in UTC.
 
-- 2030-01-07 10:00:00 UTC · **Declared** (@UALICE): Declared Sev2: Checkout API returning 500s
+- 2030-01-07 10:00:00 UTC · **Declared** (@alice): Declared Sev2: Checkout API returning 500s
 - 2030-01-07 10:00:00 UTC · **Channel created**: Channel #incident-1 created
 - 2030-01-07 10:00:00 UTC · **Escalation**: Page fired
-- 2030-01-07 10:02:00 UTC · **Pinned message** (@UBOB): Error rate at 50% since deploy 4812 \
+- 2030-01-07 10:02:00 UTC · **Pinned message** (@bob): Error rate at 50% since deploy 4812 \
 <!channel> ([message]({link(room, first)}))
-- 2030-01-07 10:03:00 UTC · **Acknowledged** (@UBOB): Acknowledged
+- 2030-01-07 10:03:00 UTC · **Acknowledged** (@bob): Acknowledged
 - 2030-01-07 10:03:00 UTC · **Escalation**: Escalation step 1 cancelled: acknowledged
-- 2030-01-07 10:10:00 UTC · **Marked message** (@UDAVE): Rolled back deploy 4812 \
+- 2030-01-07 10:10:00 UTC · **Marked message** (@dave): Rolled back deploy 4812 \
 ([message]({link(room, second)}))
-- 2030-01-07 10:12:00 UTC · **Note** (@UALICE): Payment provider confirms no issue on their side
-- 2030-01-07 10:15:00 UTC · **Status** (@UALICE): Investigating → Mitigated
+- 2030-01-07 10:12:00 UTC · **Note** (@alice): Payment provider confirms no issue on their side
+- 2030-01-07 10:15:00 UTC · **Status** (@alice): Investigating → Mitigated
 - 2030-01-07 10:15:00 UTC · **Escalation**: Escalation step 2 cancelled: progress posted
-- 2030-01-07 10:20:00 UTC · **Status** (@UALICE): Mitigated → Resolved
+- 2030-01-07 10:20:00 UTC · **Status** (@alice): Mitigated → Resolved
 - 2030-01-07 10:20:00 UTC · **Escalation**: Escalation step 3 cancelled: resolved
-- 2030-01-07 10:25:00 UTC · **Action item** (@UALICE): A1: Validate pool size in CI · owner \
-@UDAVE · due 2030-01-09
-- 2030-01-07 10:25:00 UTC · **Action item** (@UALICE): A2: Alert on checkout 5xx rate · owner \
-@UBOB · due 2030-01-14
-- 2030-01-07 10:25:00 UTC · **Action item** (@UALICE): A3: Document the rollback procedure
+- 2030-01-07 10:25:00 UTC · **Action item** (@alice): A1: Validate pool size in CI · owner \
+@dave · due 2030-01-09
+- 2030-01-07 10:25:00 UTC · **Action item** (@alice): A2: Alert on checkout 5xx rate · owner \
+@bob · due 2030-01-14
+- 2030-01-07 10:25:00 UTC · **Action item** (@alice): A3: Document the rollback procedure
 
 ## Root cause
 
@@ -218,8 +228,8 @@ A config push set the payment client's pool size to 0
 
 | Item | Action | Owner | Deadline | State |
 | --- | --- | --- | --- | --- |
-| A1 | Validate pool size in CI | @UDAVE | 2030-01-09 | open |
-| A2 | Alert on checkout 5xx rate | @UBOB | 2030-01-14 | open |
+| A1 | Validate pool size in CI | @dave | 2030-01-09 | open |
+| A2 | Alert on checkout 5xx rate | @bob | 2030-01-14 | open |
 | A3 | Document the rollback procedure | unassigned | none | open |
 
 ## Lessons learned
@@ -250,8 +260,14 @@ async def test_postmortem_of_a_scripted_incident(bot: Bot, tmp_path: Path) -> No
         incident = await session.get(Incident, 1)
     assert incident is not None and incident.postmortem_at == T0 + timedelta(minutes=30)
 
-    # `warroom export` writes the same document from the same database.
-    env = clean_env(tmp_path, DATABASE_URL=bot.warroom.settings.database_url)
+    # `warroom export` writes the same document from the same database (naming people through
+    # Slack, as the upload does).
+    env = clean_env(
+        tmp_path,
+        DATABASE_URL=bot.warroom.settings.database_url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=bot.fake.api_url,
+    )
     code, out, err = await run(["export", "1"], env, tmp_path)
     assert code == 0, err
     assert out == document

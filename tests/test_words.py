@@ -4,14 +4,28 @@ the postmortem's names, the timeline, the stats on a phone, who is brought in, a
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 from app.domain.lifecycle import Status
 from app.domain.roles import Role, parse_role
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import ALICE, CAROL, ONCALL, Bot, policy_with, settings_for, start_bot
+from tests.conftest import (
+    ALICE,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    DAVE,
+    ONCALL,
+    Bot,
+    policy_with,
+    settings_for,
+    start_bot,
+)
 from tests.helpers import announcements, bot_messages, channel, dms, last_view
+from tests.test_cli import clean_env, run
 
 
 def pinned(bot: Bot, room: str) -> str:
@@ -184,3 +198,42 @@ async def test_configured_runbook_is_linked(
         await bot.slack.command("declare sev2 Checkout errors")
         await bot.settle()
         assert f"*Runbooks:* <{runbook}>" in dms(fake, ALICE)[-1].text
+
+
+# --- 9g: the postmortem names people -------------------------------------------------------
+
+
+async def test_postmortem_names_people_and_export_matches(bot: Bot, tmp_path: Path) -> None:
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    await bot.slack.command(f"role tech-lead <@{DAVE}|dave>", channel=room)
+    await bot.slack.command(f"note Asked <@{BOB}> to check the deploy", channel=room)
+    await bot.slack.command(f"action Add an alert <@{BOB}>", channel=room)
+    await bot.settle()
+    await resolve(bot, room)
+    await bot.slack.command("postmortem", channel=room)
+    await bot.settle()
+    [stored] = bot.fake.files.values()
+    assert stored.content is not None
+    document = stored.content.decode()
+    assert "- **Incident Commander:** @alice\n" in document
+    assert "- **Technical Lead:** @dave\n" in document
+    assert "(@alice): Asked @bob to check the deploy" in document
+    assert "| A1 | Add an alert | @bob |" in document
+    assert not re.search(r"@U[A-Z0-9]+", document), document
+
+    database = bot.warroom.settings.database_url
+    # With the bot's token, `warroom export` names people as the upload does: the same bytes.
+    env = clean_env(
+        tmp_path, DATABASE_URL=database, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=bot.fake.api_url
+    )
+    code, out, err = await run(["export", "1"], env, tmp_path)
+    assert code == 0, err
+    assert out == document
+    # Without Slack it still works, with user IDs in place of names.
+    code, out, err = await run(
+        ["export", "1"], clean_env(tmp_path, DATABASE_URL=database), tmp_path
+    )
+    assert code == 0, err
+    assert "- **Incident Commander:** @UALICE\n" in out

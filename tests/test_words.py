@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from app.domain.lifecycle import Status
@@ -237,3 +238,27 @@ async def test_postmortem_names_people_and_export_matches(bot: Bot, tmp_path: Pa
     )
     assert code == 0, err
     assert "- **Incident Commander:** @UALICE\n" in out
+
+
+# --- 9h: cancelled escalation steps stay off the timeline ----------------------------------
+
+
+async def test_cancelled_escalation_steps_stay_off_the_timeline(bot: Bot) -> None:
+    start = bot.clock.now()
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    # Acknowledged without the ladder being told: the engine finds step 1 moot when it is due.
+    await bot.warroom.incidents.acknowledge(1, BOB)
+    bot.clock.set(start + timedelta(minutes=6))
+    await bot.warroom.engine.tick()
+    bot.clock.set(start + timedelta(minutes=16))
+    await bot.warroom.engine.tick()  # no progress: step 2 escalates for real
+    await bot.settle()
+    bot.clock.set(start + timedelta(minutes=17))
+    await resolve(bot, room)  # step 3 and the update reminder are cancelled
+    texts = await timeline_texts(bot)
+    assert "Page fired" in texts and "Escalation step 2 fired" in texts
+    assert not [t for t in texts if "cancelled" in t], texts
+    rows = {r.key: r.state for r in await bot.warroom.escalations.rows(1)}
+    assert rows["ladder:1"] == "cancelled" and rows["ladder:3"] == "cancelled"

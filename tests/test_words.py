@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.domain.lifecycle import Status
+from app.domain.metrics import compute
 from app.domain.roles import Role, parse_role
+from app.domain.snapshot import IncidentSnapshot
 from app.fake_slack import FakeSlack
+from app.messages import stats
 from app.services.clock import ManualClock
 from tests.conftest import (
     ALICE,
@@ -262,3 +265,45 @@ async def test_cancelled_escalation_steps_stay_off_the_timeline(bot: Bot) -> Non
     assert not [t for t in texts if "cancelled" in t], texts
     rows = {r.key: r.state for r in await bot.warroom.escalations.rows(1)}
     assert rows["ladder:1"] == "cancelled" and rows["ladder:3"] == "cancelled"
+
+
+# --- 9i: the stats fit a phone -------------------------------------------------------------
+
+
+def _incident(n: int, severity: int, ack: float | None, resolve: float | None) -> IncidentSnapshot:
+    t = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
+    return IncidentSnapshot(
+        id=n,
+        title=f"Incident {n}",
+        severity=severity,
+        status=Status.RESOLVED if resolve is not None else Status.INVESTIGATING,
+        description="",
+        service="",
+        is_private=False,
+        declared_by="U1",
+        detected_at=t - timedelta(minutes=3),
+        declared_at=t,
+        acknowledged_at=None if ack is None else t + timedelta(minutes=ack),
+        resolved_at=None if resolve is None else t + timedelta(minutes=resolve),
+    )
+
+
+def test_stats_fit_a_phone_screen() -> None:
+    incidents = [
+        _incident(1, 1, ack=0.5, resolve=45),
+        _incident(2, 2, ack=10, resolve=60 * 24 * 3 + 61),
+        _incident(3, 2, ack=60 * 23 + 59.5, resolve=None),
+        _incident(4, 4, ack=300, resolve=600),
+    ]
+    rows = compute(incidents * 2500, {1: 0, 2: 15, 3: 60, 4: None})
+    printed = stats.plain(rows, 30)
+    shown = stats.mrkdwn(rows, 30)
+    block = shown.split("```\n", 1)[1].split("\n```", 1)[0]
+    for line in [*printed.splitlines(), *block.splitlines()]:
+        assert len(line) <= 45, line
+    assert "Sev2: 5,000 incidents" in printed
+    assert "Ack in target  50% (2,500/5,000)" in printed
+    assert "Sev3: no incidents" in printed
+    assert "Sev4: 2,500 incidents" in printed and "Ack in target  n/a (no target)" in printed
+    assert "All severities: 10,000 incidents" in printed
+    assert block in printed

@@ -307,3 +307,34 @@ def test_stats_fit_a_phone_screen() -> None:
     assert "Sev4: 2,500 incidents" in printed and "Ack in target  n/a (no target)" in printed
     assert "All severities: 10,000 incidents" in printed
     assert block in printed
+
+
+# --- 9j: acknowledging from elsewhere brings you in ----------------------------------------
+
+
+async def test_acknowledging_from_the_announcement_invites(bot: Bot) -> None:
+    await bot.slack.command("declare sev2 Checkout errors")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1")
+    assert BOB not in room.members
+    [announcement] = announcements(bot.fake)
+    await bot.slack.click(
+        "incident_ack", "1", user=BOB, channel=announcement.channel, message_ts=announcement.ts
+    )
+    await bot.settle()
+    assert (await bot.warroom.incidents.snapshot(1)).acknowledged_by == BOB
+    assert BOB in room.members
+
+
+async def test_acknowledging_a_private_incident_from_a_page_invites(bot: Bot) -> None:
+    await declare_form(bot, title="Secret breach", severity="3", private=["private"])
+    room = channel(bot.fake, "incident-1")
+    assert room.is_private
+    room.members.remove(ONCALL)  # left the channel, or was never added
+    [page] = [m for m in dms(bot.fake, ONCALL) if "You are paged" in m.text]
+    await bot.slack.click(
+        "incident_ack", "1", user=ONCALL, channel=page.channel, message_ts=page.ts
+    )
+    await bot.settle()
+    assert (await bot.warroom.incidents.snapshot(1)).acknowledged_by == ONCALL
+    assert ONCALL in room.members

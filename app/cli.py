@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
@@ -86,6 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str) -> None:
+    """Alembic says seven lines at every start and APScheduler two at every engine tick, which
+    drowns the lines about incidents: only their warnings, unless the operator asked for
+    DEBUG."""
+    for name in ("alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
 
 
 def _serve(settings: Settings, http: bool, host: str, port: int) -> int:

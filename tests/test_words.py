@@ -4,10 +4,16 @@ the postmortem's names, the timeline, the stats on a phone, who is brought in, a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import aiohttp
+import pytest
 
 from app.domain.lifecycle import Status
 from app.domain.metrics import compute
@@ -23,13 +29,15 @@ from tests.conftest import (
     CAROL,
     DAVE,
     ONCALL,
+    SIGNING_SECRET,
     Bot,
     policy_with,
     settings_for,
     start_bot,
 )
 from tests.helpers import announcements, bot_messages, channel, dms, last_view
-from tests.test_cli import clean_env, run
+from tests.slackclient import SlackSender, eventually
+from tests.test_cli import WARROOM, clean_env, free_port, run
 
 
 def pinned(bot: Bot, room: str) -> str:
@@ -338,3 +346,95 @@ async def test_acknowledging_a_private_incident_from_a_page_invites(bot: Bot) ->
     await bot.settle()
     assert (await bot.warroom.incidents.snapshot(1)).acknowledged_by == ONCALL
     assert ONCALL in room.members
+
+
+# --- 10: logs ------------------------------------------------------------------------------
+
+
+async def test_incident_changes_are_logged_without_user_text(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await bot.slack.command("declare sev3 Falcon checkout outage")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    await bot.slack.command("severity sev1", channel=room)
+    await bot.settle()
+    await resolve(bot, room, root_cause="Falcon config")
+    await bot.slack.command("close --force", channel=room)
+    await bot.settle()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("app.")]
+    said = [line for line in lines if line.startswith("incident 1 ")]
+    assert said == [
+        f"incident 1 declared: Sev3 by {ALICE}",
+        f"incident 1 severity changed: Sev3 -> Sev1 by {ALICE}",
+        f"incident 1 resolved: Sev1 by {ALICE}",
+        f"incident 1 closed: Sev1 by {ALICE} (without a postmortem)",
+    ]
+    assert not [line for line in lines if "Falcon" in line]
+
+
+def test_library_loggers_quiet_unless_debug() -> None:
+    from app.cli import quiet_libraries
+
+    names = ("alembic", "apscheduler")
+    before = {name: logging.getLogger(name).level for name in names}
+    try:
+        quiet_libraries("INFO")
+        assert all(logging.getLogger(n).getEffectiveLevel() == logging.WARNING for n in names)
+        quiet_libraries("DEBUG")
+        assert all(logging.getLogger(n).level == logging.NOTSET for n in names)
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_served_bot_logs_incidents_not_its_libraries(tmp_path: Path, fake: FakeSlack) -> None:
+    (tmp_path / "warroom.toml").write_text("[escalation]\ntick_seconds = 1\n")
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        "serve",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session:
+
+            async def healthy() -> bool:
+                try:
+                    async with session.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            deadline = time.monotonic() + 30
+            while not await healthy():
+                assert proc.returncode is None
+                assert time.monotonic() < deadline, "bot did not become healthy"
+                await asyncio.sleep(0.1)
+        async with SlackSender(f"{base}/slack/events", SIGNING_SECRET, fake) as sender:
+            await sender.command("declare sev2 Falcon checkout outage")
+            await eventually(lambda: fake.channel_by_name("incident-1"), timeout=10)
+        await asyncio.sleep(3.5)  # a few engine ticks
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+    log = err.decode()
+    assert "incident 1 declared: Sev2 by UALICE" in log, log
+    assert "alembic" not in log and "apscheduler" not in log, log
+    assert "Falcon" not in log

@@ -54,9 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
@@ -87,6 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str) -> None:
+    """Alembic says seven lines at every start and APScheduler two at every engine tick, which
+    drowns the lines about incidents: only their warnings, unless the operator asked for
+    DEBUG."""
+    for name in ("alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
 
 
 def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
@@ -147,10 +158,18 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     from app.services.postmortem import render_postmortem
     from app.store.db import Database
 
+    # With the bot's token, people are named as in the file `/incident postmortem` shares (the
+    # same bytes). The export may run where Slack is not configured or not reachable: then
+    # the document carries user IDs (`@U…`) in place of names.
+    names = None
+    if settings.bot_token:
+        from app.integrations.slack_web import SlackGateway, make_client
+
+        names = SlackGateway(make_client(settings.bot_token, settings.api_url)).user_name
     db = Database(settings.database_url)
     try:
         renderer = Renderer(settings.policy.workspace.templates_dir)
-        text = await render_postmortem(db, settings.policy, renderer, incident_id)
+        text = await render_postmortem(db, settings.policy, renderer, incident_id, names)
     except NotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -46,9 +46,7 @@ async def test_declare_from_command_builds_the_war_room(bot: Bot) -> None:
 
     notification = bot_messages(fake, room.id)[0]
     assert fake.pins(room.id) == [notification.ts]
-    assert "Incident #1 - Severity 2: Unspecified service - Checkout API returning 500s" in (
-        notification.text
-    )
+    assert "Incident #1 - Severity 2: Checkout API returning 500s*" in notification.text
     assert f"Slack Channel: <#{room.id}>" in notification.text
     assert "Incident Commander: <@UALICE>" in notification.text
     assert "https://status.example.com" in notification.text
@@ -128,7 +126,9 @@ async def test_declare_modal_with_every_field(bot: Bot) -> None:
     assert {ALICE, BOB, ONCALL} <= set(room.members)
     notification = bot_messages(bot.fake, room.id)[0]
     assert "Severity 3: auth - Login failures" in notification.text
-    assert "affecting 10% of logins fail" in notification.text
+    assert "We are investigating an issue affecting auth.\n> 10% of logins fail\n" in (
+        notification.text
+    )
     assert "Incident Commander: <@UBOB>" in notification.text
     snap = await bot.warroom.incidents.snapshot(1)
     assert snap.time_to_detect == timedelta(minutes=10)
@@ -249,7 +249,7 @@ async def test_operator_templates_win(
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "initial_notification.md.j2").write_text(
-        "*ACME incident {{ i.id }}*: {{ i.title }} (runbook {{ links.runbook }})"
+        "*ACME incident {{ i.id }}*: {{ i.title }} (status {{ links.status_page }})"
     )
     settings = settings_for(fake, database_url, templates_dir=str(folder))
     async for bot in start_bot(settings, fake, clock):
@@ -259,7 +259,7 @@ async def test_operator_templates_win(
         notification = bot_messages(fake, room.id)[0]
         assert (
             notification.text
-            == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (runbook /docs/RUNBOOK.md)"
+            == "*ACME incident 1*: &lt;b&gt;Custom&lt;/b&gt; (status https://status.example.com)"
         )
         # Templates not overridden still come from the built-in folder.
         assert "*Sev3 Medium*" in announcements(fake)[0].text

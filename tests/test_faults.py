@@ -101,7 +101,7 @@ async def test_every_flow_completes_at_20_percent_faults(bot: Bot) -> None:
         assert snap.severity == 2 and snap.acknowledged_by == BOB and snap.comms == CAROL
         room = channel(fake, snap.channel_name or "")
         texts = [m.text for m in fake.messages(room.id) if m.user == "UBOT"]
-        assert sum("We are investigating" in t for t in texts) == 1
+        assert sum(t.startswith(f"*Incident #{n} - Severity") for t in texts) == 1
         assert sum("Issue Resolved" in t for t in texts) == 1
         assert sum("*Update " in t for t in texts) == 1
         assert sum("acknowledged Incident" in t for t in texts) == 1

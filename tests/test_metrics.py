@@ -117,11 +117,14 @@ async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
     table = printed.split("\n\n", 1)[1].rstrip("\n")
     assert f"```\n{table}\n```" in shown
     assert printed.startswith("Incidents declared in the last 30 days")
-    lines = {line.split()[0]: line.split() for line in table.splitlines()[2:]}
-    assert lines["Sev2"][:4] == ["Sev2", "1", "4m", "4m"]
-    assert lines["Sev1"][:4] == ["Sev1", "1", "30m", "30m"] and "0%" in lines["Sev1"][-2]
-    assert lines["Sev4"][1] == "1" and lines["Sev4"][-1] == "n/a"
-    assert lines["All"][1] == "3"
+    blocks = {block.split(":")[0]: block.splitlines() for block in table.split("\n\n")}
+    assert blocks["Sev2"][:2] == ["Sev2: 1 incident", "Acknowledge    median 4m, p90 4m"]
+    assert blocks["Sev1"][:2] == ["Sev1: 1 incident", "Acknowledge    median 30m, p90 30m"]
+    assert blocks["Sev1"][-1] == "Ack in target  0% (0/1)"
+    assert blocks["Sev3"] == ["Sev3: no incidents"]
+    assert blocks["Sev4"][0] == "Sev4: 1 incident"
+    assert blocks["Sev4"][-1] == "Ack in target  n/a (no target)"
+    assert blocks["All severities"][0] == "All severities: 3 incidents"
     assert "Secret breach" not in shown + printed
     code, printed7, _ = await run(["stats", "--days", "7"], env, tmp_path)
     await bot.slack.command("stats 7d", user=BOB)

@@ -192,8 +192,10 @@ class Directory(_Strict):
 
 
 class Links(_Strict):
+    """Links shown in messages; each is left out of them until configured."""
+
     status_page: str = ""
-    runbook: str = "/docs/RUNBOOK.md"
+    runbook: str = ""
     oncall_schedule: str = ""
     escalation_contacts: str = ""
 
@@ -279,9 +281,9 @@ def _default_roles() -> dict[Role, RolePolicy]:
             name="Incident Commander",
             brief=(
                 "You coordinate the response. Keep the channel focused, decide the severity, "
-                "make sure the Technical Lead and Communications roles are filled, agree when "
-                "the next update is due and call the incident mitigated and resolved. You do "
-                "not debug: you keep everyone else unblocked."
+                "make sure the Technical Lead and Communications Lead roles are filled, agree "
+                "when the next update is due and call the incident mitigated and resolved. You "
+                "do not debug: you keep everyone else unblocked."
             ),
         ),
         Role.TECH_LEAD: RolePolicy(
@@ -294,7 +296,8 @@ def _default_roles() -> dict[Role, RolePolicy]:
             ),
         ),
         Role.COMMS: RolePolicy(
-            name="Communications",
+            # Read in sentences: "<@U…> is now the Communications Lead".
+            name="Communications Lead",
             brief=(
                 "You update stakeholders. Post status updates on the agreed cadence, keep the "
                 "status page current and answer questions outside the war room so responders "

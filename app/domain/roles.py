@@ -23,6 +23,8 @@ _ALIASES: dict[str, Role] = {
     "comms": Role.COMMS,
     "communications": Role.COMMS,
     "communication": Role.COMMS,
+    "communications-lead": Role.COMMS,
+    "comms-lead": Role.COMMS,
 }
 
 

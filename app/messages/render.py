@@ -22,7 +22,9 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
+    pass_context,
 )
+from jinja2.runtime import Context
 
 from app.domain import durations
 from app.messages import mrkdwn
@@ -62,8 +64,16 @@ def _finalize_document(value: Any) -> Any:
     return "" if value is None else _CONTROL.sub("", str(value))
 
 
-def _doc_user(user_id: str | None, fallback: str = "unassigned") -> str:
-    return f"@{user_id}" if user_id else fallback
+def _doc_name(context: Context, user_id: str) -> str:
+    """A person's display name from the `names` the document was rendered with; the ID when
+    it is not known (no Slack to ask)."""
+    names = context.get("names") or {}
+    return " ".join(str(names.get(user_id) or user_id).split())
+
+
+@pass_context
+def _doc_user(context: Context, user_id: str | None, fallback: str = "unassigned") -> str:
+    return f"@{_doc_name(context, user_id)}" if user_id else fallback
 
 
 def _doc_when(moment: datetime | None, zone: str = "UTC") -> str:
@@ -72,10 +82,16 @@ def _doc_when(moment: datetime | None, zone: str = "UTC") -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _doc_line(value: Any) -> str:
-    """One line of user text for a list item: mentions as @U…, newlines as spaces."""
-    text = _MENTION.sub(lambda m: "@" + m.group(1), str(value or ""))
+@pass_context
+def _doc_line(context: Context, value: Any) -> str:
+    """One line of user text for a list item: mentions as @name, newlines as spaces."""
+    text = _MENTION.sub(lambda m: "@" + _doc_name(context, m.group(1)), str(value or ""))
     return " ".join(text.split())
+
+
+def mentioned(value: Any) -> list[str]:
+    """The user IDs mentioned (`<@U…>`) in a text, in order."""
+    return _MENTION.findall(str(value or ""))
 
 
 _ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)(?:\|[^&]*)?&gt;")

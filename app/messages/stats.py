@@ -1,5 +1,5 @@
-"""One rendering of the metrics, for the terminal and for Slack. Both draw the same table from
-the same cells, so what `warroom stats` prints is what `/incident stats` shows."""
+"""One rendering of the metrics, for the terminal and for Slack. Both draw the same blocks from
+the same figures, so what `warroom stats` prints is what `/incident stats` shows."""
 
 from __future__ import annotations
 
@@ -9,46 +9,42 @@ from app.domain.durations import humanize
 from app.domain.metrics import SeverityStats, Spread
 from app.messages.mrkdwn import escape
 
-HEADERS = (
-    "Severity",
-    "Count",
-    "Ack median",
-    "Ack p90",
-    "Resolve median",
-    "Resolve p90",
-    "Detect median",
-    "Detect p90",
-    "Ack in target",
-)
+# Every line fits a phone held upright (about 45 characters) and a narrow terminal.
+LABEL_WIDTH = len("Ack in target")
 
 
-def _duration(value: object) -> str:
-    return "-" if value is None else humanize(value)  # type: ignore[arg-type]
-
-
-def _pair(spread: Spread) -> list[str]:
-    return [_duration(spread.median), _duration(spread.p90)]
+def _spread(spread: Spread) -> str:
+    if spread.median is None or spread.p90 is None:
+        return "-"
+    return f"median {humanize(spread.median)}, p90 {humanize(spread.p90)}"
 
 
 def _share(row: SeverityStats) -> str:
     share = row.within_target_share
     if share is None:
-        return "n/a"
-    return f"{round(share * 100)}% ({row.within_target}/{row.with_target})"
+        return "n/a (no target)"
+    return f"{round(share * 100)}% ({row.within_target:,}/{row.with_target:,})"
 
 
-def cells(rows: Sequence[SeverityStats]) -> list[list[str]]:
-    return [
-        [
-            "All" if row.severity is None else f"Sev{row.severity}",
-            str(row.count),
-            *_pair(row.acknowledge),
-            *_pair(row.resolve),
-            *_pair(row.detect),
-            _share(row),
+def _incidents(count: int) -> str:
+    if not count:
+        return "no incidents"
+    return f"{count:,} incident{'' if count == 1 else 's'}"
+
+
+def block(row: SeverityStats) -> list[str]:
+    """One severity (or all of them): a heading line, then one line per measure."""
+    name = "All severities" if row.severity is None else f"Sev{row.severity}"
+    lines = [f"{name}: {_incidents(row.count)}"]
+    if row.count:
+        measures = [
+            ("Acknowledge", _spread(row.acknowledge)),
+            ("Resolve", _spread(row.resolve)),
+            ("Detect", _spread(row.detect)),
+            ("Ack in target", _share(row)),
         ]
-        for row in rows
-    ]
+        lines += [f"{label.ljust(LABEL_WIDTH)}  {value}" for label, value in measures]
+    return lines
 
 
 def title(days: int) -> str:
@@ -56,15 +52,9 @@ def title(days: int) -> str:
 
 
 def table(rows: Sequence[SeverityStats]) -> str:
-    """Aligned columns, headers first: readable in a terminal and in a Slack code block."""
-    grid = [list(HEADERS), *cells(rows)]
-    widths = [max(len(line[col]) for line in grid) for col in range(len(HEADERS))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        for line in grid
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    """One small block per severity, blank lines between: readable in a terminal, in a Slack
+    code block and on a phone (a wide table of columns is not)."""
+    return "\n\n".join("\n".join(block(row)) for row in rows)
 
 
 def plain(rows: Sequence[SeverityStats], days: int) -> str:
@@ -72,7 +62,7 @@ def plain(rows: Sequence[SeverityStats], days: int) -> str:
 
 
 def mrkdwn(rows: Sequence[SeverityStats], days: int) -> str:
-    """The same table in a code block (escaped: Slack reads `&`, `<`, `>` even there)."""
+    """The same blocks in a code block (escaped: Slack reads `&`, `<`, `>` even there)."""
     note = "_Times: detect = detected to declared; acknowledge = declared to acknowledged; "
     note += "resolve = detected to resolved. Private incidents are counted, never named._"
     return f"*{title(days)}*\n```\n{escape(table(rows))}\n```\n{note}"

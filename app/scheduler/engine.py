@@ -242,14 +242,15 @@ class Engine:
                 .where(col(EscalationRow.claimed_by) == self.replica)
                 .values(**values)
             )
-            if row.kind in {Kind.LADDER, Kind.PAGE}:
-                verb = "fired" if state == "fired" else f"cancelled: {outcome}"
+            # Pages and escalations that went out are part of the story; a step cancelled
+            # because it was no longer needed is not (its row keeps the reason).
+            if state == "fired" and row.kind in {Kind.LADDER, Kind.PAGE}:
                 session.add(
                     repo.event(
                         row.incident_id,
                         now,
-                        "escalation_fired" if state == "fired" else "escalation_cancelled",
-                        f"{describe_key(row.key)} {verb}",
+                        "escalation_fired",
+                        f"{describe_key(row.key)} fired",
                         key=row.key,
                         targets=row.targets,
                     )

@@ -47,6 +47,14 @@ class Announcements:
     def role_brief(self, i: IncidentSnapshot, role: Role) -> Message:
         return blocks.simple(self.render("role_brief.md.j2", i, role=self.policy.role(role)))
 
+    def briefs(self, i: IncidentSnapshot) -> list[Outgoing]:
+        """Every role holder's brief, once the war room exists (the brief links it)."""
+        return [
+            Outgoing(f"user:{holder}", self.role_brief(i, role))
+            for role in Role
+            if (holder := i.roles.get(role))
+        ]
+
     def acknowledged(self, i: IncidentSnapshot, by: str) -> list[Outgoing]:
         sev = self.policy.severity(i.severity)
         target = sev.response_target_minutes
@@ -60,10 +68,11 @@ class Announcements:
 
     def role_assigned(self, i: IncidentSnapshot, role: Role, user: str, by: str) -> list[Outgoing]:
         said = self.render("role_assigned.md.j2", i, user=user, role=self.policy.role(role), by=by)
-        return [
-            Outgoing("channel", blocks.simple(said)),
-            Outgoing(f"user:{user}", self.role_brief(i, role)),
-        ]
+        said_in_channel = Outgoing("channel", blocks.simple(said))
+        if not i.channel_id:
+            # No war room yet: the brief goes out when its channel is created (`briefs`).
+            return [said_in_channel]
+        return [said_in_channel, Outgoing(f"user:{user}", self.role_brief(i, role))]
 
     def update_posted(self, i: IncidentSnapshot, update: StatusUpdate) -> list[Outgoing]:
         text = self.render("update.md.j2", i, u=_UpdateView(update))

@@ -132,7 +132,8 @@ class Escalations:
         keep: set[Kind] | None = None,
         keys: set[str] | None = None,
     ) -> int:
-        """Cancel pending steps matching the filters; each cancellation goes on the timeline."""
+        """Cancel pending steps matching the filters. A step that never happened stays off the
+        timeline (its row keeps the reason, for `/incident escalations`)."""
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             query = (
@@ -152,16 +153,6 @@ class Escalations:
             for row in rows:
                 row.state, row.cancelled_at, row.outcome = "cancelled", now, reason
                 session.add(row)
-                if row.kind in {Kind.LADDER, Kind.PAGE}:
-                    session.add(
-                        repo.event(
-                            incident_id,
-                            now,
-                            "escalation_cancelled",
-                            f"{describe_key(row.key)} cancelled: {reason}",
-                            key=row.key,
-                        )
-                    )
         return len(rows)
 
     async def run_pending(self, incident_id: int) -> None:

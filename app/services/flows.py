@@ -61,9 +61,15 @@ class Flows:
             await self.outbox.deliver(change.incident.id)
 
     async def acknowledge(self, incident_id: int, user: str, say: Say | None = None) -> None:
-        await self.incidents.acknowledge(incident_id, user)
+        change = await self.incidents.acknowledge(incident_id, user)
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
+        # Whoever acknowledges is a responder, wherever they pressed the button (the
+        # announcement, a page or an escalation DM): bring them into the war room, private or
+        # not. Only people shown the incident can acknowledge it: the command checks sight,
+        # and the buttons are on messages sent to its channel, announcement and pages.
+        if change.incident.channel_id:
+            await self._invite(incident_id, [user])
 
     async def assign_role(
         self, incident_id: int, role: Role, user: str, by: str, say: Say | None = None

@@ -4,6 +4,7 @@ timeline event in one transaction, and returns a snapshot for the Slack side to 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from app.services.errors import InvalidInput, NotFound, ServiceError, incident_s
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
+
+# One line per declare, severity change, resolve and close: numbers and user IDs, never a
+# title or anything else people typed (logs travel further than the incident's channel).
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 80
 MAX_FIELD = 3000
@@ -223,15 +228,8 @@ class Incidents:
                     )
                 )
                 _intend(incident, "declared", now)
-                # The commander's brief goes out with the incident, through the outbox.
-                await self._announce(
-                    session,
-                    incident,
-                    now,
-                    lambda i: [
-                        Outgoing(f"user:{commander}", self.say.role_brief(i, Role.COMMANDER))
-                    ],
-                )
+                # The commander's brief links the war room: it is queued when the channel is
+                # recorded (Rooms._create_channel), not before.
                 incident_id = incident.id
         except IntegrityError:
             if not req.request_key:
@@ -241,6 +239,7 @@ class Incidents:
             if existing is None or existing.id is None:
                 raise
             return Change(await self.snapshot(existing.id), changed=False)
+        log.info("incident %d declared: Sev%d by %s", incident_id, req.severity, req.declared_by)
         return Change(await self.snapshot(incident_id))
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -391,6 +390,9 @@ class Incidents:
             await self._announce(
                 session, incident, now, lambda i: self.say.severity_changed(i, old, by)
             )
+        log.info(
+            "incident %d severity changed: Sev%d -> Sev%d by %s", incident_id, old, severity, by
+        )
         return Change(await self.snapshot(incident_id))
 
     async def mitigate(self, incident_id: int, by: str) -> Change:
@@ -421,6 +423,7 @@ class Incidents:
                 setattr(incident, name, value)
             _intend(incident, "resolved", now)
             await self._announce(session, incident, now, self.say.resolved)
+        log.info("incident %d resolved: Sev%d by %s", incident_id, incident.severity, by)
         return Change(await self.snapshot(incident_id))
 
     async def close(self, incident_id: int, by: str, force: bool = False) -> Change:
@@ -468,6 +471,13 @@ class Incidents:
                 now,
                 lambda i: self.say.closed(i, by, int(open_items), skipped),
             )
+        log.info(
+            "incident %d closed: Sev%d by %s%s",
+            incident_id,
+            incident.severity,
+            by,
+            " (without a postmortem)" if skipped else "",
+        )
         return Change(await self.snapshot(incident_id))
 
     # --- helpers --------------------------------------------------------------------------

@@ -1,20 +1,27 @@
 """The postmortem: one Markdown document from what the bot knows, with the parts only people
 can write left as placeholders. The CLI (`warroom export`) and Slack (`/incident postmortem`)
-render it with the same function, so the file in the channel and the exported one match."""
+render it with the same function, so the file in the channel and the exported one match.
+
+It is read outside Slack, where `<@U…>` means nothing: people appear by their display names
+(`users.info`, through the Slack port's cached `user_name`). Whoever renders it without Slack
+gets the user IDs instead."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlmodel import col, select
 
 from app.domain.policy import Policy
 from app.domain.roles import Role
+from app.domain.snapshot import IncidentSnapshot
 from app.messages.mrkdwn import user
-from app.messages.render import Renderer
+from app.messages.render import Renderer, mentioned
 from app.services.context import Services
 from app.services.errors import ServiceError, incident_snapshot
-from app.services.timeline import entry
+from app.services.timeline import Entry, entry
 from app.store import repo
 from app.store.db import Database
 from app.store.models import ActionItem
@@ -23,9 +30,18 @@ TEMPLATE = "postmortem.md.j2"
 PLACEHOLDER = "To be completed in the review."
 
 
+# A user ID -> the person's display name (the ID itself when Slack does not know them).
+NameLookup = Callable[[str], Awaitable[str]]
+
+
 async def render_postmortem(
-    db: Database, policy: Policy, renderer: Renderer, incident_id: int
+    db: Database,
+    policy: Policy,
+    renderer: Renderer,
+    incident_id: int,
+    names: NameLookup | None = None,
 ) -> str:
+    """The document; with `names`, people by name, else by user ID."""
     async with db.session() as session:
         snap = await incident_snapshot(session, incident_id)
         events = await repo.timeline(session, incident_id)
@@ -36,18 +52,44 @@ async def render_postmortem(
         )
         actions = list(result.all())
     roles = [(policy.role(role).name, snap.roles.get(role)) for role in Role]
+    # Its own generation is not part of the incident's story (and would make each
+    # regenerated copy differ from the last).
+    timeline = [entry(e) for e in events if e.kind != "postmortem"]
+    people = _people(snap, timeline, actions)
+    found = await asyncio.gather(*(names(p) for p in people)) if names else people
     return renderer.document(
         TEMPLATE,
         i=snap,
         sev=policy.severity(snap.severity),
         roles=roles,
-        # Its own generation is not part of the incident's story (and would make each
-        # regenerated copy differ from the last).
-        timeline=[entry(e) for e in events if e.kind != "postmortem"],
+        timeline=timeline,
         actions=actions,
         tz=policy.workspace.timezone,
         placeholder=PLACEHOLDER,
+        names=dict(zip(people, found, strict=True)),
     )
+
+
+def _people(snap: IncidentSnapshot, timeline: list[Entry], actions: list[ActionItem]) -> list[str]:
+    """Everyone the document may name: role holders, actors, owners and people mentioned."""
+    texts = [
+        snap.title,
+        snap.description,
+        snap.impact_summary,
+        snap.users_affected,
+        snap.root_cause,
+        snap.next_steps,
+        *(e.text for e in timeline),
+        *(a.text for a in actions),
+    ]
+    ids = [
+        *snap.roles.values(),
+        snap.declared_by,
+        *(e.actor for e in timeline),
+        *(a.owner for a in actions),
+        *(user_id for text in texts for user_id in mentioned(text)),
+    ]
+    return [user_id for user_id in dict.fromkeys(ids) if user_id]
 
 
 def filename(incident_id: int) -> str:
@@ -60,7 +102,11 @@ class Postmortems:
 
     async def document(self, incident_id: int) -> str:
         return await render_postmortem(
-            self.services.db, self.services.policy, self.services.renderer, incident_id
+            self.services.db,
+            self.services.policy,
+            self.services.renderer,
+            incident_id,
+            self.services.slack.user_name,
         )
 
     async def publish(self, incident_id: int, by: str) -> datetime:

@@ -26,6 +26,7 @@ from app.messages.mrkdwn import escape
 from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import incident_snapshot
+from app.services.outbox import enqueue
 from app.services.ports import SlackError
 from app.store import repo
 from app.store.leases import release_repair_lease, take_repair_lease
@@ -175,18 +176,28 @@ class Rooms:
                 name_for, private=incident.is_private
             )
         incident.channel_id, incident.channel_name = channel["id"], channel["name"]
+        now = self.services.clock.now()
         async with self.services.db.session() as session:
+            # The row lock (Postgres) orders this with a role given meanwhile: that change
+            # either sees the channel and sends its own brief, or its holder is briefed here.
+            await repo.get_for_update(session, incident.id)
             await repo.set_fields(
                 session, incident.id, channel_id=channel["id"], channel_name=channel["name"]
             )
             session.add(
                 repo.event(
                     incident.id,
-                    self.services.clock.now(),
+                    now,
                     "channel_created",
                     f"Channel #{channel['name']} created",
                     channel=channel["id"],
                 )
+            )
+            # The role briefs link the channel, so they are queued with it: once, in the
+            # transaction that records it (a repair that adopts the channel lands here too).
+            roles = await repo.current_roles(session, incident.id)
+            enqueue(
+                session, incident.id, now, self.announcements.briefs(repo.snapshot(incident, roles))
             )
 
     async def _adoptable(self, name: str) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ LABELS = {
     "status_changed": "Status",
     "severity_changed": "Severity",
     "escalation_fired": "Escalation",
-    "escalation_cancelled": "Escalation",
+    "escalation_cancelled": "Escalation",  # no longer written; kept for older incidents
     "escalation_retry": "Escalation",
     "reminder_snoozed": "Reminder",
     "retro_held": "Retrospective",

@@ -329,7 +329,14 @@ async def actions_mine(call: Call) -> None:
 async def stats_command(call: Call) -> None:
     days = call.command.days or 30
     bot = call.bot
-    rows = await stats(bot.db, bot.services.policy, bot.services.clock.now(), days)
+    # Private incidents count only for the people who may see them.
+    rows = await stats(
+        bot.db,
+        bot.services.policy,
+        bot.services.clock.now(),
+        days,
+        seen=lambda incidents: bot.services.access.visible(incidents, call.user),
+    )
     await call.reply.say(stats_text.mrkdwn(rows, days))
 
 

@@ -1,16 +1,18 @@
-"""Answers to "may this person…" and "may this person see…", with the Slack look-ups they need
-(admin user groups, private channel members) cached for a minute."""
+"""Answers to "may this person see…" and "may this person…", with the Slack look-ups they need
+(admin user groups, cached for a minute; the members of a private incident's channel).
+
+Sight comes first: every rights check establishes sight before it says who may act, so a
+refusal never names the people running an incident to someone who may not know it exists."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from app.domain.permissions import VERBS, may
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
-from app.services.errors import ServiceError
+from app.services.errors import NotFound, ServiceError, no_incident
 from app.services.ports import SlackError, SlackPort
 
 CACHE_SECONDS = 60.0
@@ -40,19 +42,19 @@ class Access:
         self._admins = (time.monotonic(), users)
         return users
 
-    async def check(
-        self, action: str, user: str, declared_by: str, holders: Iterable[str], incident_id: int
-    ) -> None:
-        holders = list(holders)
+    async def check(self, action: str, user: str, incident: IncidentSnapshot) -> None:
+        """Refuse unless `user` sees the incident and may take `action` on it."""
+        await self.require_sight(incident, user)
         if action not in self.restricted:
             return
-        if may(action, user, self.restricted, declared_by, holders, await self.admins()):
+        holders = list(incident.roles.values())
+        if may(action, user, self.restricted, incident.declared_by, holders, await self.admins()):
             return
-        who = [mrkdwn.user(u) for u in dict.fromkeys([*holders, declared_by])]
+        who = [mrkdwn.user(u) for u in dict.fromkeys([*holders, incident.declared_by])]
         admins = " or an admin" if self.admin_ids else ""
         raise Forbidden(
             Mrkdwn(
-                f"Only the people running incident #{incident_id} ({', '.join(who)}){admins} "
+                f"Only the people running incident #{incident.id} ({', '.join(who)}){admins} "
                 f"may {VERBS.get(action, action)}."
             )
         )
@@ -81,8 +83,10 @@ class Access:
     async def visible(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
         return [i for i in incidents if await self.can_see(i, user)]
 
-    async def require_sight(self, incident: IncidentSnapshot, user: str) -> None:
+    async def require_sight(
+        self, incident: IncidentSnapshot, user: str, missing: NotFound | None = None
+    ) -> None:
+        """Refuse someone who may not see the incident with the error a number never used
+        gets (`missing`: the one for the thing asked about, e.g. an action item of it)."""
         if not await self.can_see(incident, user):
-            # Same words as for a number that does not exist: a private incident's existence
-            # is not confirmed to outsiders.
-            raise ServiceError(f"There is no incident #{incident.id}.")
+            raise missing or no_incident(incident.id)

@@ -17,7 +17,7 @@ from app.domain.lifecycle import Status
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import blocks
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
+from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_item
 from app.services.escalations import Escalations
 from app.services.incidents import clean
 from app.services.outbox import Outgoing, enqueue
@@ -82,7 +82,7 @@ class ActionItems:
         async with self.services.db.session() as session:
             item = await session.get(ActionItem, item_id)
         if item is None:
-            raise NotFound(f"There is no action item A{item_id}.")
+            raise no_item(item_id)
         return item
 
     # --- changing -------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class ActionItems:
         )
         item = result.first()
         if item is None:
-            raise NotFound(f"There is no action item A{item_id}.")
+            raise no_item(item_id)
         return item
 
     def _render(

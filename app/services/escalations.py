@@ -23,7 +23,7 @@ from app.domain.escalation import (
 )
 from app.domain.lifecycle import Status
 from app.services.context import Services
-from app.services.errors import NotFound, ServiceError
+from app.services.errors import ServiceError, no_incident
 from app.store import repo
 from app.store.models import EscalationRow, Incident
 
@@ -51,7 +51,7 @@ class Escalations:
     async def _incident(self, session: AsyncSession, incident_id: int) -> Incident:
         incident = await repo.get(session, incident_id)
         if incident is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
+            raise no_incident(incident_id)
         return incident
 
     async def rows(self, incident_id: int) -> list[EscalationRow]:
@@ -253,7 +253,7 @@ class Escalations:
         async with self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident #{incident_id}.")
+                raise no_incident(incident_id)
             if Status(incident.status).is_open:
                 raise ServiceError(
                     f"Incident #{incident_id} is still open; hold the retrospective after it "

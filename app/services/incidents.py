@@ -21,7 +21,7 @@ from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
 from app.services.announcements import Announcements
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
+from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_incident
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
@@ -459,12 +459,11 @@ class Incidents:
     async def _allow(
         self, session: AsyncSession, incident: Incident, action: str, by: str
     ) -> dict[Role, str]:
-        """Refuse unless `by` may take `action`; returns the current role holders."""
+        """Refuse unless `by` sees the incident and may take `action`; returns the current
+        role holders."""
         assert incident.id is not None
         roles = await repo.current_roles(session, incident.id)
-        await self.services.access.check(
-            action, by, incident.declared_by, roles.values(), incident.id
-        )
+        await self.services.access.check(action, by, repo.snapshot(incident, roles))
         return roles
 
     @asynccontextmanager
@@ -475,7 +474,7 @@ class Incidents:
         async with lock, self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident #{incident_id}.")
+                raise no_incident(incident_id)
             yield session, incident
 
     @staticmethod

@@ -22,7 +22,7 @@ from app.services.metrics import stats
 from app.slack import grammar, views
 from app.slack.command_table import Call, CommandTable, Section
 from app.slack.grammar import Command, CommandError
-from app.slack.listeners import modals, review
+from app.slack.listeners import gate, modals, review
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
@@ -356,10 +356,7 @@ async def help_command(call: Call) -> None:
 
 
 def register(bot: Bot) -> None:
-    @bot.app.command("/incident")
-    @bot.inflight.track
-    async def incident_command(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await handle(bot, ack, body)
+    gate.on_command(bot, "/incident", lambda ack, body: handle(bot, ack, body))
 
 
 async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -420,8 +417,7 @@ async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Repl
             )
             return
         # A private incident does not exist for people outside its channel.
-        snap = await bot.incidents.snapshot(incident_id)
-        await bot.services.access.require_sight(snap, user)
+        await gate.incident(bot, incident_id, user)
     await entry.handler(Call(bot, command, body, user, reply, incident_id))
 
 

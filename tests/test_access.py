@@ -36,10 +36,13 @@ from tests.conftest import (
     BOB,
     BOT_TOKEN,
     CAROL,
+    DAVE,
     ENG_LEAD,
+    ERIN,
     ONCALL_GROUP,
     Bot,
     fresh_database,
+    policy_with,
     settings_for,
     start_bot,
 )
@@ -381,3 +384,55 @@ async def test_stats_count_a_private_incident_only_for_those_who_may_see_it(bot:
     assert stats_row(alice, "All")[1] == "2" and stats_row(alice, "Sev4")[1] == "1"
     assert stats_row(outsider, "All")[1] == "1" and stats_row(outsider, "Sev4")[1] == "0"
     assert "Secret breach" not in alice + outsider
+
+
+async def test_only_the_owner_those_running_it_and_admins_complete_or_reassign_an_item(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    settings = replace(settings_for(fake, database_url), policy=policy_with(admins=[ERIN]))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev3 Queue backlog")  # Alice declares and commands
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        for text in ("Drain the queue <@UDAVE|dave>", "Add an alert <@UDAVE|dave>"):
+            await bot.slack.command(f"action {text}", channel=room)
+        await bot.settle()
+
+        refusal = (
+            ":no_entry_sign: Only its owner (<@UDAVE>), the people running incident #1 "
+            "(<@UALICE>) or an admin may complete or reassign action item A1."
+        )
+        await bot.slack.click("action_item_done", "1", user=OUTSIDER)
+        await bot.slack.click("action_item_reassign", "1", user=OUTSIDER)
+        await bot.settle()
+        assert answers(fake)[-2:] == [refusal, refusal]
+        assert not fake.calls_to("views.open")  # the form was refused before it opened
+        crafted = {
+            "id": "VCRAFTED02",
+            "type": "modal",
+            "callback_id": "reassign_action_item",
+            "private_metadata": json.dumps({"item": 1}),
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": "owner",
+                    "element": {"type": "users_select", "action_id": "owner"},
+                }
+            ],
+        }
+        await bot.slack.submit(crafted, {"owner": OUTSIDER}, user=OUTSIDER)
+        await bot.settle()
+        assert dms(fake, OUTSIDER)[-1].text == refusal  # no reply URL: answered by DM
+        items = await bot.warroom.bot.actions.for_incident(1)
+        assert [(i.owner, i.done_at) for i in items] == [(DAVE, None), (DAVE, None)]
+
+        # The owner, the commander and an admin may.
+        await bot.slack.click("action_item_done", "1", user=DAVE)
+        await bot.slack.click("action_item_reassign", "2", user=ALICE)
+        await bot.settle()
+        await bot.slack.submit(last_view(fake, "reassign_action_item"), {"owner": CAROL})
+        await bot.settle()
+        await bot.slack.click("action_item_done", "2", user=ERIN)
+        await bot.settle()
+        items = await bot.warroom.bot.actions.for_incident(1)
+        assert [(i.owner, i.done_by) for i in items] == [(DAVE, DAVE), (CAROL, ERIN)]

@@ -1,5 +1,6 @@
 """Who may do what to an incident. Anyone may declare; the actions listed in the policy's
-`permissions.restricted` belong to the incident's role holders, its declarer and the admins."""
+`permissions.restricted` belong to the incident's role holders, its declarer and the admins.
+An action item is completed or reassigned by its owner, or by those same people."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def may(
     if action not in restricted:
         return True
     return user == declared_by or user in set(role_holders) or user in admins
+
+
+def may_change_item(
+    user: str,
+    owner: str | None,
+    declared_by: str,
+    role_holders: Iterable[str],
+    admins: Collection[str],
+) -> bool:
+    """Complete or reassign an action item: its owner, the incident's role holders and
+    declarer, and the admins."""
+    return user == owner or user == declared_by or user in set(role_holders) or user in admins

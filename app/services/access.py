@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from app.domain.permissions import VERBS, may
+from app.domain.permissions import VERBS, may, may_change_item
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
-from app.services.errors import NotFound, ServiceError, no_incident
+from app.services.errors import NotFound, ServiceError, no_incident, no_item
 from app.services.ports import SlackError, SlackPort
 
 CACHE_SECONDS = 60.0
@@ -56,6 +56,24 @@ class Access:
             Mrkdwn(
                 f"Only the people running incident #{incident.id} ({', '.join(who)}){admins} "
                 f"may {VERBS.get(action, action)}."
+            )
+        )
+
+    async def check_item(
+        self, user: str, item_id: int, owner: str | None, incident: IncidentSnapshot
+    ) -> None:
+        """Refuse unless `user` sees the item's incident and may complete or reassign the item
+        (its owner, the incident's role holders and declarer, an admin)."""
+        await self.require_sight(incident, user, no_item(item_id))
+        holders = list(incident.roles.values())
+        if may_change_item(user, owner, incident.declared_by, holders, await self.admins()):
+            return
+        who = [mrkdwn.user(u) for u in dict.fromkeys([*holders, incident.declared_by])]
+        owned = f"its owner ({mrkdwn.user(owner)}), " if owner else ""
+        raise Forbidden(
+            Mrkdwn(
+                f"Only {owned}the people running incident #{incident.id} ({', '.join(who)}) "
+                f"or an admin may complete or reassign action item A{item_id}."
             )
         )
 

@@ -121,9 +121,10 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
+            snap = await incident_snapshot(session, item.incident_id)
+            await self.services.access.check_item(by, item_id, item.owner, snap)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is already done.")
-            snap = await incident_snapshot(session, item.incident_id)
             item.done_at, item.done_by = now, by
             session.add(item)
             session.add(
@@ -139,12 +140,13 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
+            snap = await incident_snapshot(session, item.incident_id)
+            await self.services.access.check_item(by, item_id, item.owner, snap)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is done; nothing to reassign.")
             previous = item.owner
             if previous == owner:
                 return ActionChange(item, [])
-            snap = await incident_snapshot(session, item.incident_id)
             item.owner = owner
             session.add(item)
             session.add(

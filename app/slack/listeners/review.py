@@ -115,7 +115,9 @@ async def mark_done(bot: Bot, seen: Seen, reply: Replier) -> None:
 
 
 async def open_reassign(bot: Bot, seen: Seen, trigger_id: str, reply: Replier) -> None:
-    assert seen.item is not None
+    assert seen.item is not None and seen.incident is not None
+    # Refused before the form is filled in (the submission is checked again).
+    await bot.services.access.check_item(seen.user, seen.item_id, seen.item.owner, seen.incident)
     meta = views.metadata(item=seen.item_id, reply_url=reply.response_url)
     await bot.services.slack.open_view(trigger_id, action_views.reassign_modal(seen.item, meta))
 

@@ -47,6 +47,7 @@ from tests.conftest import (
     start_bot,
 )
 from tests.helpers import answers, channel, dms, last_view
+from tests.slackclient import fill_state
 
 OUTSIDER = BOB
 NUMBER = 1  # incident #1 and action item A1: private in one world, never used in the other
@@ -436,3 +437,64 @@ async def test_only_the_owner_those_running_it_and_admins_complete_or_reassign_a
         await bot.settle()
         items = await bot.warroom.bot.actions.for_incident(1)
         assert [(i.owner, i.done_by) for i in items] == [(DAVE, DAVE), (CAROL, ERIN)]
+
+
+async def submit_status(bot: Bot, view: dict[str, Any], status: str, user: str) -> Any:
+    """Submit the update form with `status` picked, whether the form offered it or not."""
+    state = fill_state(view, {"investigation": "Consumers restarted"})
+    state["status"] = {"status": {"type": "static_select", "selected_option": {"value": status}}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": user, "name": user.lower()},
+        "api_app_id": "A1",
+        "trigger_id": bot.fake.new_trigger_id(),
+        "view": {**view, "state": {"values": state}},
+    }
+    _, ack = await bot.slack.interact(payload)
+    await bot.settle()
+    return ack
+
+
+async def test_status_moves_in_the_update_form_need_the_rights_of_their_commands(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    restricted = ["severity", "roles", "resolve", "close", "mitigate"]
+    policy = policy_with(permissions={"restricted": restricted})
+    async for bot in start_bot(
+        replace(settings_for(fake, database_url), policy=policy), fake, clock
+    ):
+        await bot.slack.command("declare sev3 Queue backlog")  # Alice commands
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+
+        # Bob may post updates, not mark the incident mitigated: the form does not offer it,
+        # and a submission that picks it anyway is refused.
+        await bot.slack.command("update", channel=room, user=OUTSIDER)
+        await bot.settle()
+        view = last_view(fake, "post_update")
+        offered = [o["value"] for o in view["blocks"][1]["element"]["options"]]
+        assert offered == ["investigating", "identified", "monitoring"]
+        await submit_status(bot, view, "mitigated", OUTSIDER)
+        assert answers(fake)[-1] == (
+            ":no_entry_sign: Only the people running incident #1 (<@UALICE>) may mark it mitigated."
+        )
+        snap = await bot.warroom.incidents.snapshot(1)
+        assert snap.status == "investigating" and snap.mitigated_at is None
+        assert snap.last_update_at is None  # nothing was posted
+
+        # Statuses the form never offers are refused inside the form, for everyone.
+        await bot.slack.command("update", channel=room)
+        await bot.settle()
+        view = last_view(fake, "post_update")
+        assert "mitigated" in json.dumps(view["blocks"][1])  # Alice may
+        for status in ("resolved", "closed", "banana"):
+            ack = await submit_status(bot, view, status, ALICE)
+            assert ack["response_action"] == "errors"
+            assert "resolution form" in ack["errors"]["status"]
+        snap = await bot.warroom.incidents.snapshot(1)
+        assert snap.status == "investigating" and snap.resolved_at is None
+
+        await submit_status(bot, view, "mitigated", ALICE)
+        snap = await bot.warroom.incidents.snapshot(1)
+        assert snap.status == "mitigated" and snap.mitigated_at is not None

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Literal
 
+from app.domain.lifecycle import Status
+
 Action = Literal["severity", "roles", "resolve", "close", "mitigate", "update", "ack"]
 ACTIONS: tuple[str, ...] = ("severity", "roles", "resolve", "close", "mitigate", "update", "ack")
 DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
@@ -20,6 +22,11 @@ VERBS = {
     "update": "post its updates",
     "ack": "acknowledge it",
 }
+
+
+# Status moves that have a command of their own need that command's right wherever they are
+# made (the update form included), besides the right to post the update.
+MOVES: dict[Status, Action] = {Status.MITIGATED: "mitigate", Status.RESOLVED: "resolve"}
 
 
 def may(

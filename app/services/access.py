@@ -42,6 +42,13 @@ class Access:
         self._admins = (time.monotonic(), users)
         return users
 
+    async def may(self, action: str, user: str, incident: IncidentSnapshot) -> bool:
+        """Whether `user` may take `action` (sight is the caller's to establish)."""
+        holders = incident.roles.values()
+        return may(
+            action, user, self.restricted, incident.declared_by, holders, await self.admins()
+        )
+
     async def check(self, action: str, user: str, incident: IncidentSnapshot) -> None:
         """Refuse unless `user` sees the incident and may take `action` on it."""
         await self.require_sight(incident, user)

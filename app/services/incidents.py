@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.lifecycle import Status, TransitionError, check_transition
+from app.domain.lifecycle import UPDATE_STATUSES, Status, TransitionError, check_transition
+from app.domain.permissions import MOVES
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
@@ -300,15 +301,21 @@ class Incidents:
         }
         if not any(fields.values()):
             raise InvalidInput("Say something in the update: what was done, or where it stands.")
+        if req.status not in UPDATE_STATUSES:
+            raise InvalidInput(status_choice(), "status")
         try:
             async with self._change(incident_id) as (session, incident):
-                await self._allow(session, incident, "update", by)
+                roles = await self._allow(session, incident, "update", by)
                 current = Status(incident.status)
                 if not current.is_open:
                     raise ServiceError(
                         f"Incident #{incident_id} is {current.value}; updates are for open ones."
                     )
                 self._transition(current, req.status)
+                if req.status != current and req.status in MOVES:
+                    # The same right as the move's own command (`/incident mitigate`).
+                    snap = repo.snapshot(incident, roles)
+                    await self.services.access.check(MOVES[req.status], by, snap)
                 update = StatusUpdate(
                     incident_id=incident_id,
                     status=req.status.value,
@@ -525,6 +532,15 @@ class Incidents:
             .where(col(RoleAssignment.ended_at).is_(None))
             .values(ended_at=now)
         )
+
+
+def status_choice() -> str:
+    """What to say when an update names a status the update form does not offer."""
+    offered = ", ".join(s.label for s in UPDATE_STATUSES[:-1]) + f" or {UPDATE_STATUSES[-1].label}"
+    return (
+        f"Pick {offered}. Resolving takes the resolution form (`/incident resolve`), "
+        "closing `/incident close`."
+    )
 
 
 def _update_summary(fields: dict[str, str]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from app.domain.lifecycle import UPDATE_STATUSES
+from app.domain.permissions import MOVES
 from app.domain.roles import Role
 from app.services.errors import InvalidInput
 from app.services.incidents import (
@@ -12,6 +14,7 @@ from app.services.incidents import (
     ResolveRequest,
     UpdateRequest,
     clean,
+    status_choice,
     validate_declare,
 )
 from app.slack import views
@@ -56,15 +59,21 @@ def register(bot: Bot) -> None:
 
     def update_request(view: dict[str, Any]) -> UpdateRequest:
         v = views.values(view)
+        status = views.parse_status_value(v.get("status"))
+        if status is None:  # not one the form offers: refused in the form (update_errors)
+            raise InvalidInput(status_choice(), "status")
         return UpdateRequest(
-            status=views.parse_status_value(v.get("status")),
+            status=status,
             done_so_far=v.get("done_so_far") or "",
             investigation=v.get("investigation") or "",
             eta=v.get("eta") or "",
         )
 
     def update_errors(view: dict[str, Any]) -> dict[str, str]:
-        req = update_request(view)
+        try:
+            req = update_request(view)
+        except InvalidInput as exc:
+            return {exc.field or "status": error_text(exc)}
         if not (req.done_so_far.strip() or req.investigation.strip() or req.eta.strip()):
             return {"investigation": "Say where the investigation stands, or what was done."}
         return {}
@@ -136,7 +145,14 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
     await bot.services.access.check(action, reply.user, snap)
     meta = views.metadata(incident=incident_id, reply_url=reply.response_url)
     if kind == views.UPDATE:
-        view = views.update_modal(snap, meta)
+        # Offer only the moves the person may make (mitigate may be restricted).
+        access = bot.services.access
+        statuses = [
+            s
+            for s in UPDATE_STATUSES
+            if s is snap.status or s not in MOVES or await access.may(MOVES[s], reply.user, snap)
+        ]
+        view = views.update_modal(snap, meta, statuses)
     elif kind == views.RESOLVE:
         view = views.resolve_modal(snap, meta)
     else:

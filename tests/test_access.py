@@ -498,3 +498,29 @@ async def test_status_moves_in_the_update_form_need_the_rights_of_their_commands
         await submit_status(bot, view, "mitigated", ALICE)
         snap = await bot.warroom.incidents.snapshot(1)
         assert snap.status == "mitigated" and snap.mitigated_at is not None
+
+
+async def test_a_private_incidents_items_are_never_given_or_told_to_an_outsider(bot: Bot) -> None:
+    fake = bot.fake
+    room = (await declare_private_incident(bot)).channel_id
+    assert room
+    refusal = (
+        ":no_entry_sign: <@UBOB> is not in incident #1's private channel, so they cannot own its "
+        "action items. Invite them to the channel first, or pick someone in it."
+    )
+    await bot.slack.command("action Rotate the leaked keys <@UBOB|bob>", channel=room)
+    await bot.settle()
+    assert answers(fake)[-1] == refusal
+    assert await bot.warroom.bot.actions.for_incident(1) == []
+
+    await bot.slack.command("action Rotate the leaked keys <@UALICE|alice>", channel=room)
+    await bot.settle()
+    await bot.slack.click("action_item_reassign", "1", user=ALICE)
+    await bot.settle()
+    await bot.slack.submit(last_view(fake, "reassign_action_item"), {"owner": OUTSIDER})
+    await bot.settle()
+    assert answers(fake)[-1] == refusal
+    [item] = await bot.warroom.bot.actions.for_incident(1)
+    assert item.owner == ALICE
+    assert "Rotate the leaked keys" not in json.dumps([m.text for m in dms(fake, OUTSIDER)])
+    assert not dms(fake, OUTSIDER)

@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.lifecycle import Status
 from app.domain.snapshot import IncidentSnapshot
-from app.messages import blocks
+from app.messages import blocks, mrkdwn
+from app.messages.mrkdwn import Mrkdwn
 from app.services.context import Services
 from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_item
 from app.services.escalations import Escalations
@@ -96,6 +97,7 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             snap = await incident_snapshot(session, incident_id)
+            await self._owner_sees(snap, req.owner)
             item = ActionItem(
                 incident_id=incident_id,
                 text=text,
@@ -147,6 +149,7 @@ class ActionItems:
             previous = item.owner
             if previous == owner:
                 return ActionChange(item, [])
+            await self._owner_sees(snap, owner)
             item.owner = owner
             session.add(item)
             session.add(
@@ -165,6 +168,19 @@ class ActionItems:
         return ActionChange(item, [u for u in (previous, owner) if u])
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _owner_sees(self, snap: IncidentSnapshot, owner: str | None) -> None:
+        """The owner is told the item by DM (its text, the incident's title): a private
+        incident's items go only to people who may see it."""
+        if owner and not await self.services.access.can_see(snap, owner):
+            raise InvalidInput(
+                Mrkdwn(
+                    f"{mrkdwn.user(owner)} is not in incident #{snap.id}'s private channel, so "
+                    "they cannot own its action items. Invite them to the channel first, or "
+                    "pick someone in it."
+                ),
+                "owner",
+            )
 
     async def _plan(self, item: ActionItem) -> None:
         if item.due_on is not None and item.owner and item.id is not None:

@@ -524,3 +524,24 @@ async def test_a_private_incidents_items_are_never_given_or_told_to_an_outsider(
     assert item.owner == ALICE
     assert "Rotate the leaked keys" not in json.dumps([m.text for m in dms(fake, OUTSIDER)])
     assert not dms(fake, OUTSIDER)
+
+
+async def test_someone_removed_from_a_private_incident_stops_seeing_it_at_once(bot: Bot) -> None:
+    fake = bot.fake
+    room = fake.channel((await declare_private_incident(bot)).channel_id or "")
+    room.members.append(OUTSIDER)
+    await bot.slack.command("status 1", user=OUTSIDER)
+    await bot.settle()
+    assert "Secret breach" in answers(fake)[-1]
+
+    room.members.remove(OUTSIDER)  # within a second, not a minute
+    await bot.slack.command("status 1", user=OUTSIDER)
+    await bot.slack.click("incident_update", "1", user=OUTSIDER)
+    await bot.settle()
+    assert answers(fake)[-2:] == [":no_entry_sign: There is no incident #1."] * 2
+    assert not [v for v in fake.views.values() if v.get("callback_id") == "post_update"]
+
+    room.members.append(OUTSIDER)  # and back
+    await bot.slack.command("list", user=OUTSIDER)
+    await bot.settle()
+    assert "Secret breach" in answers(fake)[-1]

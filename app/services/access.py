@@ -1,5 +1,6 @@
-"""Answers to "may this person see…" and "may this person…", with the Slack look-ups they need
-(admin user groups, cached for a minute; the members of a private incident's channel).
+"""Answers to "may this person see…" and "may this person…", with the Slack look-ups they need:
+admin user groups (cached for a minute) and the members of a private incident's channel (asked
+afresh every time, so someone removed from the channel stops seeing the incident at once).
 
 Sight comes first: every rights check establishes sight before it says who may act, so a
 refusal never names the people running an incident to someone who may not know it exists."""
@@ -30,7 +31,6 @@ class Access:
         self.admin_ids = admins
         self.restricted = restricted
         self._admins: tuple[float, set[str]] | None = None
-        self._members: dict[str, tuple[float, set[str]]] = {}
 
     async def admins(self) -> set[str]:
         """Admin users, with user groups expanded (cached)."""
@@ -85,15 +85,14 @@ class Access:
         )
 
     async def members(self, channel: str) -> set[str]:
-        cached = self._members.get(channel)
-        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        """The channel's members now. Not cached: Warroom is not told when someone leaves
+        (and each replica would hold its own copy), so a cached list would go on showing a
+        private incident to a person just removed from it. When Slack does not answer, nobody
+        but the declarer and role holders sees it."""
         try:
-            users = set(await self.slack.members(channel))
+            return set(await self.slack.members(channel))
         except SlackError:
-            users = set()
-        self._members[channel] = (time.monotonic(), users)
-        return users
+            return set()
 
     async def can_see(self, incident: IncidentSnapshot, user: str) -> bool:
         """Public incidents are for everyone; a private one for the members of its channel."""

@@ -545,3 +545,48 @@ async def test_someone_removed_from_a_private_incident_stops_seeing_it_at_once(b
     await bot.slack.command("list", user=OUTSIDER)
     await bot.settle()
     assert "Secret breach" in answers(fake)[-1]
+
+
+async def test_snooze_retro_note_action_and_postmortem_can_be_restricted(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    assert Policy().permissions.restricted == ["severity", "roles", "resolve", "close"]
+    more = ["snooze", "retro", "note", "action", "postmortem"]
+    policy = policy_with(permissions={"restricted": ["severity", "roles", "resolve", *more]})
+    async for bot in start_bot(
+        replace(settings_for(fake, database_url), policy=policy), fake, clock
+    ):
+        await bot.slack.command("declare sev3 Queue backlog")  # Alice commands
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        before = await bot.warroom.timeline.entries(1), len(fake.messages(room))
+        _, helped = await bot.slack.command("help", user=OUTSIDER)
+        for text in ("note #1 Stuck", "action #1 Add an alert", "retro 1", "retro done 1"):
+            await bot.slack.command(text, user=OUTSIDER)
+            await bot.settle()
+        await bot.slack.command("postmortem 1", user=OUTSIDER)
+        await bot.settle()
+        await bot.slack.click("reminder_snooze_15", "1:15", user=OUTSIDER)
+        await bot.settle()
+        said = answers(fake)[-6:]
+        who = ":no_entry_sign: Only the people running incident #1 (<@UALICE>) may"
+        assert said == [
+            f"{who} add notes to its timeline.",
+            f"{who} add its action items.",
+            f"{who} run its retrospective.",
+            f"{who} run its retrospective.",
+            f"{who} share its postmortem.",
+            f"{who} snooze its update reminders.",
+        ]
+        assert (await bot.warroom.timeline.entries(1), len(fake.messages(room))) == before
+        assert await bot.warroom.bot.actions.for_incident(1) == []
+        assert not fake.files
+        # help marks them restricted
+        assert (
+            "`note [#42] &lt;text&gt;` - Add a line to the timeline. _(restricted)_"
+            in helped["text"]
+        )
+
+        await bot.slack.command("note Consumers look stuck", channel=room)  # Alice may
+        await bot.settle()
+        assert (await bot.warroom.timeline.entries(1))[-1].text == "Consumers look stuck"

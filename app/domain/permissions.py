@@ -9,8 +9,34 @@ from typing import Literal
 
 from app.domain.lifecycle import Status
 
-Action = Literal["severity", "roles", "resolve", "close", "mitigate", "update", "ack"]
-ACTIONS: tuple[str, ...] = ("severity", "roles", "resolve", "close", "mitigate", "update", "ack")
+Action = Literal[
+    "severity",
+    "roles",
+    "resolve",
+    "close",
+    "mitigate",
+    "update",
+    "ack",
+    "snooze",
+    "retro",
+    "note",
+    "action",
+    "postmortem",
+]
+ACTIONS: tuple[str, ...] = (
+    "severity",
+    "roles",
+    "resolve",
+    "close",
+    "mitigate",
+    "update",
+    "ack",
+    "snooze",
+    "retro",
+    "note",
+    "action",
+    "postmortem",
+)
 DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
 
 VERBS = {
@@ -21,6 +47,11 @@ VERBS = {
     "mitigate": "mark it mitigated",
     "update": "post its updates",
     "ack": "acknowledge it",
+    "snooze": "snooze its update reminders",
+    "retro": "run its retrospective",
+    "note": "add notes to its timeline",
+    "action": "add its action items",
+    "postmortem": "share its postmortem",
 }
 
 

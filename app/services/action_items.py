@@ -97,6 +97,7 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             snap = await incident_snapshot(session, incident_id)
+            await self.services.access.check("action", by, snap)
             await self._owner_sees(snap, req.owner)
             item = ActionItem(
                 incident_id=incident_id,

@@ -54,6 +54,11 @@ class Escalations:
             raise no_incident(incident_id)
         return incident
 
+    async def _allow(self, session: AsyncSession, incident: Incident, action: str, by: str) -> None:
+        assert incident.id is not None
+        roles = await repo.current_roles(session, incident.id)
+        await self.services.access.check(action, by, repo.snapshot(incident, roles))
+
     async def rows(self, incident_id: int) -> list[EscalationRow]:
         async with self.services.db.session() as session:
             result = await session.exec(
@@ -232,6 +237,7 @@ class Escalations:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
+            await self._allow(session, incident, "snooze", by)
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}.")
             session.add(
@@ -254,6 +260,7 @@ class Escalations:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
                 raise no_incident(incident_id)
+            await self._allow(session, incident, "retro", by)
             if Status(incident.status).is_open:
                 raise ServiceError(
                     f"Incident #{incident_id} is still open; hold the retrospective after it "

@@ -80,6 +80,8 @@ class Timeline:
             incident = await repo.get(session, incident_id)
             if incident is None:
                 raise no_incident(incident_id)
+            roles = await repo.current_roles(session, incident_id)
+            await self.services.access.check("note", by, repo.snapshot(incident, roles))
             if incident.closed_at is not None:
                 raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
             session.add(repo.event(incident_id, self.services.clock.now(), "note", body, by))

@@ -198,10 +198,11 @@ async def escalations(call: Call) -> None:
     section=Section.INCIDENT,
     aliases=("retrospective",),
     elsewhere="/incident retro 42",
+    action="retro",
     parser=grammar.retro,
 )
 async def retro(call: Call) -> None:
-    await call.bot.flows.post_retro_agenda(call.incident, call.reply.say)
+    await call.bot.flows.post_retro_agenda(call.incident, call.user, call.reply.say)
 
 
 @command(
@@ -211,6 +212,7 @@ async def retro(call: Call) -> None:
     summary="Record that the retrospective was held (`retro held` works too).",
     section=Section.INCIDENT,
     elsewhere="/incident retro done 42",
+    action="retro",
 )
 async def retro_done(call: Call) -> None:
     await call.bot.flows.retro_held(call.incident, call.user, call.reply.say)
@@ -223,6 +225,7 @@ async def retro_done(call: Call) -> None:
     section=Section.AFTER,
     aliases=("notes",),
     elsewhere="/incident note #42 <text>",
+    action="note",
     parser=grammar.number_then_text("note"),
 )
 async def note(call: Call) -> None:
@@ -247,6 +250,7 @@ async def timeline(call: Call) -> None:
     summary="Add an action item; the owner gets a DM. Owner and date go last, in either order.",
     section=Section.AFTER,
     elsewhere="/incident action #42 <text> @owner due 2025-12-01",
+    action="action",
     parser=grammar.action,
 )
 async def action(call: Call) -> None:
@@ -275,6 +279,7 @@ async def actions(call: Call) -> None:
     section=Section.AFTER,
     aliases=("pm", "postmortems"),
     elsewhere="/incident postmortem 42",
+    action="postmortem",
 )
 async def postmortem(call: Call) -> None:
     await call.bot.postmortems.publish(call.incident, call.user)

@@ -590,3 +590,48 @@ async def test_snooze_retro_note_action_and_postmortem_can_be_restricted(
         await bot.slack.command("note Consumers look stuck", channel=room)  # Alice may
         await bot.settle()
         assert (await bot.warroom.timeline.entries(1))[-1].text == "Consumers look stuck"
+
+
+async def test_requests_from_another_workspace_are_refused(bot: Bot) -> None:
+    fake = bot.fake
+
+    async def command(text: str, team: str) -> tuple[int, str]:
+        fields = {
+            "team_id": team,
+            "channel_id": "CGENERAL",
+            "user_id": ALICE,
+            "command": "/incident",
+            "text": text,
+            "response_url": fake.new_response_url(),
+            "trigger_id": fake.new_trigger_id(),
+        }
+        status, body = await bot.slack.post_form(fields)
+        await bot.settle()
+        return status, body
+
+    refused = ":no_entry_sign: This Warroom serves another Slack workspace."
+    assert await command("declare sev2 Foreign outage", "T2") == (200, "")
+    assert answers(fake)[-1] == refused
+    assert await bot.warroom.incidents.open_incidents() == []
+
+    await command("declare sev2 Our outage", "T1")
+    [incident] = await bot.warroom.incidents.open_incidents()
+    status, _ = await bot.slack.interact(
+        {
+            "type": "block_actions",
+            "team": {"id": "T2"},
+            "user": {"id": BOB},
+            "trigger_id": fake.new_trigger_id(),
+            "actions": [{"action_id": "incident_ack", "value": str(incident.id)}],
+        }
+    )
+    await bot.settle()
+    assert status == 200
+    assert (await bot.warroom.incidents.snapshot(incident.id)).acknowledged_at is None
+    event = {"type": "app_home_opened", "user": BOB, "channel": "D1", "tab": "home"}
+    body = json.dumps(
+        {"team_id": "T2", "type": "event_callback", "event_id": "EvForeign", "event": event}
+    )
+    await bot.slack.post_raw(body, bot.slack.headers(body), "application/json")
+    await bot.settle()
+    assert BOB not in fake.home_views

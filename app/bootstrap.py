@@ -43,6 +43,8 @@ from app.store.db import Database
 
 log = logging.getLogger(__name__)
 
+FOREIGN_WORKSPACE = ":no_entry_sign: This Warroom serves another Slack workspace."
+
 
 @dataclass
 class Runtime:
@@ -138,10 +140,15 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     identity: dict[str, str] = {}
 
-    async def authorize(**_: object) -> AuthorizeResult:
+    async def authorize(team_id: str | None) -> AuthorizeResult | None:
         # auth.test runs once at start-up (identify), never inside a request's 3-second window.
         if not identity:
             identity.update(await _auth_test(services.slack))
+        if not team_id or team_id != identity.get("team_id"):
+            # Signed by Slack, but from another workspace than the bot's own (an app installed
+            # in several, an org-wide install): refused before any listener runs.
+            log.warning("request from workspace %s refused: this bot serves its own", team_id)
+            return None
         return AuthorizeResult(
             enterprise_id=None,
             team_id=identity.get("team_id"),
@@ -154,7 +161,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         # Bolt's own client carries no token: `authorize` supplies it per request.
         client=make_client(None, settings.api_url),
         signing_secret=settings.signing_secret or None,
-        authorize=authorize,
+        # None refuses the request (Bolt's type hint leaves it out; its code handles it).
+        authorize=authorize,  # type: ignore[arg-type]
+        user_facing_authorize_error_message=FOREIGN_WORKSPACE,
         logger=_bolt_logger(settings.log_level),
     )
     announcements = Announcements(settings.policy, renderer)

@@ -206,6 +206,7 @@ async def test_app_home_lists_open_public_incidents(bot: Bot) -> None:
     await bot.slack.interact(
         {
             "type": "block_actions",
+            "team": {"id": "T1"},
             "user": {"id": BOB},
             "trigger_id": bot.fake.new_trigger_id(),
             "actions": [{"action_id": "home_declare", "value": "declare", "type": "button"}],

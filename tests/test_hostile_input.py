@@ -137,7 +137,8 @@ async def test_invalid_utf8_in_form_bodies(bot: Bot) -> None:
     # Percent-encoded bytes that are not UTF-8: decoded with replacement characters.
     body = (
         "command=%2Fincident&text=declare+sev3+broken+%FF%FE%80+bytes&user_id=UALICE"
-        "&channel_id=CGENERAL&trigger_id=1.1.x&response_url=" + bot.fake.new_response_url()
+        "&team_id=T1&channel_id=CGENERAL&trigger_id=1.1.x&response_url="
+        + bot.fake.new_response_url()
     )
     status, _ = await bot.slack.post_raw(
         body, bot.slack.headers(body), "application/x-www-form-urlencoded"

@@ -9,7 +9,7 @@ from app.domain.lifecycle import Status
 from app.domain.metrics import compute, spread
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import stats
-from tests.conftest import BOB, Bot
+from tests.conftest import ALICE, BOB, Bot
 from tests.helpers import answers, channel, last_view
 from tests.test_cli import clean_env, run
 
@@ -108,7 +108,8 @@ async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
     await bot.settle()
     assert channel(fake, "incident-3").is_private
 
-    await bot.slack.command("stats", user=BOB)
+    # Alice declared the private incident: she sees all three, as the CLI does.
+    await bot.slack.command("stats", user=ALICE)
     await bot.settle()
     shown = answers(fake)[-1]
     env = clean_env(tmp_path, DATABASE_URL=bot.warroom.settings.database_url)
@@ -127,6 +128,6 @@ async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
     assert blocks["All severities"][0] == "All severities: 3 incidents"
     assert "Secret breach" not in shown + printed
     code, printed7, _ = await run(["stats", "--days", "7"], env, tmp_path)
-    await bot.slack.command("stats 7d", user=BOB)
+    await bot.slack.command("stats 7d", user=ALICE)
     await bot.settle()
     assert printed7.split("\n\n", 1)[1].rstrip("\n") in answers(fake)[-1]

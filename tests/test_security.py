@@ -109,7 +109,6 @@ async def test_private_incidents_are_seen_only_by_their_members(bot: Bot) -> Non
     ]
     # Once Bob is in the channel, he sees it.
     room.members.append(BOB)
-    bot.warroom.services.access._members.clear()
     await bot.slack.command("list", user=BOB)
     await bot.settle()
     assert "Secret breach" in answers(bot.fake)[-1]

@@ -334,12 +334,21 @@ async def test_acknowledging_from_the_announcement_invites(bot: Bot) -> None:
     assert BOB in room.members
 
 
-async def test_acknowledging_a_private_incident_from_a_page_invites(bot: Bot) -> None:
+async def test_acknowledging_a_private_incident_from_a_page_is_for_its_members(bot: Bot) -> None:
+    """A page DM's Acknowledge works for the people still in the private incident (they are
+    invited again, a no-op); someone who left it gets the answer a number never used gets: a
+    private incident is seen only by its members."""
     await declare_form(bot, title="Secret breach", severity="3", private=["private"])
     room = channel(bot.fake, "incident-1")
     assert room.is_private
-    room.members.remove(ONCALL)  # left the channel, or was never added
     [page] = [m for m in dms(bot.fake, ONCALL) if "You are paged" in m.text]
+    room.members.remove(ONCALL)  # left the channel
+    await bot.slack.click(
+        "incident_ack", "1", user=ONCALL, channel=page.channel, message_ts=page.ts
+    )
+    await bot.settle()
+    assert (await bot.warroom.incidents.snapshot(1)).acknowledged_by is None
+    room.members.append(ONCALL)
     await bot.slack.click(
         "incident_ack", "1", user=ONCALL, channel=page.channel, message_ts=page.ts
     )

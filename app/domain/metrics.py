@@ -1,8 +1,9 @@
 """Response metrics over a set of incidents, by severity. Pure: the CLI and Slack both call
 this with the same incidents, so `warroom stats` and `/incident stats` cannot disagree.
 
-Private incidents are counted like any other: the numbers say how the organisation responds,
-and no title or channel ever appears in them.
+The caller decides which incidents count: `/incident stats` passes those the reader may see
+(a private incident only for the people in it), `warroom stats` all of them. No title or
+channel ever appears in the numbers.
 """
 
 from __future__ import annotations

@@ -1,13 +1,42 @@
 """Who may do what to an incident. Anyone may declare; the actions listed in the policy's
-`permissions.restricted` belong to the incident's role holders, its declarer and the admins."""
+`permissions.restricted` belong to the incident's role holders, its declarer and the admins.
+An action item is completed or reassigned by its owner, or by those same people."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from typing import Literal
 
-Action = Literal["severity", "roles", "resolve", "close", "mitigate", "update", "ack"]
-ACTIONS: tuple[str, ...] = ("severity", "roles", "resolve", "close", "mitigate", "update", "ack")
+from app.domain.lifecycle import Status
+
+Action = Literal[
+    "severity",
+    "roles",
+    "resolve",
+    "close",
+    "mitigate",
+    "update",
+    "ack",
+    "snooze",
+    "retro",
+    "note",
+    "action",
+    "postmortem",
+]
+ACTIONS: tuple[str, ...] = (
+    "severity",
+    "roles",
+    "resolve",
+    "close",
+    "mitigate",
+    "update",
+    "ack",
+    "snooze",
+    "retro",
+    "note",
+    "action",
+    "postmortem",
+)
 DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
 
 VERBS = {
@@ -18,7 +47,17 @@ VERBS = {
     "mitigate": "mark it mitigated",
     "update": "post its updates",
     "ack": "acknowledge it",
+    "snooze": "snooze its update reminders",
+    "retro": "run its retrospective",
+    "note": "add notes to its timeline",
+    "action": "add its action items",
+    "postmortem": "share its postmortem",
 }
+
+
+# Status moves that have a command of their own need that command's right wherever they are
+# made (the update form included), besides the right to post the update.
+MOVES: dict[Status, Action] = {Status.MITIGATED: "mitigate", Status.RESOLVED: "resolve"}
 
 
 def may(
@@ -32,3 +71,15 @@ def may(
     if action not in restricted:
         return True
     return user == declared_by or user in set(role_holders) or user in admins
+
+
+def may_change_item(
+    user: str,
+    owner: str | None,
+    declared_by: str,
+    role_holders: Iterable[str],
+    admins: Collection[str],
+) -> bool:
+    """Complete or reassign an action item: its owner, the incident's role holders and
+    declarer, and the admins."""
+    return user == owner or user == declared_by or user in set(role_holders) or user in admins

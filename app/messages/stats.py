@@ -64,5 +64,6 @@ def plain(rows: Sequence[SeverityStats], days: int) -> str:
 def mrkdwn(rows: Sequence[SeverityStats], days: int) -> str:
     """The same blocks in a code block (escaped: Slack reads `&`, `<`, `>` even there)."""
     note = "_Times: detect = detected to declared; acknowledge = declared to acknowledged; "
-    note += "resolve = detected to resolved. Private incidents are counted, never named._"
+    note += "resolve = detected to resolved. A private incident counts only for the people "
+    note += "in it._"
     return f"*{title(days)}*\n```\n{escape(table(rows))}\n```\n{note}"

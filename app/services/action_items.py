@@ -15,9 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.lifecycle import Status
 from app.domain.snapshot import IncidentSnapshot
-from app.messages import blocks
+from app.messages import blocks, mrkdwn
+from app.messages.mrkdwn import Mrkdwn
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
+from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_item
 from app.services.escalations import Escalations
 from app.services.incidents import clean
 from app.services.outbox import Outgoing, enqueue
@@ -82,7 +83,7 @@ class ActionItems:
         async with self.services.db.session() as session:
             item = await session.get(ActionItem, item_id)
         if item is None:
-            raise NotFound(f"There is no action item A{item_id}.")
+            raise no_item(item_id)
         return item
 
     # --- changing -------------------------------------------------------------------------
@@ -96,6 +97,8 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             snap = await incident_snapshot(session, incident_id)
+            await self.services.access.check("action", by, snap)
+            await self._owner_sees(snap, req.owner)
             item = ActionItem(
                 incident_id=incident_id,
                 text=text,
@@ -121,9 +124,10 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
+            snap = await incident_snapshot(session, item.incident_id)
+            await self.services.access.check_item(by, item_id, item.owner, snap)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is already done.")
-            snap = await incident_snapshot(session, item.incident_id)
             item.done_at, item.done_by = now, by
             session.add(item)
             session.add(
@@ -139,12 +143,14 @@ class ActionItems:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             item = await self._item_for_update(session, item_id)
+            snap = await incident_snapshot(session, item.incident_id)
+            await self.services.access.check_item(by, item_id, item.owner, snap)
             if item.done_at is not None:
                 raise ServiceError(f"Action item A{item_id} is done; nothing to reassign.")
             previous = item.owner
             if previous == owner:
                 return ActionChange(item, [])
-            snap = await incident_snapshot(session, item.incident_id)
+            await self._owner_sees(snap, owner)
             item.owner = owner
             session.add(item)
             session.add(
@@ -164,6 +170,19 @@ class ActionItems:
 
     # --- helpers --------------------------------------------------------------------------
 
+    async def _owner_sees(self, snap: IncidentSnapshot, owner: str | None) -> None:
+        """The owner is told the item by DM (its text, the incident's title): a private
+        incident's items go only to people who may see it."""
+        if owner and not await self.services.access.can_see(snap, owner):
+            raise InvalidInput(
+                Mrkdwn(
+                    f"{mrkdwn.user(owner)} is not in incident #{snap.id}'s private channel, so "
+                    "they cannot own its action items. Invite them to the channel first, or "
+                    "pick someone in it."
+                ),
+                "owner",
+            )
+
     async def _plan(self, item: ActionItem) -> None:
         if item.due_on is not None and item.owner and item.id is not None:
             await self.escalations.plan_action(item.incident_id, item.id, item.due_on)
@@ -175,7 +194,7 @@ class ActionItems:
         )
         item = result.first()
         if item is None:
-            raise NotFound(f"There is no action item A{item_id}.")
+            raise no_item(item_id)
         return item
 
     def _render(

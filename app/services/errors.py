@@ -13,14 +13,22 @@ class ServiceError(Exception):
 
 
 class NotFound(ServiceError):
-    pass
+    """A number never used, or one the person may not see: the words are the same."""
+
+
+def no_incident(incident_id: int) -> NotFound:
+    return NotFound(f"There is no incident #{incident_id}.")
+
+
+def no_item(item_id: int) -> NotFound:
+    return NotFound(f"There is no action item A{item_id}.")
 
 
 async def incident_snapshot(session: AsyncSession, incident_id: int) -> IncidentSnapshot:
     """The incident as it is now, or the words a person gets for a number that does not exist."""
     snap = await repo.load_snapshot(session, incident_id)
     if snap is None:
-        raise NotFound(f"There is no incident #{incident_id}.")
+        raise no_incident(incident_id)
     return snap
 
 

@@ -24,7 +24,7 @@ from app.domain.escalation import (
 )
 from app.domain.lifecycle import Status
 from app.services.context import Services
-from app.services.errors import NotFound, ServiceError
+from app.services.errors import ServiceError, no_incident
 from app.store import repo
 from app.store.models import EscalationRow, Incident
 
@@ -52,8 +52,13 @@ class Escalations:
     async def _incident(self, session: AsyncSession, incident_id: int) -> Incident:
         incident = await repo.get(session, incident_id)
         if incident is None:
-            raise NotFound(f"There is no incident #{incident_id}.")
+            raise no_incident(incident_id)
         return incident
+
+    async def _allow(self, session: AsyncSession, incident: Incident, action: str, by: str) -> None:
+        assert incident.id is not None
+        roles = await repo.current_roles(session, incident.id)
+        await self.services.access.check(action, by, repo.snapshot(incident, roles))
 
     async def rows(self, incident_id: int) -> list[EscalationRow]:
         async with self.services.db.session() as session:
@@ -265,6 +270,7 @@ class Escalations:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
+            await self._allow(session, incident, "snooze", by)
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}.")
             session.add(
@@ -286,7 +292,8 @@ class Escalations:
         async with self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident #{incident_id}.")
+                raise no_incident(incident_id)
+            await self._allow(session, incident, "retro", by)
             if Status(incident.status).is_open:
                 raise ServiceError(
                     f"Incident #{incident_id} is still open; hold the retrospective after it "

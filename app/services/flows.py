@@ -158,8 +158,9 @@ class Flows:
         await self._queue(incident_id, [Outgoing("channel", blocks.simple(text))])
         await self.publish(incident_id, say)
 
-    async def post_retro_agenda(self, incident_id: int, say: Say) -> None:
+    async def post_retro_agenda(self, incident_id: int, by: str, say: Say) -> None:
         snap = await self.incidents.snapshot(incident_id)
+        await self.services.access.check("retro", by, snap)
         await self._queue(incident_id, self.rooms.announcements.retro_agenda(snap))
         await self.publish(incident_id, say)
 

@@ -15,14 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.lifecycle import Status, TransitionError, check_transition
+from app.domain.lifecycle import UPDATE_STATUSES, Status, TransitionError, check_transition
+from app.domain.permissions import MOVES
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
 from app.services.announcements import Announcements
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError, incident_snapshot
+from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_incident
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
@@ -310,9 +311,11 @@ class Incidents:
         }
         if not any(fields.values()):
             raise InvalidInput("Say something in the update: what was done, or where it stands.")
+        if req.status is not None and req.status not in UPDATE_STATUSES:
+            raise InvalidInput(status_choice(), "status")
         try:
             async with self._change(incident_id) as (session, incident):
-                await self._allow(session, incident, "update", by)
+                roles = await self._allow(session, incident, "update", by)
                 current = Status(incident.status)
                 if not current.is_open:
                     raise ServiceError(
@@ -320,6 +323,10 @@ class Incidents:
                     )
                 target = current if req.status is None else req.status
                 self._transition(current, target)
+                if target != current and target in MOVES:
+                    # The same right as the move's own command (`/incident mitigate`).
+                    snap = repo.snapshot(incident, roles)
+                    await self.services.access.check(MOVES[target], by, snap)
                 update = StatusUpdate(
                     incident_id=incident_id,
                     status=target.value,
@@ -485,12 +492,11 @@ class Incidents:
     async def _allow(
         self, session: AsyncSession, incident: Incident, action: str, by: str
     ) -> dict[Role, str]:
-        """Refuse unless `by` may take `action`; returns the current role holders."""
+        """Refuse unless `by` sees the incident and may take `action`; returns the current
+        role holders."""
         assert incident.id is not None
         roles = await repo.current_roles(session, incident.id)
-        await self.services.access.check(
-            action, by, incident.declared_by, roles.values(), incident.id
-        )
+        await self.services.access.check(action, by, repo.snapshot(incident, roles))
         return roles
 
     @asynccontextmanager
@@ -501,7 +507,7 @@ class Incidents:
         async with lock, self.services.db.session() as session:
             incident = await repo.get_for_update(session, incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident #{incident_id}.")
+                raise no_incident(incident_id)
             yield session, incident
 
     @staticmethod
@@ -552,6 +558,15 @@ class Incidents:
             .where(col(RoleAssignment.ended_at).is_(None))
             .values(ended_at=now)
         )
+
+
+def status_choice() -> str:
+    """What to say when an update names a status the update form does not offer."""
+    offered = ", ".join(s.label for s in UPDATE_STATUSES[:-1]) + f" or {UPDATE_STATUSES[-1].label}"
+    return (
+        f"Pick {offered}. Resolving takes the resolution form (`/incident resolve`), "
+        "closing `/incident close`."
+    )
 
 
 def _update_summary(fields: dict[str, str]) -> str:

@@ -3,22 +3,33 @@ this only reads the database, for the CLI and for Slack alike."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
 from app.domain.metrics import SeverityStats, compute
 from app.domain.policy import Policy
+from app.domain.snapshot import IncidentSnapshot
 from app.store import repo
 from app.store.db import Database
 from app.store.models import Incident
 
+Sight = Callable[[list[IncidentSnapshot]], Awaitable[list[IncidentSnapshot]]]
 
-async def stats(db: Database, policy: Policy, now: datetime, days: int) -> list[SeverityStats]:
-    """Incidents declared in the last `days` days (private ones included, as numbers)."""
+
+async def stats(
+    db: Database, policy: Policy, now: datetime, days: int, seen: Sight | None = None
+) -> list[SeverityStats]:
+    """Incidents declared in the last `days` days. `seen` keeps those the reader may see (in
+    Slack: private ones only for the people in them); the CLI's operator sees them all."""
     since = now - timedelta(days=days)
     async with db.session() as session:
         result = await session.exec(select(Incident).where(col(Incident.declared_at) >= since))
-        incidents = [repo.snapshot(row, {}) for row in result.all()]
+        rows = [row for row in result.all() if row.id is not None]
+        roles = await repo.roles_for(session, [row.id for row in rows if row.id is not None])
+    incidents = [repo.snapshot(row, roles[row.id]) for row in rows if row.id is not None]
+    if seen is not None:
+        incidents = await seen(incidents)
     targets = {level: sev.response_target_minutes for level, sev in policy.severities.items()}
     return compute(incidents, targets)

@@ -113,6 +113,7 @@ class Postmortems:
         """Upload the document to the war room and record when it was generated."""
         async with self.services.db.session() as session:
             snap = await incident_snapshot(session, incident_id)
+        await self.services.access.check("postmortem", by, snap)
         if snap.status.is_open:
             raise ServiceError(
                 f"Incident #{incident_id} is still open; write the postmortem after it is resolved."

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 
 from app.services.context import Services
-from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.errors import InvalidInput, ServiceError, no_incident
 from app.services.incidents import MAX_FIELD, clean
 from app.store import repo
 from app.store.models import TimelineEvent
@@ -79,7 +79,9 @@ class Timeline:
         async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident #{incident_id}.")
+                raise no_incident(incident_id)
+            roles = await repo.current_roles(session, incident_id)
+            await self.services.access.check("note", by, repo.snapshot(incident, roles))
             if incident.closed_at is not None:
                 raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
             session.add(repo.event(incident_id, self.services.clock.now(), "note", body, by))

@@ -7,6 +7,7 @@ as JSON, never in block IDs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,8 +157,12 @@ def _incident_line(incident: IncidentSnapshot) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text, 3000)}}
 
 
-def update_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
-    options = [_option(s.label, s.value) for s in UPDATE_STATUSES]
+def update_modal(
+    incident: IncidentSnapshot, meta: str, statuses: Sequence[Status] = UPDATE_STATUSES
+) -> dict[str, Any]:
+    """The update form, offering `statuses` (the ones the person may move to, and the
+    current one)."""
+    options = [_option(s.label, s.value) for s in UPDATE_STATUSES if s in statuses]
     current = next((o for o in options if o["value"] == incident.status.value), options[0])
     blocks = [
         _incident_line(incident),
@@ -228,8 +233,10 @@ modal = _modal
 field = _input
 
 
-def parse_status_value(value: Any) -> Status:
+def parse_status_value(value: Any) -> Status | None:
+    """The status picked in the update form; None for anything the form does not offer."""
     try:
-        return Status(str(value))
+        status = Status(str(value))
     except ValueError:
-        return Status.INVESTIGATING
+        return None
+    return status if status in UPDATE_STATUSES else None

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    from app.slack.listeners import actions, commands, events, home, modals, pins, review
+    from app.slack.listeners import actions, commands, events, gate, home, modals, pins, review
 
     events.register(bot)
     commands.register(bot)
@@ -18,3 +18,4 @@ def register(bot: Bot) -> None:
     actions.register(bot)
     pins.register(bot)
     review.register(bot)
+    gate.verify(bot.app)  # every listener above went through the gate

@@ -24,7 +24,7 @@ from app.services.metrics import stats
 from app.slack import grammar, views
 from app.slack.command_table import Call, CommandTable, Section
 from app.slack.grammar import Command, CommandError
-from app.slack.listeners import modals, review
+from app.slack.listeners import gate, modals, review
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
@@ -207,10 +207,11 @@ async def escalations(call: Call) -> None:
     section=Section.INCIDENT,
     aliases=("retrospective",),
     elsewhere="/incident retro 42",
+    action="retro",
     parser=grammar.retro,
 )
 async def retro(call: Call) -> None:
-    await call.bot.flows.post_retro_agenda(call.incident, call.reply.say)
+    await call.bot.flows.post_retro_agenda(call.incident, call.user, call.reply.say)
 
 
 @command(
@@ -220,6 +221,7 @@ async def retro(call: Call) -> None:
     summary="Record that the retrospective was held (`retro held` works too).",
     section=Section.INCIDENT,
     elsewhere="/incident retro done 42",
+    action="retro",
 )
 async def retro_done(call: Call) -> None:
     await call.bot.flows.retro_held(call.incident, call.user, call.reply.say)
@@ -232,6 +234,7 @@ async def retro_done(call: Call) -> None:
     section=Section.AFTER,
     aliases=("notes",),
     elsewhere="/incident note #42 <text>",
+    action="note",
     parser=grammar.number_then_text("note"),
 )
 async def note(call: Call) -> None:
@@ -256,6 +259,7 @@ async def timeline(call: Call) -> None:
     summary="Add an action item; the owner gets a DM. Owner and date go last, in either order.",
     section=Section.AFTER,
     elsewhere="/incident action #42 <text> @owner due 2025-12-01",
+    action="action",
     parser=grammar.action,
 )
 async def action(call: Call) -> None:
@@ -284,6 +288,7 @@ async def actions(call: Call) -> None:
     section=Section.AFTER,
     aliases=("pm", "postmortems"),
     elsewhere="/incident postmortem 42",
+    action="postmortem",
 )
 async def postmortem(call: Call) -> None:
     await call.bot.postmortems.publish(call.incident, call.user)
@@ -338,7 +343,14 @@ async def actions_mine(call: Call) -> None:
 async def stats_command(call: Call) -> None:
     days = call.command.days or 30
     bot = call.bot
-    rows = await stats(bot.db, bot.services.policy, bot.services.clock.now(), days)
+    # Private incidents count only for the people who may see them.
+    rows = await stats(
+        bot.db,
+        bot.services.policy,
+        bot.services.clock.now(),
+        days,
+        seen=lambda incidents: bot.services.access.visible(incidents, call.user),
+    )
     await call.reply.say(stats_text.mrkdwn(rows, days))
 
 
@@ -358,10 +370,7 @@ async def help_command(call: Call) -> None:
 
 
 def register(bot: Bot) -> None:
-    @bot.app.command("/incident")
-    @bot.inflight.track
-    async def incident_command(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await handle(bot, ack, body)
+    gate.on_command(bot, "/incident", lambda ack, body: handle(bot, ack, body))
 
 
 async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -476,8 +485,7 @@ async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Repl
             )
             return
         # A private incident does not exist for people outside its channel.
-        snap = await bot.incidents.snapshot(incident_id)
-        await bot.services.access.require_sight(snap, user)
+        await gate.incident(bot, incident_id, user)
     await entry.handler(Call(bot, command, body, user, reply, incident_id))
 
 

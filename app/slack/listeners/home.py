@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
-
 from app.messages import blocks
 from app.services.ports import SlackError
 from app.slack import action_views, views
+from app.slack.listeners import gate
+from app.slack.listeners.gate import Seen
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
@@ -22,21 +22,17 @@ MAX_HOME_ITEMS = 20
 
 
 def register(bot: Bot) -> None:
-    app = bot.app
+    async def home_opened(seen: Seen, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home" and seen.user:
+            await publish_home(bot, seen.user)
 
-    @app.event("app_home_opened")
-    @bot.inflight.track
-    async def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
-            await publish_home(bot, event["user"])
+    gate.on_event(bot, "app_home_opened", gate.NOTHING, home_opened)
 
-    @app.action("home_declare")
-    @bot.inflight.track
-    async def declare_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        reply = Replier(bot.services.slack, body["user"]["id"])
+    async def declare_clicked(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
         view = views.declare_modal(bot.services.policy, views.metadata())
-        await reply.run(lambda: bot.services.slack.open_view(body["trigger_id"], view))
+        await bot.services.slack.open_view(body["trigger_id"], view)
+
+    gate.on_button(bot, "home_declare", gate.NOTHING, declare_clicked)
 
 
 async def publish_home(bot: Bot, user: str) -> None:

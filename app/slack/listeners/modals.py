@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
-
+from app.domain.lifecycle import UPDATE_STATUSES
+from app.domain.permissions import MOVES
 from app.domain.roles import Role
 from app.services.errors import InvalidInput
 from app.services.incidents import (
@@ -14,9 +14,12 @@ from app.services.incidents import (
     ResolveRequest,
     UpdateRequest,
     clean,
+    status_choice,
     validate_declare,
 )
 from app.slack import views
+from app.slack.listeners import gate
+from app.slack.listeners.gate import Seen
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
@@ -24,15 +27,10 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    app = bot.app
-
-    @app.view(views.DECLARE)
-    @bot.inflight.track
-    async def declare_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view, user = body["view"], body["user"]["id"]
+    def declare_request(view: dict[str, Any], user: str) -> DeclareRequest:
         meta = views.read_metadata(view)
         v = views.values(view)
-        req = DeclareRequest(
+        return DeclareRequest(
             title=v.get("title") or "",
             severity=int(v.get("severity") or 0),
             declared_by=user,
@@ -46,78 +44,77 @@ def register(bot: Bot) -> None:
             source_ts=meta.get("source_ts"),
             reply_url=meta.get("reply_url"),
         )
-        try:
-            validate_declare(req, bot.services.clock.now())
-        except InvalidInput as exc:
-            await ack(response_action="errors", errors={exc.field or "title": error_text(exc)})
-            return
-        await ack()
-        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
-        await reply.run(lambda: _declare(bot, req))
 
-    @app.view(views.UPDATE)
-    @bot.inflight.track
-    async def update_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view, user = body["view"], body["user"]["id"]
+    def declare_errors(view: dict[str, Any]) -> dict[str, str]:
+        try:
+            validate_declare(declare_request(view, ""), bot.services.clock.now())
+        except InvalidInput as exc:
+            return {exc.field or "title": error_text(exc)}
+        return {}
+
+    async def declare(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
+        await _declare(bot, declare_request(body["view"], seen.user))
+
+    gate.on_submit(bot, views.DECLARE, gate.NOTHING, declare, check=declare_errors)
+
+    def update_request(view: dict[str, Any]) -> UpdateRequest:
         v = views.values(view)
-        req = UpdateRequest(
-            status=views.parse_status_value(v.get("status")),
+        status = views.parse_status_value(v.get("status"))
+        if status is None:  # not one the form offers: refused in the form (update_errors)
+            raise InvalidInput(status_choice(), "status")
+        return UpdateRequest(
+            status=status,
             done_so_far=v.get("done_so_far") or "",
             investigation=v.get("investigation") or "",
             eta=v.get("eta") or "",
         )
+
+    def update_errors(view: dict[str, Any]) -> dict[str, str]:
+        try:
+            req = update_request(view)
+        except InvalidInput as exc:
+            return {exc.field or "status": error_text(exc)}
         if not (req.done_so_far.strip() or req.investigation.strip() or req.eta.strip()):
-            await ack(
-                response_action="errors",
-                errors={"investigation": "Say where the investigation stands, or what was done."},
-            )
-            return
-        await ack()
-        meta = views.read_metadata(view)
-        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
+            return {"investigation": "Say where the investigation stands, or what was done."}
+        return {}
+
+    async def update(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
+        view = body["view"]
         key = f"view:{view.get('id')}"
-        await reply.run(
-            lambda: bot.flows.post_update(int(meta["incident"]), req, user, key, reply.say)
+        await bot.flows.post_update(
+            seen.incident_id, update_request(view), seen.user, key, reply.say
         )
 
-    @app.view(views.RESOLVE)
-    @bot.inflight.track
-    async def resolve_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view, user = body["view"], body["user"]["id"]
+    gate.on_submit(bot, views.UPDATE, gate.INCIDENT_FORM, update, check=update_errors)
+
+    def resolve_request(view: dict[str, Any]) -> ResolveRequest:
         v = views.values(view)
-        req = ResolveRequest(
+        return ResolveRequest(
             root_cause=v.get("root_cause") or "",
             impact_summary=v.get("impact_summary") or "",
             users_affected=v.get("users_affected") or "",
             next_steps=v.get("next_steps") or "",
         )
-        errors = _length_errors(req.__dict__)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
-        meta = views.read_metadata(view)
-        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
 
-        await reply.run(lambda: bot.flows.resolve(int(meta["incident"]), req, user, reply.say))
+    async def resolve(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
+        req = resolve_request(body["view"])
+        await bot.flows.resolve(seen.incident_id, req, seen.user, reply.say)
 
-    @app.view(views.ROLES)
-    @bot.inflight.track
-    async def roles_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view, user = body["view"], body["user"]["id"]
-        await ack()
-        v = views.values(view)
-        meta = views.read_metadata(view)
-        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
+    gate.on_submit(
+        bot,
+        views.RESOLVE,
+        gate.INCIDENT_FORM,
+        resolve,
+        check=lambda view: _length_errors(resolve_request(view).__dict__),
+    )
 
-        async def assign() -> None:
-            for role in Role:
-                if holder := v.get(role.value):
-                    await bot.flows.assign_role(
-                        int(meta["incident"]), role, holder, user, reply.say
-                    )
+    async def assign(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
+        v = views.values(body["view"])
+        for role in Role:
+            if holder := v.get(role.value):
+                await bot.flows.assign_role(seen.incident_id, role, holder, seen.user, reply.say)
 
-        await reply.run(assign)
+    gate.on_submit(bot, views.ROLES, gate.INCIDENT_FORM, assign)
 
 
 async def _declare(bot: Bot, req: DeclareRequest) -> None:
@@ -145,12 +142,17 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
         return
     # Refuse before the form is filled in, not after (the submission is checked again).
     action = {views.UPDATE: "update", views.RESOLVE: "resolve"}.get(kind, "roles")
-    await bot.services.access.check(
-        action, reply.user, snap.declared_by, snap.roles.values(), incident_id
-    )
+    await bot.services.access.check(action, reply.user, snap)
     meta = views.metadata(incident=incident_id, reply_url=reply.response_url)
     if kind == views.UPDATE:
-        view = views.update_modal(snap, meta)
+        # Offer only the moves the person may make (mitigate may be restricted).
+        access = bot.services.access
+        statuses = [
+            s
+            for s in UPDATE_STATUSES
+            if s is snap.status or s not in MOVES or await access.may(MOVES[s], reply.user, snap)
+        ]
+        view = views.update_modal(snap, meta, statuses)
     elif kind == views.RESOLVE:
         view = views.resolve_modal(snap, meta)
     else:

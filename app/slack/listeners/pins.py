@@ -12,6 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from app.services.ports import SlackError
+from app.slack.listeners import gate
+from app.slack.listeners.gate import Seen
 from app.store import repo
 
 if TYPE_CHECKING:
@@ -22,27 +24,26 @@ MARK = "pushpin"
 
 
 def register(bot: Bot) -> None:
-    app = bot.app
-
-    @app.event("pin_added")
-    @bot.inflight.track
-    async def pinned(event: dict[str, Any]) -> None:
+    # The gate drops what happens in a private incident's channel by someone who may not see it.
+    async def pinned(seen: Seen, event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         message = item.get("message") or {}
         channel = event.get("channel_id") or item.get("channel")
         ts = message.get("ts") or item.get("ts")
         if item.get("type", "message") != "message" or not channel or not ts:
             return
-        await keep(bot, channel, str(ts), event.get("user") or "", "pinned", message)
+        await keep(bot, channel, str(ts), seen.user, "pinned", message)
 
-    @app.event("reaction_added")
-    @bot.inflight.track
-    async def reacted(event: dict[str, Any]) -> None:
+    gate.on_event(bot, "pin_added", gate.EVENT_CHANNEL, pinned)
+
+    async def reacted(seen: Seen, event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") != MARK or item.get("type") != "message":
             return
         if item.get("channel") and item.get("ts"):
-            await keep(bot, item["channel"], str(item["ts"]), event.get("user") or "", "marked")
+            await keep(bot, item["channel"], str(item["ts"]), seen.user, "marked")
+
+    gate.on_event(bot, "reaction_added", gate.EVENT_CHANNEL, reacted)
 
 
 async def keep(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
-
 from app.domain.escalation import Kind
 from app.messages.blocks import Message
 from app.messages.mrkdwn import user as mention
 from app.services.action_items import ActionChange
 from app.slack import action_views, views
-from app.slack.listeners.buttons import on_button
+from app.slack.listeners import gate
+from app.slack.listeners.gate import Seen
 from app.slack.listeners.home import publish_home
 from app.slack.reply import Replier
 
@@ -25,27 +24,32 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    app = bot.app
-
-    on_button(bot, "action_item_done", lambda item, body, reply: mark_done(bot, item, reply))
-    on_button(
+    gate.on_button(
+        bot,
+        "action_item_done",
+        gate.ITEM_BUTTON,
+        lambda seen, body, reply: mark_done(bot, seen, reply),
+    )
+    gate.on_button(
         bot,
         "action_item_reassign",
-        lambda item, body, reply: open_reassign(bot, item, body["trigger_id"], reply),
+        gate.ITEM_BUTTON,
+        lambda seen, body, reply: open_reassign(bot, seen, body["trigger_id"], reply),
     )
 
-    @app.view(action_views.REASSIGN)
-    @bot.inflight.track
-    async def reassign_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view, user = body["view"], body["user"]["id"]
-        owner = views.values(view).get("owner")
-        if not owner:
-            await ack(response_action="errors", errors={"owner": "Pick the new owner."})
-            return
-        await ack()
-        meta = views.read_metadata(view)
-        reply = Replier(bot.services.slack, user, meta.get("reply_url"))
-        await reply.run(lambda: reassign(bot, int(meta["item"]), owner, reply))
+    async def reassigned(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
+        owner = views.values(body["view"]).get("owner")
+        await reassign(bot, seen, str(owner), reply)
+
+    gate.on_submit(
+        bot,
+        action_views.REASSIGN,
+        gate.ITEM_FORM,
+        reassigned,
+        check=lambda view: (
+            {} if views.values(view).get("owner") else {"owner": "Pick the new owner."}
+        ),
+    )
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -102,31 +106,23 @@ async def after_change(bot: Bot, change: ActionChange, reply: Replier) -> None:
         await publish_home(bot, person)
 
 
-async def _require_sight(bot: Bot, incident_id: int, user: str) -> None:
-    snap = await bot.incidents.snapshot(incident_id)
-    await bot.services.access.require_sight(snap, user)
-
-
-async def mark_done(bot: Bot, item_id: int, reply: Replier) -> None:
-    item = await bot.actions.get(item_id)
-    await _require_sight(bot, item.incident_id, reply.user)
-    change = await bot.actions.done(item_id, reply.user)
+async def mark_done(bot: Bot, seen: Seen, reply: Replier) -> None:
+    change = await bot.actions.done(seen.item_id, reply.user)
     await after_change(bot, change, reply)
     if reply.user not in change.affected:
         await publish_home(bot, reply.user)
-    await reply.say(f":white_check_mark: Action item A{item_id} is done.")
+    await reply.say(f":white_check_mark: Action item A{seen.item_id} is done.")
 
 
-async def open_reassign(bot: Bot, item_id: int, trigger_id: str, reply: Replier) -> None:
-    item = await bot.actions.get(item_id)
-    await _require_sight(bot, item.incident_id, reply.user)
-    meta = views.metadata(item=item_id, reply_url=reply.response_url)
-    await bot.services.slack.open_view(trigger_id, action_views.reassign_modal(item, meta))
+async def open_reassign(bot: Bot, seen: Seen, trigger_id: str, reply: Replier) -> None:
+    assert seen.item is not None and seen.incident is not None
+    # Refused before the form is filled in (the submission is checked again).
+    await bot.services.access.check_item(seen.user, seen.item_id, seen.item.owner, seen.incident)
+    meta = views.metadata(item=seen.item_id, reply_url=reply.response_url)
+    await bot.services.slack.open_view(trigger_id, action_views.reassign_modal(seen.item, meta))
 
 
-async def reassign(bot: Bot, item_id: int, owner: str, reply: Replier) -> None:
-    item = await bot.actions.get(item_id)
-    await _require_sight(bot, item.incident_id, reply.user)
-    change = await bot.actions.reassign(item_id, owner, reply.user)
+async def reassign(bot: Bot, seen: Seen, owner: str, reply: Replier) -> None:
+    change = await bot.actions.reassign(seen.item_id, owner, reply.user)
     await after_change(bot, change, reply)
-    await reply.say(f":bust_in_silhouette: A{item_id} now belongs to {mention(owner)}.")
+    await reply.say(f":bust_in_silhouette: A{seen.item_id} now belongs to {mention(owner)}.")

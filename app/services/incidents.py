@@ -71,10 +71,25 @@ class Change:
     changed: bool = True
 
 
+# Characters that change how text around them reads without showing themselves: the bidi
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), and the zero-width space,
+# non-joiner, joiner and direction marks (U+200B-U+200F), the word joiner (U+2060) and the
+# byte-order mark (U+FEFF). A title can otherwise show in Slack reversed, or look like another.
+INVISIBLE = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + [chr(c) for c in range(0x200B, 0x2010)]
+    + ["\u2060", "\ufeff"]
+)
+
+
 def clean(text: str | None, limit: int = MAX_FIELD, field: str | None = None) -> str:
-    """Strip control characters (keeping newlines and tabs) and refuse over-long text."""
+    """Strip control characters (keeping newlines and tabs) and invisible bidi and zero-width
+    characters, and refuse over-long text."""
     value = "".join(
-        ch for ch in (text or "") if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
+        ch
+        for ch in (text or "")
+        if (ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)) and ch not in INVISIBLE
     ).strip()
     if len(value) > limit:
         raise InvalidInput(

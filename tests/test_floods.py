@@ -4,11 +4,13 @@ zero-width marks."""
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import col, select
 
 from app.store.models import ActionItem, Incident, StatusUpdate, TimelineEvent
-from tests.conftest import Bot
-from tests.helpers import all_posted_text, channel, last_view
+from tests.conftest import ONCALL, ONCALL_GROUP, Bot
+from tests.helpers import all_posted_text, bot_messages, channel, last_view
 
 # Bidi embeddings, overrides and isolates; zero-width characters and marks; word joiner, BOM.
 INVISIBLE = (
@@ -98,3 +100,22 @@ async def test_a_title_of_only_invisible_characters_is_no_title(bot: Bot) -> Non
     assert "Give the incident a title" in body["text"]
     await bot.settle()
     assert bot.fake.calls_to("conversations.create") == []
+
+
+# --- invite failures ----------------------------------------------------------------------
+
+
+async def test_refused_invites_are_named_as_mentions_never_as_raw_text(bot: Bot) -> None:
+    """Slack's refusals come back as the IDs the bot sent: a real ID is shown as a mention,
+    anything else as escaped text that pings nobody."""
+    hostile = "U1>&<!channel>"
+    bot.fake.add_usergroup(ONCALL_GROUP, handle="oncall", users=[ONCALL, "UGHOST", hostile])
+    await bot.slack.command("declare sev3 Invites")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    [problem] = [m.text for m in bot_messages(bot.fake, room) if "Could not invite" in m.text]
+    assert "<@UGHOST>" in problem
+    assert "U1&gt;&amp;&lt;!channel&gt;" in problem
+    said = [json.dumps([m.text, m.blocks]) for m in bot_messages(bot.fake, room)]
+    assert not [text for text in said if "<!channel>" in text]
+    assert ONCALL in channel(bot.fake, "incident-1").members

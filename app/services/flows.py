@@ -9,15 +9,19 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from app.domain.lifecycle import Status
 from app.domain.roles import Role
 from app.messages import blocks
 from app.services.context import Services
-from app.services.escalations import Escalations, describe_key
+from app.services.escalations import Escalations, Held, describe_key
 from app.services.incidents import DeclareRequest, Incidents, ResolveRequest, UpdateRequest
 from app.services.outbox import Outbox, Outgoing, enqueue
 from app.services.ports import Firing, Say, SlackError
 from app.services.rooms import Rooms
+from app.store import repo
+from app.store.models import TimelineEvent
 
 
 class Flows:
@@ -89,19 +93,26 @@ class Flows:
         key: str | None = None,
         say: Say | None = None,
     ) -> None:
-        await self.incidents.post_update(incident_id, req, by, key)
+        change, _ = await self.incidents.post_update(incident_id, req, by, key)
+        if not change.changed:
+            return  # the same request again: it was posted the first time
         await self.escalations.on_progress(incident_id)
         await self.publish(incident_id, say)
 
     async def quick_update(
-        self, incident_id: int, text: str, by: str, say: Say | None = None
+        self,
+        incident_id: int,
+        text: str,
+        by: str,
+        say: Say | None = None,
+        key: str | None = None,
     ) -> None:
         """`/incident update <text>`: keep the status, report the text as investigation
         status."""
         snap = await self.incidents.snapshot(incident_id)
         status = snap.status if snap.status.is_open else Status.INVESTIGATING
         req = UpdateRequest(status=status, investigation=text)
-        await self.post_update(incident_id, req, by, say=say)
+        await self.post_update(incident_id, req, by, key=key, say=say)
 
     async def change_severity(
         self, incident_id: int, severity: int, by: str, say: Say | None = None
@@ -127,21 +138,41 @@ class Flows:
         await self.escalations.on_resolved(incident_id)
         await self.publish(incident_id, say)
 
-    async def retro_held(self, incident_id: int, by: str, say: Say) -> None:
-        if not await self.escalations.retro_held(incident_id, by):
+    async def retro_held(self, incident_id: int, by: str, say: Say, key: str | None = None) -> None:
+        held = await self.escalations.retro_held(incident_id, by, key)
+        if held is Held.REPLAY:
+            return  # the same request again: it was recorded and said the first time
+        if held is Held.BEFORE:
             await say(f"The retrospective of incident #{incident_id} was already recorded.")
             return
         text = f":white_check_mark: Retrospective held (recorded by <@{by}>)."
         await self._queue(incident_id, [Outgoing("channel", blocks.simple(text))])
         await self.publish(incident_id, say)
 
-    async def post_retro_agenda(self, incident_id: int, say: Say) -> None:
+    async def post_retro_agenda(self, incident_id: int, say: Say, key: str | None = None) -> None:
+        """Post the agenda, with a line on the timeline that carries the request's key: the
+        same request again finds it and posts nothing."""
+        if key:
+            async with self.services.db.session() as session:
+                if await repo.event_by_key(session, key) is not None:
+                    return
         snap = await self.incidents.snapshot(incident_id)
-        await self._queue(incident_id, self.rooms.announcements.retro_agenda(snap))
+        event = repo.event(
+            incident_id, self.services.clock.now(), "retro_agenda", "Retrospective agenda posted"
+        )
+        event.source_key = key
+        try:
+            await self._queue(incident_id, self.rooms.announcements.retro_agenda(snap), event)
+        except IntegrityError:
+            return  # the same request, at the same moment, posted it
         await self.publish(incident_id, say)
 
-    async def _queue(self, incident_id: int, items: list[Outgoing]) -> None:
+    async def _queue(
+        self, incident_id: int, items: list[Outgoing], event: TimelineEvent | None = None
+    ) -> None:
         async with self.services.db.session() as session:
+            if event is not None:
+                session.add(event)
             enqueue(session, incident_id, self.services.clock.now(), items)
 
     async def escalations_text(self, incident_id: int) -> str:

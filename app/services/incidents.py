@@ -307,6 +307,10 @@ class Incidents:
     async def post_update(
         self, incident_id: int, req: UpdateRequest, by: str, request_key: str | None = None
     ) -> tuple[Change, StatusUpdate]:
+        """Store an update. A repeated request key (the same form or command sent again)
+        returns the update it stored, unchanged (`changed` False)."""
+        if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
+            return replayed
         now = self.services.clock.now()
         fields = {
             "done_so_far": clean(req.done_so_far, MAX_FIELD, "done_so_far"),
@@ -360,9 +364,25 @@ class Incidents:
                     visible=req.status != current,
                 )
         except IntegrityError:
-            # The same form submitted twice: the first one stands.
-            raise ServiceError("That update was already posted.") from None
+            # The same request twice at the same moment: the first one stands.
+            if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
+                return replayed
+            raise
         return Change(await self.snapshot(incident_id)), update
+
+    async def _replayed_update(
+        self, incident_id: int, request_key: str
+    ) -> tuple[Change, StatusUpdate] | None:
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(StatusUpdate)
+                .where(StatusUpdate.incident_id == incident_id)
+                .where(StatusUpdate.request_key == request_key)
+            )
+            update = result.first()
+        if update is None:
+            return None
+        return Change(await self.snapshot(incident_id), changed=False), update
 
     async def change_severity(self, incident_id: int, severity: int, by: str) -> Change:
         if severity not in (1, 2, 3, 4):

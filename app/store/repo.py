@@ -122,6 +122,12 @@ def event(
     )
 
 
+async def event_by_key(session: AsyncSession, key: str) -> TimelineEvent | None:
+    """The timeline entry stored with this source key (a Slack message, a request)."""
+    result = await session.exec(select(TimelineEvent).where(TimelineEvent.source_key == key))
+    return result.first()
+
+
 async def set_fields(session: AsyncSession, incident_id: int, **values: Any) -> None:
     """Write only the named columns, so concurrent Slack steps never overwrite each other."""
     await session.exec(update(Incident).where(col(Incident.id) == incident_id).values(**values))

@@ -20,7 +20,7 @@ from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
 from app.services.metrics import stats
 from app.slack import grammar, views
-from app.slack.command_table import Call, CommandTable, Section
+from app.slack.command_table import Call, CommandTable, Section, request_key
 from app.slack.grammar import Command, CommandError
 from app.slack.listeners import modals, review
 from app.slack.reply import Replier, error_text
@@ -119,7 +119,9 @@ async def update(call: Call) -> None:
             call.bot, views.UPDATE, call.incident, call.body["trigger_id"], call.reply
         )
         return
-    await call.bot.flows.quick_update(call.incident, call.command.text, call.user, call.reply.say)
+    await call.bot.flows.quick_update(
+        call.incident, call.command.text, call.user, call.reply.say, call.request_key
+    )
 
 
 @command(
@@ -201,7 +203,7 @@ async def escalations(call: Call) -> None:
     parser=grammar.retro,
 )
 async def retro(call: Call) -> None:
-    await call.bot.flows.post_retro_agenda(call.incident, call.reply.say)
+    await call.bot.flows.post_retro_agenda(call.incident, call.reply.say, call.request_key)
 
 
 @command(
@@ -213,7 +215,7 @@ async def retro(call: Call) -> None:
     elsewhere="/incident retro done 42",
 )
 async def retro_done(call: Call) -> None:
-    await call.bot.flows.retro_held(call.incident, call.user, call.reply.say)
+    await call.bot.flows.retro_held(call.incident, call.user, call.reply.say, call.request_key)
 
 
 @command(
@@ -226,7 +228,8 @@ async def retro_done(call: Call) -> None:
     parser=grammar.number_then_text("note"),
 )
 async def note(call: Call) -> None:
-    await call.bot.timeline.note(call.incident, call.command.text, call.user)
+    # A replay (same trigger ID) is answered alike and notes nothing more.
+    await call.bot.timeline.note(call.incident, call.command.text, call.user, call.request_key)
     await call.reply.say(f":memo: Noted on the timeline of Incident #{call.incident}.")
 
 
@@ -251,7 +254,7 @@ async def timeline(call: Call) -> None:
 )
 async def action(call: Call) -> None:
     request = ActionRequest(call.command.text, call.command.user, call.command.due)
-    change = await call.bot.actions.add(call.incident, request, call.user)
+    change = await call.bot.actions.add(call.incident, request, call.user, call.request_key)
     await review.after_change(call.bot, change, call.reply)
     await call.reply.say(f":clipboard: Action item A{change.item.id} added to #{call.incident}.")
 
@@ -371,7 +374,7 @@ async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
             title=command.text,
             severity=command.severity,
             declared_by=user,
-            request_key=f"command:{body.get('trigger_id')}" if body.get("trigger_id") else None,
+            request_key=request_key(body),
             source_channel_id=body.get("channel_id"),
             reply_url=body.get("response_url"),
         )

@@ -4,14 +4,20 @@ zero-width marks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
+from app.config import ConfigError, load_policy
+from app.domain.policy import Limits
 from app.services.incidents import ResolveRequest
 from app.store.models import ActionItem, Incident, StatusUpdate, TimelineEvent
-from tests.conftest import ALICE, BOB, ONCALL, ONCALL_GROUP, Bot
+from tests.conftest import ALICE, BOB, ONCALL, ONCALL_GROUP, Bot, start_bot
 from tests.helpers import all_posted_text, answers, bot_messages, channel, dms, last_view
 
 # Bidi embeddings, overrides and isolates; zero-width characters and marks; word joiner, BOM.
@@ -214,3 +220,98 @@ async def test_a_twice_submitted_update_form_posts_once_and_answers_alike(bot: B
     async with bot.warroom.db.session() as session:
         updates = (await session.exec(select(StatusUpdate))).all()
     assert [u.investigation for u in updates] == ["Failing over"]
+
+
+# --- floods -------------------------------------------------------------------------------
+
+REFUSED = "You declared 5 incidents in the last 10 minutes"
+
+
+async def declared_by(bot: Bot, user: str) -> list[Incident]:
+    async with bot.warroom.db.session() as session:
+        result = await session.exec(select(Incident).where(Incident.declared_by == user))
+        return list(result.all())
+
+
+async def test_one_person_declares_at_most_five_incidents_in_ten_minutes(bot: Bot) -> None:
+    for n in range(1, 5):
+        await bot.slack.command(f"declare sev1 Flood {n}")
+    fifth = command_fields(bot, "declare sev1 Flood 5")
+    await send(bot, fifth)
+    assert not [a for a in answers(bot.fake) if REFUSED in a]
+    for n in range(6, 9):
+        await bot.slack.command(f"declare sev1 Flood {n}")
+    await bot.settle()
+    assert len(await declared_by(bot, ALICE)) == 5
+    refusals = [a for a in answers(bot.fake) if REFUSED in a]
+    assert (
+        refusals
+        == [
+            ":no_entry_sign: You declared 5 incidents in the last 10 minutes; ask someone else to "
+            "declare this one, or wait 10 minutes."
+        ]
+        * 3
+    )
+    # Refused declares cost Slack nothing: no channel, no announcement, no page.
+    assert len(bot.fake.calls_to("conversations.create")) == 5
+
+    # The same request again is not a new declare: not refused, nothing added.
+    before = len(answers(bot.fake))
+    await send(bot, fifth)
+    assert not [a for a in answers(bot.fake)[before:] if REFUSED in a]
+    assert len(await declared_by(bot, ALICE)) == 5
+
+    # Someone else declares as usual.
+    await bot.slack.command("declare sev1 Real outage", user=BOB)
+    await bot.settle()
+    assert [i.title for i in await declared_by(bot, BOB)] == ["Real outage"]
+
+    # The window rolls: the wait counts down, then Alice may declare again.
+    bot.clock.advance(minutes=4)
+    await bot.slack.command("declare sev2 Still flooding")
+    await bot.settle()
+    assert answers(bot.fake)[-1].endswith("or wait 6 minutes.")
+    bot.clock.advance(minutes=6)
+    await bot.slack.command("declare sev2 Next day")
+    await bot.settle()
+    assert "Next day" in [i.title for i in await declared_by(bot, ALICE)]
+
+
+async def test_a_burst_sent_at_once_stores_five(bot: Bot) -> None:
+    await asyncio.gather(*(bot.slack.command(f"declare sev1 Burst {n}") for n in range(12)))
+    await bot.settle(timeout=30)
+    assert len(await declared_by(bot, ALICE)) == 5
+    assert len([a for a in answers(bot.fake) if REFUSED in a]) == 7
+
+
+async def test_the_limit_holds_across_replicas_and_restarts(bot: Bot) -> None:
+    """The limit counts incidents in the database, not requests in a process."""
+    for n in range(5):
+        await bot.slack.command(f"declare sev3 Flood {n}")
+    await bot.settle()
+    async for other in start_bot(bot.warroom.settings, bot.fake, bot.clock):
+        await other.slack.command("declare sev1 From the other replica")
+        await other.settle()
+    assert len(await declared_by(bot, ALICE)) == 5
+    assert REFUSED in answers(bot.fake)[-1]
+
+
+def test_the_wait_counts_from_the_declare_that_leaves_the_window_first() -> None:
+    limits = Limits(declares_per_person=3, declare_window_minutes=10)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    ago = [now - timedelta(minutes=m) for m in (12, 9, 5, 1)]  # 12 is outside the window
+    assert limits.declare_wait(ago[:3], now) is None
+    assert limits.declare_wait(ago, now) == timedelta(minutes=1)
+    assert limits.declare_wait([now] * 4, now) == timedelta(minutes=10)
+    assert limits.declare_wait([now - timedelta(minutes=10)] * 9, now) is None
+
+
+def test_the_declare_limit_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "warroom.toml"
+    path.write_text("[limits]\ndeclares_per_person = 2\ndeclare_window_minutes = 60\n")
+    policy = load_policy(str(path))
+    assert (policy.limits.declares_per_person, policy.limits.declare_window_minutes) == (2, 60)
+    for bad in ("declares_per_person = 0", "declare_window_minutes = 0", "declares_pp = 3"):
+        path.write_text(f"[limits]\n{bad}\n")
+        with pytest.raises(ConfigError, match="limits"):
+            load_policy(str(path))

@@ -4,6 +4,8 @@ timeline event in one transaction, and returns a snapshot for the Slack side to 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from app.services.errors import InvalidInput, NotFound, ServiceError, incident_s
 from app.services.outbox import Outgoing, enqueue
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 80
 MAX_FIELD = 3000
@@ -126,6 +130,7 @@ class Incidents:
         self.services = services
         self.say = announcements
         self._locks: dict[int, asyncio.Lock] = {}
+        self._declarers: dict[str, asyncio.Lock] = {}
 
     async def _announce(
         self,
@@ -187,8 +192,13 @@ class Incidents:
             if existing is not None and existing.id is not None:
                 return Change(await self.snapshot(existing.id), changed=False)
         commander = req.commander or req.declared_by
+        # One person's declares queue up (the advisory lock does it across replicas), so the
+        # limit below counts every declare stored before this one.
+        declarer = self._declarers.setdefault(req.declared_by, asyncio.Lock())
         try:
-            async with self.services.db.session() as session:
+            async with declarer, self.services.db.session() as session:
+                await repo.lock_declarer(session, req.declared_by)
+                await self._within_limit(session, req.declared_by, now)
                 incident = Incident(
                     title=req.title,
                     severity=req.severity,
@@ -247,6 +257,22 @@ class Incidents:
                 raise
             return Change(await self.snapshot(existing.id), changed=False)
         return Change(await self.snapshot(incident_id))
+
+    async def _within_limit(self, session: AsyncSession, user: str, now: datetime) -> None:
+        """Refuse a declare beyond `[limits]`: one person's flood would bury the real incidents
+        under channels, announcements and pages, and spend Slack's rate limits on them."""
+        limits = self.services.policy.limits
+        declared = await repo.declared_since(session, user, now - limits.declare_window)
+        wait = limits.declare_wait(declared, now)
+        if wait is None:
+            return
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        log.warning("declare by %s refused: %d in %s", user, len(declared), limits.declare_window)
+        raise ServiceError(
+            f"You declared {len(declared)} incidents in the last "
+            f"{limits.declare_window_minutes} minutes; ask someone else to declare this one, "
+            f"or wait {minutes} minute{'' if minutes == 1 else 's'}."
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ zero-width marks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +16,13 @@ from sqlmodel import col, select
 
 from app.config import ConfigError, load_policy
 from app.domain.policy import Limits
+from app.integrations.priority_gate import PriorityGate
 from app.services.incidents import ResolveRequest
+from app.services.ports import Priority, SlackError
 from app.store.models import ActionItem, Incident, StatusUpdate, TimelineEvent
 from tests.conftest import ALICE, BOB, ONCALL, ONCALL_GROUP, Bot, start_bot
 from tests.helpers import all_posted_text, answers, bot_messages, channel, dms, last_view
+from tests.slackclient import eventually
 
 # Bidi embeddings, overrides and isolates; zero-width characters and marks; word joiner, BOM.
 INVISIBLE = (
@@ -315,3 +319,80 @@ def test_the_declare_limit_is_configurable(tmp_path: Path) -> None:
         path.write_text(f"[limits]\n{bad}\n")
         with pytest.raises(ConfigError, match="limits"):
             load_policy(str(path))
+
+
+# --- priority on rate-limited methods -----------------------------------------------------
+
+
+async def test_a_declare_goes_before_a_burst_of_housekeeping_on_a_rate_limited_method(
+    bot: Bot,
+) -> None:
+    """With Slack's rate limit engaged, a declare's conversations.create is not queued behind
+    a burst of lower-priority calls to the same method (a repair sweep, say)."""
+    bot.fake.enforce_rate_limits(scale=0.05)  # conversations.create: 20 calls in any 3 s
+    slack = bot.warroom.services.slack
+
+    async def housekeeping(n: int) -> None:
+        with contextlib.suppress(SlackError):
+            await slack.create_channel(lambda attempt: f"housekeeping-{n}", private=False)
+
+    burst = [asyncio.create_task(housekeeping(n)) for n in range(30)]
+    # Slack has refused part of the burst: the method's budget is spent.
+    await eventually(
+        lambda: any(c.status == 429 for c in bot.fake.calls_to("conversations.create"))
+    )
+    await bot.slack.command("declare sev1 Real outage", user=BOB)
+    await asyncio.gather(*burst)
+    await bot.settle(timeout=30)
+
+    calls = bot.fake.calls_to("conversations.create")
+    created = [c.args["name"] for c in calls if c.ok]
+    waited = {c.args["name"] for c in calls if c.status == 429} - {"incident-1"}
+    assert len(waited) == 10 and len(created) == 31
+    assert created.index("incident-1") < min(created.index(name) for name in waited), created
+    room = channel(bot.fake, "incident-1")
+    assert bot.fake.pins(room.id) and room.topic
+
+
+async def test_the_gate_waits_out_retry_after_then_serves_urgent_calls_first() -> None:
+    gate = PriorityGate()
+    loop = asyncio.get_running_loop()
+    # A method with budget: straight through, nothing to give back.
+    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) is False
+    started = loop.time()
+    gate.release("conversations.create", held=False, retry_after=0.2)  # Slack said 429
+    served: list[tuple[str, float]] = []
+
+    async def call(name: str, rank: Priority, refused_once: bool = False) -> None:
+        ticket = gate.ticket()
+        refusals = 1 if refused_once else 0
+        while True:
+            held = await gate.acquire("conversations.create", rank, ticket)
+            served.append((name, loop.time() - started))
+            await asyncio.sleep(0.01)
+            if refusals:
+                refusals -= 1
+                gate.release("conversations.create", held, retry_after=0.1)
+                continue
+            gate.release("conversations.create", held)
+            return
+
+    reminders = [
+        asyncio.create_task(call("reminder-1", Priority.NORMAL, refused_once=True)),
+        asyncio.create_task(call("reminder-2", Priority.NORMAL)),
+    ]
+    doomed = asyncio.create_task(call("cancelled", Priority.NORMAL))
+    await asyncio.sleep(0.05)
+    declare = asyncio.create_task(call("declare", Priority.URGENT))
+    doomed.cancel()
+    await asyncio.gather(declare, *reminders)
+    assert [name for name, _ in served] == [
+        "declare",
+        "reminder-1",  # refused again: waits 0.1 s more and keeps its place
+        "reminder-1",
+        "reminder-2",
+    ]
+    assert served[0][1] >= 0.2  # nothing went out before Retry-After
+    assert served[2][1] >= served[1][1] + 0.1
+    assert not gate.contended("conversations.create")
+    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) is False

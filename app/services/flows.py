@@ -18,7 +18,7 @@ from app.services.context import Services
 from app.services.escalations import Escalations, Held, describe_key
 from app.services.incidents import DeclareRequest, Incidents, ResolveRequest, UpdateRequest
 from app.services.outbox import Outbox, Outgoing, enqueue
-from app.services.ports import Firing, Say, SlackError
+from app.services.ports import Firing, Say, SlackError, urgent
 from app.services.rooms import Rooms
 from app.store import repo
 from app.store.models import TimelineEvent
@@ -55,8 +55,12 @@ class Flows:
         """Store the incident, then build its war room. A repeated request (same key) found the
         incident already stored: the request that stored it is building the room."""
         change = await self.incidents.declare(req)
-        if change.changed:
-            await self.escalations.plan_declared(change.incident.id)
+        if not change.changed:
+            return
+        await self.escalations.plan_declared(change.incident.id)
+        # A real incident's Slack calls go before reminders and housekeeping when Slack's
+        # rate limits bite (one person's flood of declares is refused before this).
+        with urgent():
             await self.rooms.open_war_room(change.incident.id)
             # Page the severity's audience and send the commander's brief now, not at the
             # next tick.

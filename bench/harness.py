@@ -229,6 +229,9 @@ def bench_policy() -> Policy:
                 "specialists": ["USPECIAL"],
             },
             "links": {"status_page": "https://status.example.com"},
+            # One declarer sends every declare here, and the benchmarks measure the bot doing
+            # each one's work: the per-person limit must never bind.
+            "limits": {"declares_per_person": 1000, "declare_window_minutes": 1},
         }
     )
 

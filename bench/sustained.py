@@ -277,11 +277,10 @@ def slow_because(use: MethodUse, final: Tally) -> str:
     """Why a method's window sat idle while calls were waiting for it."""
     reason = (
         f"{use.method} took {use.span:.1f} s where the limit allows {use.least_time:.1f} s. "
-        "The bot has no pacing of its own: it fires every call at once and relies on "
-        "slack_sdk's retry handler, which sleeps the 429's Retry-After (whole seconds, rounded "
-        "up) plus 0-1 s of random jitter, so each window opens before the retries arrive; and "
-        "all waiting calls retry together, so those beyond the allowance are refused again and "
-        "wait a whole window more"
+        "The bot does not pace a method before Slack refuses a call: the first calls all go at "
+        "once. After a 429 the Slack adapter's priority gate holds the method for the whole "
+        "Retry-After, in whole seconds rounded up and so often longer than the window needs, "
+        "then sends the waiting calls one at a time"
     )
     if use.method == "usergroups.users.list":
         reason += (
@@ -290,8 +289,9 @@ def slow_because(use: MethodUse, final: Tally) -> str:
         )
         if final.pages_retried:
             reason += (
-                f"; {final.pages_retried} page(s) ran out of the handler's 3 retries and waited "
-                "for the engine's own backoff (15 s) before trying again"
+                f"; {final.pages_retried} page(s) were refused more often than the adapter "
+                "waits (3 times) and waited for the engine's own backoff (15 s) before trying "
+                "again"
             )
     return reason + "."
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from app.services.incidents import INVISIBLE
 from tests.conftest import Bot
 from tests.helpers import all_posted_text, channel, last_view
 
@@ -69,8 +70,10 @@ async def test_every_field_is_escaped(bot: Bot, text: str) -> None:
     await bot.settle()
     snap = await bot.warroom.incidents.snapshot(1)
     assert snap.status == "resolved"
-    # Stored as typed, less control characters.
-    printable = "".join(c for c in text if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127))
+    # Stored as typed, less control characters and invisible bidi / zero-width characters.
+    printable = "".join(
+        c for c in text if (c in "\n\t" or (ord(c) >= 32 and ord(c) != 127)) and c not in INVISIBLE
+    )
     assert snap.root_cause == printable.strip()
     assert_no_leak(bot)
 

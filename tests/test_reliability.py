@@ -9,7 +9,7 @@ from app.domain.lifecycle import Status
 from app.domain.roles import Role
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import Bot, settings_for, start_bot
+from tests.conftest import ALICE, BOB, CAROL, DAVE, Bot, settings_for, start_bot
 from tests.helpers import answers, channel
 
 
@@ -17,8 +17,9 @@ async def test_an_update_racing_a_mitigation_never_reverts_it(bot: Bot) -> None:
     """`mitigate` and `update <text>` sent together: whatever the order the incident lock
     serves them in, the update keeps the status it finds, so the mitigation stands."""
     count = 8
+    people = [ALICE, BOB, CAROL, DAVE]  # under the per-person declare limit
     for n in range(count):
-        await bot.slack.command(f"declare sev3 Queue backlog {n}")
+        await bot.slack.command(f"declare sev3 Queue backlog {n}", user=people[n % 4])
     await bot.settle()
     rooms = [channel(bot.fake, f"incident-{n + 1}").id for n in range(count)]
     await asyncio.gather(

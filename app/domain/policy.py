@@ -7,6 +7,8 @@ runs the documented process. A `warroom.toml` overrides any part of it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -321,6 +323,29 @@ class Permissions(_Strict):
         return value
 
 
+class Limits(_Strict):
+    """What one person may set in motion. Each declare opens a channel, posts an announcement
+    and pages the severity's people: at most `declares_per_person` declares by one person in
+    any `declare_window_minutes`, counted from the incidents stored (so across replicas and
+    restarts). The first declare is never refused."""
+
+    declares_per_person: int = Field(default=5, ge=1, le=1000)
+    declare_window_minutes: int = Field(default=10, ge=1, le=1440)
+
+    @property
+    def declare_window(self) -> timedelta:
+        return timedelta(minutes=self.declare_window_minutes)
+
+    def declare_wait(self, declared: Iterable[datetime], now: datetime) -> timedelta | None:
+        """How long until a person who declared at `declared` may declare again; None when
+        they may now."""
+        inside = sorted(t for t in declared if t > now - self.declare_window)
+        excess = len(inside) - self.declares_per_person
+        if excess < 0:
+            return None
+        return inside[excess] + self.declare_window - now
+
+
 class Policy(_Strict):
     """Everything the organisation decides about how incidents run."""
 
@@ -331,6 +356,7 @@ class Policy(_Strict):
     roles: dict[Role, RolePolicy] = Field(default_factory=_default_roles)
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     permissions: Permissions = Field(default_factory=Permissions)
+    limits: Limits = Field(default_factory=Limits)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
 

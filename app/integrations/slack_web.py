@@ -2,7 +2,8 @@
 
 Services call these methods through the port and never see slack_sdk. Slack's quirks are
 handled here once: `name_taken` suffixes, 100-user invite batches, `already_in_channel`, topic
-length, channel lookup by name with pagination, and user-group expansion.
+length, channel lookup by name with pagination, user-group expansion, and rate limits (429s wait
+their turn at the priority gate, the calls of a newly declared incident first).
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.integrations.priority_gate import PriorityGate
 from app.messages.blocks import Message
-from app.services.ports import Person, SlackError
+from app.services.ports import Person, SlackError, priority
 
 log = logging.getLogger(__name__)
 
 MAX_TOPIC = 250
 INVITE_BATCH = 100
 MAX_NAME_ATTEMPTS = 20
+# How many times one call waits out a 429 before giving up with `ratelimited`.
+MAX_RATE_LIMITED = 3
 GROUP_CACHE_SECONDS = 60.0
 PER_USER_INVITE_ERRORS = frozenset(
     {"user_not_found", "cant_invite", "cant_invite_self", "user_is_restricted", "user_disabled"}
@@ -40,17 +43,38 @@ METADATA_EVENT = "warroom_message"
 
 
 def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:
-    """A Web API client that retries rate limits, server errors and dropped connections."""
+    """A Web API client that retries server errors and dropped connections. Rate limits (429)
+    are the gateway's: it waits them out through its priority gate."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
         retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def bucket(method: str, args: dict[str, Any]) -> str:
+    """What Slack counts a call against: chat.postMessage per channel, the rest per method."""
+    if method == "chat.postMessage":
+        return f"{method}:{args.get('channel', '')}"
+    return method
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds Slack asks to wait (a 429's `Retry-After`, 1 when missing); None if not a 429."""
+    if getattr(response, "status_code", None) != 429:
+        return None
+    headers = getattr(response, "headers", None) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value[0] if isinstance(value, list) else value))
+            except ValueError:
+                break
+    return 1.0
 
 
 class SlackGateway:
@@ -58,6 +82,7 @@ class SlackGateway:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self.gate = PriorityGate()
         self._channel_ids: dict[str, str] = {}
         self._user_names: dict[str, str] = {}
         self._groups: dict[str, tuple[float, list[str]]] = {}
@@ -70,15 +95,30 @@ class SlackGateway:
         return await self._request(method, params=params)
 
     async def _request(self, method: str, **how: Any) -> dict[str, Any]:
-        """One Web API call; every failure becomes a SlackError with Slack's code."""
-        try:
-            response = await self.client.api_call(method, **how)
-        except SlackApiError as exc:
-            code = exc.response.get("error") or f"http_{exc.response.status_code}"
-            raise SlackError(method, str(code)) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
-        return dict(response.data)  # type: ignore[arg-type]
+        """One Web API call; every failure becomes a SlackError with Slack's code.
+
+        A 429 is waited out through the priority gate (at most `MAX_RATE_LIMITED` times):
+        while the method is out of budget, urgent calls go first.
+        """
+        key = bucket(method, how.get("json") or how.get("params") or {})
+        rank, ticket, refused = priority(), self.gate.ticket(), 0
+        while True:
+            held = await self.gate.acquire(key, rank, ticket)
+            wait: float | None = None
+            try:
+                response = await self.client.api_call(method, **how)
+            except SlackApiError as exc:
+                wait = retry_after(exc.response)
+                if wait is None or refused >= MAX_RATE_LIMITED:
+                    code = exc.response.get("error") or f"http_{exc.response.status_code}"
+                    raise SlackError(method, str(code)) from None
+                refused += 1
+                continue
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+            finally:
+                self.gate.release(key, held, wait)
+            return dict(response.data)  # type: ignore[arg-type]
 
     # --- identity -------------------------------------------------------------------------
 

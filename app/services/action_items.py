@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -88,35 +89,48 @@ class ActionItems:
 
     # --- changing -------------------------------------------------------------------------
 
-    async def add(self, incident_id: int, req: ActionRequest, by: str) -> ActionChange:
+    async def add(
+        self, incident_id: int, req: ActionRequest, by: str, request_key: str | None = None
+    ) -> ActionChange:
+        """Add an item. A repeated request key (the same command sent again) returns the item
+        it added, and nobody's view of it changed."""
+        if request_key and (replayed := await self._by_request_key(request_key)):
+            return ActionChange(replayed, [])
         text = clean(req.text, MAX_ACTION, "action item")
         if not text:
             raise InvalidInput("Say what needs doing: `/incident action <text> [@owner]`.")
         if req.due_on is not None and req.due_on < self.today():
             raise InvalidInput(f"The due date {req.due_on.isoformat()} is in the past.")
         now = self.services.clock.now()
-        async with self.services.db.session() as session:
-            snap = await incident_snapshot(session, incident_id)
-            await self.services.access.check("action", by, snap)
-            await self._owner_sees(snap, req.owner)
-            item = ActionItem(
-                incident_id=incident_id,
-                text=text,
-                owner=req.owner,
-                due_on=req.due_on,
-                created_by=by,
-                created_at=now,
-            )
-            session.add(item)
-            await session.flush()
-            session.add(
-                repo.event(incident_id, now, "action_added", _describe(item), by, item=item.id)
-            )
-            said = self._render("action_added.md.j2", snap, item, by=by)
-            queued = [] if snap.status is Status.CLOSED else [Outgoing("channel", said)]
-            if item.owner:
-                queued.append(self._assigned_dm(snap, item, by))
-            enqueue(session, incident_id, now, queued)
+        try:
+            async with self.services.db.session() as session:
+                snap = await incident_snapshot(session, incident_id)
+                await self.services.access.check("action", by, snap)
+                await self._owner_sees(snap, req.owner)
+                item = ActionItem(
+                    incident_id=incident_id,
+                    text=text,
+                    owner=req.owner,
+                    due_on=req.due_on,
+                    created_by=by,
+                    created_at=now,
+                    request_key=request_key,
+                )
+                session.add(item)
+                await session.flush()
+                session.add(
+                    repo.event(incident_id, now, "action_added", _describe(item), by, item=item.id)
+                )
+                said = self._render("action_added.md.j2", snap, item, by=by)
+                queued = [] if snap.status is Status.CLOSED else [Outgoing("channel", said)]
+                if item.owner:
+                    queued.append(self._assigned_dm(snap, item, by))
+                enqueue(session, incident_id, now, queued)
+        except IntegrityError:
+            # The same request, at the same moment: the first one stands.
+            if request_key and (replayed := await self._by_request_key(request_key)):
+                return ActionChange(replayed, [])
+            raise
         await self._plan(item)
         return ActionChange(item, [item.owner] if item.owner else [])
 
@@ -182,6 +196,11 @@ class ActionItems:
                 ),
                 "owner",
             )
+
+    async def _by_request_key(self, key: str) -> ActionItem | None:
+        async with self.services.db.session() as session:
+            result = await session.exec(select(ActionItem).where(ActionItem.request_key == key))
+            return result.first()
 
     async def _plan(self, item: ActionItem) -> None:
         if item.due_on is not None and item.owner and item.id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from enum import Enum
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -29,6 +30,14 @@ from app.store import repo
 from app.store.models import EscalationRow, Incident
 
 LIVE = ("pending", "firing")
+
+
+class Held(Enum):
+    """What recording the retrospective found."""
+
+    NOW = "now"  # recorded by this request
+    BEFORE = "before"  # someone recorded it earlier
+    REPLAY = "replay"  # this same request (same key) recorded it earlier
 
 
 def incident_times(incident: Incident) -> IncidentTimes:
@@ -286,26 +295,36 @@ class Escalations:
         await self.replan_update_reminder(incident_id, due_at=until)
         return until
 
-    async def retro_held(self, incident_id: int, by: str) -> bool:
-        """Record that the retrospective took place; False if it already was."""
+    async def retro_held(self, incident_id: int, by: str, key: str | None = None) -> Held:
+        """Record that the retrospective took place. `key` is the request's identity: the
+        same request again finds its own record (`Held.REPLAY`)."""
         now = self.services.clock.now()
-        async with self.services.db.session() as session:
-            incident = await repo.get_for_update(session, incident_id)
-            if incident is None:
-                raise no_incident(incident_id)
-            await self._allow(session, incident, "retro", by)
-            if Status(incident.status).is_open:
-                raise ServiceError(
-                    f"Incident #{incident_id} is still open; hold the retrospective after it "
-                    "is resolved."
-                )
-            if incident.retro_held_at is not None:
-                return False
-            incident.retro_held_at = now
-            session.add(incident)
-            session.add(repo.event(incident_id, now, "retro_held", "Retrospective held", by))
+        try:
+            async with self.services.db.session() as session:
+                if key and await repo.event_by_key(session, key) is not None:
+                    return Held.REPLAY
+                incident = await repo.get_for_update(session, incident_id)
+                if incident is None:
+                    raise no_incident(incident_id)
+                await self._allow(session, incident, "retro", by)
+                if Status(incident.status).is_open:
+                    raise ServiceError(
+                        f"Incident #{incident_id} is still open; hold the retrospective after "
+                        "it is resolved."
+                    )
+                if incident.retro_held_at is not None:
+                    return Held.BEFORE
+                incident.retro_held_at = now
+                session.add(incident)
+                event = repo.event(incident_id, now, "retro_held", "Retrospective held", by)
+                event.source_key = key
+                session.add(event)
+        except IntegrityError:
+            if key is None:
+                raise
+            return Held.REPLAY  # the same request, at the same moment, recorded it
         await self.cancel(incident_id, "retrospective held", kinds={Kind.RETRO_REMINDER})
-        return True
+        return Held.NOW
 
 
 def describe_key(key: str) -> str:

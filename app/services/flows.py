@@ -9,16 +9,20 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from app.domain.roles import Role
 from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
 from app.services.context import Services
 from app.services.errors import InvalidInput
-from app.services.escalations import Escalations, describe_key
+from app.services.escalations import Escalations, Held, describe_key
 from app.services.incidents import DeclareRequest, Incidents, ResolveRequest, UpdateRequest
 from app.services.outbox import Outbox, Outgoing, enqueue
-from app.services.ports import Firing, Say, SlackError
+from app.services.ports import Firing, Say, SlackError, urgent
 from app.services.rooms import Rooms
+from app.store import repo
+from app.store.models import TimelineEvent
 
 
 class Flows:
@@ -52,8 +56,12 @@ class Flows:
         """Store the incident, then build its war room. A repeated request (same key) found the
         incident already stored: the request that stored it is building the room."""
         change = await self.incidents.declare(req)
-        if change.changed:
-            await self.escalations.run_pending(change.incident.id)
+        if not change.changed:
+            return
+        await self.escalations.run_pending(change.incident.id)
+        # A real incident's Slack calls go before reminders and housekeeping when Slack's
+        # rate limits bite (one person's flood of declares is refused before this).
+        with urgent():
             await self.rooms.open_war_room(change.incident.id)
             # Page the severity's audience and send the commander's brief now, not at the
             # next tick.
@@ -109,7 +117,9 @@ class Flows:
         key: str | None = None,
         say: Say | None = None,
     ) -> None:
-        await self.incidents.post_update(incident_id, req, by, key)
+        change, _ = await self.incidents.post_update(incident_id, req, by, key)
+        if not change.changed:
+            return  # the same request again: it was posted the first time
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
@@ -150,22 +160,44 @@ class Flows:
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
 
-    async def retro_held(self, incident_id: int, by: str, say: Say) -> None:
-        if not await self.escalations.retro_held(incident_id, by):
+    async def retro_held(self, incident_id: int, by: str, say: Say, key: str | None = None) -> None:
+        held = await self.escalations.retro_held(incident_id, by, key)
+        if held is Held.REPLAY:
+            return  # the same request again: it was recorded and said the first time
+        if held is Held.BEFORE:
             await say(f"The retrospective of incident #{incident_id} was already recorded.")
             return
         text = f":white_check_mark: Retrospective held (recorded by <@{by}>)."
         await self._queue(incident_id, [Outgoing("channel", blocks.simple(text))])
         await self.publish(incident_id, say)
 
-    async def post_retro_agenda(self, incident_id: int, by: str, say: Say) -> None:
+    async def post_retro_agenda(
+        self, incident_id: int, by: str, say: Say, key: str | None = None
+    ) -> None:
+        """Post the agenda, with a line on the timeline that carries the request's key: the
+        same request again finds it and posts nothing."""
+        if key:
+            async with self.services.db.session() as session:
+                if await repo.event_by_key(session, key) is not None:
+                    return
         snap = await self.incidents.snapshot(incident_id)
         await self.services.access.check("retro", by, snap)
-        await self._queue(incident_id, self.rooms.announcements.retro_agenda(snap))
+        event = repo.event(
+            incident_id, self.services.clock.now(), "retro_agenda", "Retrospective agenda posted"
+        )
+        event.source_key = key
+        try:
+            await self._queue(incident_id, self.rooms.announcements.retro_agenda(snap), event)
+        except IntegrityError:
+            return  # the same request, at the same moment, posted it
         await self.publish(incident_id, say)
 
-    async def _queue(self, incident_id: int, items: list[Outgoing]) -> None:
+    async def _queue(
+        self, incident_id: int, items: list[Outgoing], event: TimelineEvent | None = None
+    ) -> None:
         async with self.services.db.session() as session:
+            if event is not None:
+                session.add(event)
             enqueue(session, incident_id, self.services.clock.now(), items)
 
     async def escalations_text(self, incident_id: int) -> str:

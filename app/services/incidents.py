@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,10 +80,25 @@ class Change:
     changed: bool = True
 
 
+# Characters that change how text around them reads without showing themselves: the bidi
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), and the zero-width space,
+# non-joiner, joiner and direction marks (U+200B-U+200F), the word joiner (U+2060) and the
+# byte-order mark (U+FEFF). A title can otherwise show in Slack reversed, or look like another.
+INVISIBLE = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + [chr(c) for c in range(0x200B, 0x2010)]
+    + ["\u2060", "\ufeff"]
+)
+
+
 def clean(text: str | None, limit: int = MAX_FIELD, field: str | None = None) -> str:
-    """Strip control characters (keeping newlines and tabs) and refuse over-long text."""
+    """Strip control characters (keeping newlines and tabs) and invisible bidi and zero-width
+    characters, and refuse over-long text."""
     value = "".join(
-        ch for ch in (text or "") if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
+        ch
+        for ch in (text or "")
+        if (ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)) and ch not in INVISIBLE
     ).strip()
     if len(value) > limit:
         raise InvalidInput(
@@ -126,6 +142,7 @@ class Incidents:
         self.services = services
         self.say = announcements
         self._locks: dict[int, asyncio.Lock] = {}
+        self._declarers: dict[str, asyncio.Lock] = {}
 
     async def _announce(
         self,
@@ -187,8 +204,13 @@ class Incidents:
             if existing is not None and existing.id is not None:
                 return Change(await self.snapshot(existing.id), changed=False)
         commander = req.commander or req.declared_by
+        # One person's declares queue up (the advisory lock does it across replicas), so the
+        # limit below counts every declare stored before this one.
+        declarer = self._declarers.setdefault(req.declared_by, asyncio.Lock())
         try:
-            async with self.services.db.session() as session:
+            async with declarer, self.services.db.session() as session:
+                await repo.lock_declarer(session, req.declared_by)
+                await self._within_limit(session, req.declared_by, now)
                 incident = Incident(
                     title=req.title,
                     severity=req.severity,
@@ -242,6 +264,22 @@ class Incidents:
             return Change(await self.snapshot(existing.id), changed=False)
         log.info("incident %d declared: Sev%d by %s", incident_id, req.severity, req.declared_by)
         return Change(await self.snapshot(incident_id))
+
+    async def _within_limit(self, session: AsyncSession, user: str, now: datetime) -> None:
+        """Refuse a declare beyond `[limits]`: one person's flood would bury the real incidents
+        under channels, announcements and pages, and spend Slack's rate limits on them."""
+        limits = self.services.policy.limits
+        declared = await repo.declared_since(session, user, now - limits.declare_window)
+        wait = limits.declare_wait(declared, now)
+        if wait is None:
+            return
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        log.warning("declare by %s refused: %d in %s", user, len(declared), limits.declare_window)
+        raise ServiceError(
+            f"You declared {len(declared)} incidents in the last "
+            f"{limits.declare_window_minutes} minutes; ask someone else to declare this one, "
+            f"or wait {minutes} minute{'' if minutes == 1 else 's'}."
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -303,6 +341,10 @@ class Incidents:
     async def post_update(
         self, incident_id: int, req: UpdateRequest, by: str, request_key: str | None = None
     ) -> tuple[Change, StatusUpdate]:
+        """Store an update. A repeated request key (the same form or command sent again)
+        returns the update it stored, unchanged (`changed` False)."""
+        if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
+            return replayed
         now = self.services.clock.now()
         fields = {
             "done_so_far": clean(req.done_so_far, MAX_FIELD, "done_so_far"),
@@ -364,9 +406,25 @@ class Incidents:
                     visible=target != current,
                 )
         except IntegrityError:
-            # The same form submitted twice: the first one stands.
-            raise ServiceError("That update was already posted.") from None
+            # The same request twice at the same moment: the first one stands.
+            if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
+                return replayed
+            raise
         return Change(await self.snapshot(incident_id)), update
+
+    async def _replayed_update(
+        self, incident_id: int, request_key: str
+    ) -> tuple[Change, StatusUpdate] | None:
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(StatusUpdate)
+                .where(StatusUpdate.incident_id == incident_id)
+                .where(StatusUpdate.request_key == request_key)
+            )
+            update = result.first()
+        if update is None:
+            return None
+        return Change(await self.snapshot(incident_id), changed=False), update
 
     async def change_severity(self, incident_id: int, severity: int, by: str) -> Change:
         if severity not in (1, 2, 3, 4):

@@ -7,8 +7,11 @@ or another chat platform can bring its own.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, Protocol
 
 from app.messages.blocks import Message
@@ -20,6 +23,33 @@ TRANSIENT = frozenset(
 # A private answer to the person who asked (a response_url, an ephemeral message, a DM, a line
 # on a terminal): what a use case says back does not depend on where the request came from.
 Say = Callable[[str], Awaitable[None]]
+
+
+class Priority(IntEnum):
+    """Which Slack calls go first when a method is out of budget (rate-limited): lower first.
+    Calls carry the priority of the work they run in (see `urgent`)."""
+
+    URGENT = 0  # building the war room of an incident just declared, and its first pages
+    NORMAL = 1  # everything else: commands, reminders, refreshes, repair sweeps
+
+
+_PRIORITY: ContextVar[Priority] = ContextVar("slack_priority", default=Priority.NORMAL)
+
+
+def priority() -> Priority:
+    """The priority of the Slack calls made here and now."""
+    return _PRIORITY.get()
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Slack calls made inside (and in tasks started inside) go before the others when their
+    method is out of budget."""
+    token = _PRIORITY.set(Priority.URGENT)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 class SlackError(Exception):

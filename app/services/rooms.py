@@ -20,7 +20,7 @@ from sqlmodel import col
 from app.domain.naming import channel_name
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
-from app.messages import blocks
+from app.messages import blocks, mrkdwn
 from app.messages.blocks import Message
 from app.messages.mrkdwn import escape
 from app.services.announcements import Announcements
@@ -231,7 +231,9 @@ class Rooms:
         users = [u for u in dict.fromkeys(users) if u and u != self.services.bot_user_id]
         refused = await self.services.slack.invite(i.channel_id, users)
         if refused:
-            mentions = ", ".join(f"<@{u}>" for u in refused)
+            # The IDs are Slack's answer, not ours to trust: a real ID becomes a mention,
+            # anything else escaped text that pings nobody.
+            mentions = ", ".join(mrkdwn.user(u) for u in refused)
             await self.problem(i, f"Could not invite {mentions}. Add them by hand with `/invite`.")
 
     async def _post_notification(

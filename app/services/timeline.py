@@ -26,6 +26,7 @@ LABELS = {
     "escalation_cancelled": "Escalation",  # no longer written; kept for older incidents
     "escalation_retry": "Escalation",
     "reminder_snoozed": "Reminder",
+    "retro_agenda": "Retrospective",
     "retro_held": "Retrospective",
     "problem": "Problem",
     "note": "Note",
@@ -72,19 +73,33 @@ class Timeline:
         async with self.services.db.session() as session:
             return [entry(e) for e in await repo.timeline(session, incident_id)]
 
-    async def note(self, incident_id: int, text: str, by: str) -> None:
+    async def note(self, incident_id: int, text: str, by: str, key: str | None = None) -> bool:
+        """Add a note; False when the request that carries `key` already added it (the same
+        command sent again), which changes nothing."""
+        if key:
+            async with self.services.db.session() as session:
+                if await repo.event_by_key(session, key) is not None:
+                    return False
         body = clean(text, MAX_FIELD, "note")
         if not body:
             raise InvalidInput("Say what to note: `/incident note <text>`.")
-        async with self.services.db.session() as session:
-            incident = await repo.get(session, incident_id)
-            if incident is None:
-                raise no_incident(incident_id)
-            roles = await repo.current_roles(session, incident_id)
-            await self.services.access.check("note", by, repo.snapshot(incident, roles))
-            if incident.closed_at is not None:
-                raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
-            session.add(repo.event(incident_id, self.services.clock.now(), "note", body, by))
+        try:
+            async with self.services.db.session() as session:
+                incident = await repo.get(session, incident_id)
+                if incident is None:
+                    raise no_incident(incident_id)
+                roles = await repo.current_roles(session, incident_id)
+                await self.services.access.check("note", by, repo.snapshot(incident, roles))
+                if incident.closed_at is not None:
+                    raise ServiceError(f"Incident #{incident_id} is closed; its timeline is final.")
+                event = repo.event(incident_id, self.services.clock.now(), "note", body, by)
+                event.source_key = key
+                session.add(event)
+        except IntegrityError:
+            if key is None:
+                raise
+            return False
+        return True
 
     async def keep_message(
         self,

@@ -61,6 +61,21 @@ class Call:
         assert self.incident_id is not None, "entry declared without an incident"
         return self.incident_id
 
+    @property
+    def request_key(self) -> str | None:
+        return request_key(self.body)
+
+
+def request_key(body: dict[str, Any]) -> str | None:
+    """The request's identity, the idempotency key of what it stores (`command:<trigger_id>`).
+
+    Slack gives every slash command a trigger ID of its own; the same request sent again (a
+    retry, a double submission, a replayed signed body) carries the same one, and finds the
+    first one's result instead of storing it twice.
+    """
+    trigger = body.get("trigger_id")
+    return f"command:{trigger}" if trigger else None
+
 
 Handler = Callable[[Call], Awaitable[None]]
 

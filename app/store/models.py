@@ -120,7 +120,9 @@ class TimelineEvent(SQLModel, table=True):
     text: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Set for entries taken from Slack messages ("channel:ts"): a message pinned and then
-    # reacted to, or an event Slack delivers twice, becomes one entry only.
+    # reacted to, or an event Slack delivers twice, becomes one entry only. Entries a command
+    # made (a note, the retrospective agenda, "retrospective held") carry the request's key
+    # ("command:<trigger_id>") here, so the same request again adds nothing.
     source_key: str | None = None
 
 
@@ -132,6 +134,7 @@ class ActionItem(SQLModel, table=True):
     """
 
     __tablename__ = "action_items"
+    __table_args__ = (UniqueConstraint("request_key", name="uq_action_items_request_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
@@ -142,6 +145,9 @@ class ActionItem(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     done_at: datetime | None = _utc(nullable=True)
     done_by: str | None = None
+    # Idempotency key of the request that added it (`command:<trigger_id>`): the same request
+    # again finds this item instead of adding another.
+    request_key: str | None = None
 
 
 class EscalationRow(SQLModel, table=True):

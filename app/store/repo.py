@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +35,26 @@ async def by_channel(session: AsyncSession, channel_id: str) -> Incident | None:
 async def by_request_key(session: AsyncSession, key: str) -> Incident | None:
     result = await session.exec(select(Incident).where(Incident.request_key == key))
     return result.first()
+
+
+async def declared_since(session: AsyncSession, user: str, since: datetime) -> list[datetime]:
+    """When `user` declared the incidents they declared after `since`, oldest first."""
+    result = await session.exec(
+        select(Incident.declared_at)
+        .where(Incident.declared_by == user)
+        .where(col(Incident.declared_at) > since)
+        .order_by(col(Incident.declared_at))
+    )
+    return list(result.all())
+
+
+async def lock_declarer(session: AsyncSession, user: str) -> None:
+    """Make one person's declares wait for each other until this transaction ends, across
+    replicas (a Postgres advisory lock); within one replica the caller's own lock does it."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        key = func.hashtext(f"declare:{user}")
+        await session.exec(select(func.pg_advisory_xact_lock(key)))
 
 
 async def open_incidents(session: AsyncSession) -> list[Incident]:
@@ -120,6 +140,12 @@ def event(
     return TimelineEvent(
         incident_id=incident_id, at=at, kind=kind, actor=actor, text=text, data=data
     )
+
+
+async def event_by_key(session: AsyncSession, key: str) -> TimelineEvent | None:
+    """The timeline entry stored with this source key (a Slack message, a request)."""
+    result = await session.exec(select(TimelineEvent).where(TimelineEvent.source_key == key))
+    return result.first()
 
 
 async def set_fields(session: AsyncSession, incident_id: int, **values: Any) -> None:

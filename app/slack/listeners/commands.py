@@ -22,7 +22,7 @@ from app.services.errors import InvalidInput
 from app.services.incidents import DeclareRequest, validate_declare
 from app.services.metrics import stats
 from app.slack import grammar, views
-from app.slack.command_table import Call, CommandTable, Section
+from app.slack.command_table import Call, CommandTable, Section, request_key
 from app.slack.grammar import Command, CommandError
 from app.slack.listeners import gate, modals, review
 from app.slack.reply import Replier, error_text
@@ -121,13 +121,8 @@ async def update(call: Call) -> None:
             call.bot, views.UPDATE, call.incident, call.body["trigger_id"], call.reply
         )
         return
-    trigger = call.body.get("trigger_id")
     await call.bot.flows.quick_update(
-        call.incident,
-        call.command.text,
-        call.user,
-        call.reply.say,
-        key=f"command:{trigger}" if trigger else None,
+        call.incident, call.command.text, call.user, call.reply.say, call.request_key
     )
 
 
@@ -211,7 +206,9 @@ async def escalations(call: Call) -> None:
     parser=grammar.retro,
 )
 async def retro(call: Call) -> None:
-    await call.bot.flows.post_retro_agenda(call.incident, call.user, call.reply.say)
+    await call.bot.flows.post_retro_agenda(
+        call.incident, call.user, call.reply.say, call.request_key
+    )
 
 
 @command(
@@ -224,7 +221,7 @@ async def retro(call: Call) -> None:
     action="retro",
 )
 async def retro_done(call: Call) -> None:
-    await call.bot.flows.retro_held(call.incident, call.user, call.reply.say)
+    await call.bot.flows.retro_held(call.incident, call.user, call.reply.say, call.request_key)
 
 
 @command(
@@ -238,7 +235,8 @@ async def retro_done(call: Call) -> None:
     parser=grammar.number_then_text("note"),
 )
 async def note(call: Call) -> None:
-    await call.bot.timeline.note(call.incident, call.command.text, call.user)
+    # A replay (same trigger ID) is answered alike and notes nothing more.
+    await call.bot.timeline.note(call.incident, call.command.text, call.user, call.request_key)
     await call.reply.say(f":memo: Noted on the timeline of Incident #{call.incident}.")
 
 
@@ -264,7 +262,7 @@ async def timeline(call: Call) -> None:
 )
 async def action(call: Call) -> None:
     request = ActionRequest(call.command.text, call.command.user, call.command.due)
-    change = await call.bot.actions.add(call.incident, request, call.user)
+    change = await call.bot.actions.add(call.incident, request, call.user, call.request_key)
     await review.after_change(call.bot, change, call.reply)
     await call.reply.say(f":clipboard: Action item A{change.item.id} added to #{call.incident}.")
 
@@ -416,7 +414,7 @@ def _work(
             title=command.text,
             severity=command.severity,
             declared_by=body.get("user_id", ""),
-            request_key=f"command:{body.get('trigger_id')}" if body.get("trigger_id") else None,
+            request_key=request_key(body),
             source_channel_id=body.get("channel_id"),
             reply_url=body.get("response_url"),
         )

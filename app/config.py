@@ -15,7 +15,7 @@ from typing import Any
 from dotenv import load_dotenv
 from pydantic import ValidationError
 
-from app.domain.policy import Policy
+from app.domain.policy import SLACK_ID, Policy
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./warroom.db"
@@ -140,8 +140,55 @@ def build_policy(raw: dict[str, Any], source: str = "policy") -> Policy:
         return Policy.model_validate(_merge(defaults, _stringify_keys(raw)))
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against the README)"
+        # A dict key's own error carries "[key]" after the key: the key names the place already.
+        key = ".".join(str(part) for part in error["loc"] if part != "[key]") or "(top level)"
+        message = " ".join(_explain(error).split())
         raise ConfigError(f"{source}: {key}: {message}.") from None
+
+
+def _explain(error: Any) -> str:
+    """One policy-file error in the words of the file (TOML), with the value found."""
+    kind: str = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    got = f"(got {_shown(error.get('input'))})"
+    bounds = {
+        "greater_than_equal": ("must be at least", "ge"),
+        "greater_than": ("must be more than", "gt"),
+        "less_than_equal": ("must be at most", "le"),
+        "less_than": ("must be less than", "lt"),
+    }
+    if kind in bounds:
+        words, bound = bounds[kind]
+        return f"{words} {ctx[bound]} {got}"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against the README)"
+    if kind == "missing":
+        return "required"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"must be a whole number {got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"must be true or false {got}"
+    if kind == "string_type":
+        return f"must be text in quotes {got}"
+    if kind == "list_type":
+        return f"must be a list {got}"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return f"must be a table {got}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')} {got}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == SLACK_ID.pattern:
+        return f"must be a Slack user ID (U…, W…) or user group ID (S…) {got}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{error['msg']} {got}"
+
+
+def _shown(value: Any) -> str:
+    """A value as the policy file spells it, cut short."""
+    if isinstance(value, bool):
+        shown = "true" if value else "false"
+    elif isinstance(value, dict):
+        shown = "a table"
+    else:
+        shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

@@ -1,0 +1,206 @@
+"""Starting Warroom, its database and its policy file, as an operator meets them: mostly the
+real `warroom` command in its own process, with plain answers and no tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import types
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import pytest
+from alembic.script import ScriptDirectory
+from annotated_types import Ge, Le
+from pydantic import BaseModel
+
+from app.config import ConfigError, load_policy
+from app.domain.policy import Policy
+from app.fake_slack import FakeSlack
+from app.store.migrate import alembic_config
+from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+
+WARROOM = [sys.executable, "-m", "app.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+REVISIONS = [
+    rev.revision
+    for rev in reversed(list(ScriptDirectory.from_config(alembic_config("x")).walk_revisions()))
+]
+HEAD = REVISIONS[-1]
+
+
+# --- running `warroom` ----------------------------------------------------------------------
+
+
+def env_for(folder: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for the `warroom` command: the checkout on PYTHONPATH, nothing else."""
+    keep = {"PATH", "HOME", "LANG", "SYSTEMROOT"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PYTHONPATH"] = str(ROOT)
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'warroom.db'}"
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def slack_env(folder: Path, fake: FakeSlack | None = None, **extra: str) -> dict[str, str]:
+    return env_for(
+        folder,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url if fake else "http://127.0.0.1:9/api/",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+async def run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run `warroom args`; a process still running after `timeout` seconds fails the test."""
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"`warroom {' '.join(args)}` still running after {timeout} s")
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(bot_token=BOT_TOKEN, bot_user_id="UBOT")
+    fake.add_user(ALICE, name="alice")
+    fake.add_channel("incidents", members=[ALICE])
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+# --- 17: every number in the policy has a range ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (
+            "[severities.2]\nupdate_every_minutes = -1\n",
+            "severities.2.update_every_minutes: must be at least 1 (got -1)",
+        ),
+        (
+            "[severities.3]\nupdate_every_minutes = 0\n",
+            "severities.3.update_every_minutes: must be at least 1 (got 0)",
+        ),
+        (
+            "[severities.1]\nresponse_target_minutes = -5\n",
+            "severities.1.response_target_minutes: must be at least 0 (got -5)",
+        ),
+        (
+            "[severities.5]\nname = 'Trivial'\n",
+            "severities.5: unknown severity level; severities are exactly levels 1, 2, 3 and 4",
+        ),
+        (
+            "[severities.0]\nname = 'Worse than critical'\n",
+            "severities.0: unknown severity level; severities are exactly levels 1, 2, 3 and 4",
+        ),
+        (
+            "[escalation]\nlease_seconds = 0\n",
+            "escalation.lease_seconds: must be at least 1 (got 0)",
+        ),
+        (
+            "[escalation]\narchive_after_minutes = 99999999\n",
+            "escalation.archive_after_minutes: must be at most 43200 (got 99999999)",
+        ),
+        (
+            "[escalation]\ntick_seconds = 'often'\n",
+            "escalation.tick_seconds: must be a whole number (got 'often')",
+        ),
+        (
+            "[severities.2]\nupdate_every_minutes = 1.5\n",
+            "severities.2.update_every_minutes: must be a whole number (got 1.5)",
+        ),
+        (
+            "[[escalation.ladders.standard]]\nafter_minutes = -1\ncancel_on = 'acknowledged'\n"
+            "say = 'Escalating.'\n",
+            "escalation.ladders.standard.0.after_minutes: must be at least 0 (got -1)",
+        ),
+        (
+            "[[escalation.ladders.standard]]\nafter_minutes = 5\ncancel_on = 'acknowledged'\n",
+            "escalation.ladders.standard.0.say: required",
+        ),
+        (
+            "[escalation.business_hours]\ndays = [1, 8]\n",
+            "escalation.business_hours.days.1: must be at most 7 (got 8)",
+        ),
+    ],
+)
+def test_policy_numbers_have_ranges(tmp_path: Path, content: str, line: str) -> None:
+    path = tmp_path / "warroom.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_policy(str(path))
+    assert str(caught.value) == f"{path}: {line}."
+
+
+def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, list[Any]]]:
+    """Every int in the policy model, with its constraints (through lists, dicts, Optional)."""
+
+    def walk(annotation: Any, metadata: list[Any], where: str) -> Iterator[tuple[str, list[Any]]]:
+        origin = get_origin(annotation)
+        if annotation is int:
+            yield where, metadata
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _numbers(annotation, where + ".")
+        elif origin in (list, dict):
+            yield from walk(get_args(annotation)[-1], [], where + ".*")
+        elif origin in (types.UnionType,) or str(origin) == "typing.Union":
+            for arg in get_args(annotation):
+                yield from walk(arg, metadata, where)
+        elif getattr(annotation, "__metadata__", None):  # Annotated[...]
+            extra = [
+                c for m in annotation.__metadata__ for c in getattr(m, "metadata", None) or [m]
+            ]
+            yield from walk(get_args(annotation)[0], extra, where)
+
+    for name, info in model.model_fields.items():
+        yield from walk(info.annotation, list(info.metadata), prefix + name)
+
+
+def test_every_number_in_the_policy_has_a_range() -> None:
+    found = dict(_numbers(Policy))
+    assert "severities.*.update_every_minutes" in found
+    unbounded = [
+        where
+        for where, metadata in found.items()
+        if not any(isinstance(m, Ge) for m in metadata)
+        or not any(isinstance(m, Le) for m in metadata)
+    ]
+    assert not unbounded, unbounded
+
+
+async def test_a_policy_number_out_of_range_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "warroom.toml").write_text("[severities.2]\nupdate_every_minutes = -1\n")
+    code, _, err = await run(["serve", "--http"], slack_env(tmp_path), tmp_path)
+    assert code == 2
+    assert err.strip() == (
+        "Configuration error: warroom.toml: severities.2.update_every_minutes: "
+        "must be at least 1 (got -1)."
+    )

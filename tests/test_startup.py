@@ -6,22 +6,27 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import sys
+import time
 import types
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from annotated_types import Ge, Le
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
 
 from app.config import ConfigError, load_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.store.migrate import alembic_config
-from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
 
 WARROOM = [sys.executable, "-m", "app.cli"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,3 +209,51 @@ async def test_a_policy_number_out_of_range_stops_start_up_with_one_line(tmp_pat
         "Configuration error: warroom.toml: severities.2.update_every_minutes: "
         "must be at least 1 (got -1)."
     )
+
+
+# --- 12: events are acknowledged before the database is touched --------------------------------
+
+
+@asynccontextmanager
+async def frozen(database_url: str) -> AsyncIterator[None]:
+    """Another connection holds the write lock: every write waits until the block ends."""
+    if database_url.startswith("sqlite"):
+        path = make_url(database_url).database
+        assert path
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    transaction = pg.transaction()
+    await transaction.start()
+    await pg.execute("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        await transaction.rollback()
+        await pg.close()
+
+
+async def test_events_are_acknowledged_while_the_database_is_frozen(
+    bot: Bot, database_url: str
+) -> None:
+    opened = {"type": "app_home_opened", "user": ALICE, "channel": "D1", "tab": "home"}
+    before = len(bot.fake.calls)
+    async with frozen(database_url):
+        for _ in range(2):  # the delivery, then Slack's retry of it
+            started = time.monotonic()
+            status = await asyncio.wait_for(bot.slack.event(opened, "EvFrozen1"), 10)
+            assert status == 200
+            assert time.monotonic() - started < 3
+    await bot.settle(40)
+    published = [
+        c
+        for c in bot.fake.calls[before:]
+        if c.method == "views.publish" and c.args.get("user_id") == ALICE
+    ]
+    assert len(published) == 1, "the retried delivery ran again"

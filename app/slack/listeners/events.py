@@ -1,8 +1,10 @@
-"""Events API deliveries, each handled once.
+"""Events API deliveries, each handled once, and answered before the database is touched.
 
 Slack retries an event that got no 2xx within 3 seconds (immediately, after ~1 min, after
-~5 min) and Bolt does not de-duplicate; the `event_id` of every delivery is recorded first, and a
-delivery whose id is already recorded is acknowledged and dropped.
+~5 min) and Bolt does not de-duplicate. Bolt acknowledges an event before its listener runs;
+every event listener is wrapped in `once`, which then records the delivery's `event_id` and
+drops a delivery whose id is already recorded. The answer to Slack never waits on the database
+(a slow or locked database would make Slack retry), and a retry still runs once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.response import BoltResponse
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -27,18 +28,30 @@ log = logging.getLogger(__name__)
 # Slack's last retry comes about 5 minutes after the first delivery.
 KEEP = timedelta(hours=1)
 
+EventListener = Callable[[dict[str, Any]], Awaitable[None]]
 
-def register(bot: Bot) -> None:
-    @bot.app.middleware
-    async def once_per_event(
-        body: dict[str, Any], next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await first_delivery(bot, str(event_id)):
-            log.info("event %s delivered again; ignored", event_id)
-            return BoltResponse(status=200, body="")
-        await next()
-        return None
+
+def once(bot: Bot) -> Callable[[EventListener], Callable[..., Awaitable[None]]]:
+    """Wrap an event listener (which takes the `event`) so each `event_id` runs it once.
+
+    Bolt passes a listener the arguments its innermost function names, so the wrapper is a
+    function of its own (not `functools.wraps`): it asks for the whole `body` as well.
+    """
+
+    def wrap(listener: EventListener) -> Callable[..., Awaitable[None]]:
+        async def run_once(body: dict[str, Any], event: dict[str, Any]) -> None:
+            event_id = body.get("event_id")
+            if event_id and not await first_delivery(bot, str(event_id)):
+                log.info("event %s delivered again; ignored", event_id)
+                return
+            await listener(event)
+
+        run_once.__name__ = listener.__name__
+        run_once.__qualname__ = listener.__qualname__
+        run_once.__doc__ = listener.__doc__
+        return run_once
+
+    return wrap
 
 
 async def first_delivery(bot: Bot, event_id: str) -> bool:

@@ -11,6 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from app.messages import blocks
 from app.services.ports import SlackError
 from app.slack import action_views, views
+from app.slack.listeners.events import once
 from app.slack.reply import Replier
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def register(bot: Bot) -> None:
 
     @app.event("app_home_opened")
     @bot.inflight.track
+    @once(bot)
     async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home":
             await publish_home(bot, event["user"])

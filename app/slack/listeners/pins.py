@@ -1,9 +1,9 @@
 """Messages people keep for the record: pinned in an incident channel, or marked with a
 :pushpin: reaction, they join the incident's timeline at the time they were posted.
 
-Slack delivers these through the Events API; `events.py` drops repeated deliveries by
-`event_id`, and the timeline keys each message by channel and ts, so one message is one entry
-whether it is pinned, marked, or both.
+Slack delivers these through the Events API; `events.once` drops repeated deliveries by
+`event_id` (after the acknowledgment), and the timeline keys each message by channel and ts,
+so one message is one entry whether it is pinned, marked, or both.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from app.services.ports import SlackError
+from app.slack.listeners.events import once
 from app.store import repo
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def register(bot: Bot) -> None:
 
     @app.event("pin_added")
     @bot.inflight.track
+    @once(bot)
     async def pinned(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         message = item.get("message") or {}
@@ -37,6 +39,7 @@ def register(bot: Bot) -> None:
 
     @app.event("reaction_added")
     @bot.inflight.track
+    @once(bot)
     async def reacted(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") != MARK or item.get("type") != "message":

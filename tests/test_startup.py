@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import time
 import types
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,11 +21,13 @@ import pytest
 from alembic.script import ScriptDirectory
 from annotated_types import Ge, Le
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.config import ConfigError, load_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
+from app.store.db import Database
 from app.store.migrate import alembic_config
 from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
 
@@ -257,3 +260,93 @@ async def test_events_are_acknowledged_while_the_database_is_frozen(
         if c.method == "views.publish" and c.args.get("user_id") == ALICE
     ]
     assert len(published) == 1, "the retried delivery ran again"
+
+
+# --- Postgres ---------------------------------------------------------------------------------
+
+
+def postgres_server() -> str:
+    """The test Postgres server's URL; the test is skipped without one (a failure in CI)."""
+    for name in ("WARROOM_TEST_POSTGRES_URL", "WARROOM_TEST_DATABASE_URL"):
+        url = os.environ.get(name, "").strip()
+        if url.startswith("postgres"):
+            return url
+    if os.environ.get("CI"):
+        pytest.fail("WARROOM_TEST_POSTGRES_URL is not set: CI must provide Postgres")
+    pytest.skip("set WARROOM_TEST_POSTGRES_URL to run the Postgres start-up tests")
+
+
+def admin_dsn(server: str) -> str:
+    return server.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def create_database(server: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn(server))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(server: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn(server))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def postgres_database(create: bool = True) -> AsyncIterator[tuple[str, str]]:
+    """(server URL, name) of a database of its own, dropped afterwards; created unless asked."""
+    server = postgres_server()
+    name = f"warroom_startup_{uuid.uuid4().hex[:10]}"
+    if create:
+        await create_database(server, name)
+    try:
+        yield server, name
+    finally:
+        await drop_database(server, name)
+
+
+def with_database(server: str, name: str, port: int | None = None) -> str:
+    url = make_url(server).set(database=name)
+    if port is not None:
+        url = url.set(host="127.0.0.1", port=port)
+    return url.render_as_string(hide_password=False)
+
+
+async def revision(url: str) -> str | None:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    finally:
+        await db.dispose()
+
+
+# --- 14: replicas starting together migrate once ------------------------------------------------
+
+
+@asynccontextmanager
+async def empty_database(kind: str, folder: Path) -> AsyncIterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'warroom.db'}"
+        return
+    async with postgres_database() as (server, name):
+        yield with_database(server, name)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "sqlite"])
+async def test_replicas_starting_together_all_migrate(kind: str, tmp_path: Path) -> None:
+    for attempt in range(3):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        async with empty_database(kind, folder) as url:
+            env = env_for(folder, DATABASE_URL=url)
+            results = await asyncio.gather(*(run(["db", "upgrade"], env, folder) for _ in range(3)))
+            for code, out, err in results:
+                assert "Traceback" not in err, err
+                assert code == 0, err
+                assert "Database is up to date" in out
+            assert await revision(url) == HEAD

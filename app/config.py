@@ -14,6 +14,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.domain.policy import SLACK_ID, Policy
 
@@ -42,6 +44,16 @@ class Settings:
         """The announcement channel: the environment wins over the policy file."""
         return (self.announce_channel or self.policy.workspace.announce_channel).lstrip("#")
 
+    def token_problems(self, mode: str = "") -> list[str]:
+        """Tokens set but of the wrong kind (for `mode` only, when given): pasting one token
+        where the other goes is the usual set-up slip."""
+        problems = []
+        if self.bot_token and not self.bot_token.startswith("xoxb-"):
+            problems.append(f"SLACK_BOT_TOKEN must start with xoxb- ({_kind(self.bot_token)})")
+        if self.app_token and mode != "http" and not self.app_token.startswith("xapp-"):
+            problems.append(f"SLACK_APP_TOKEN must start with xapp- ({_kind(self.app_token)})")
+        return problems
+
     def missing_for(self, mode: str) -> list[str]:
         """Names of the variables a mode ('socket' or 'http') still needs."""
         needed = ["SLACK_BOT_TOKEN"]
@@ -52,6 +64,14 @@ class Settings:
             "SLACK_SIGNING_SECRET": self.signing_secret,
         }
         return [name for name in needed if not values[name]]
+
+
+def _kind(token: str) -> str:
+    """What a token starts with, without showing any of its secret part."""
+    prefix, dash, _ = token.partition("-")
+    if dash and prefix.isalpha() and len(prefix) <= 5:
+        return f"this one starts with {prefix}-"
+    return "this one does not"
 
 
 def _normalise_api_url(url: str) -> str:
@@ -66,6 +86,30 @@ def _normalise_database_url(url: str) -> str:
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         url = "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+URL_EXAMPLES = "sqlite:///path/to/warroom.db or postgresql://user:password@host:5432/dbname"
+
+
+def _check_database_url(url: str) -> str:
+    """A URL Warroom can use. The value is not repeated: it may hold a password."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"DATABASE_URL is not a database URL; use {URL_EXAMPLES}.") from None
+    if parsed.drivername not in DRIVERS:
+        backend = parsed.get_backend_name()
+        what = (
+            backend
+            if backend not in {"sqlite", "postgresql"}
+            else f"the {parsed.drivername} driver"
+        )
+        raise ConfigError(
+            f"DATABASE_URL: {what} is not supported; use SQLite or Postgres, e.g. {URL_EXAMPLES} "
+            "(Warroom picks the driver)."
+        )
     return url
 
 
@@ -92,8 +136,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
         app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         api_url=_normalise_api_url(env.get("SLACK_API_URL", "").strip() or SLACK_API_DEFAULT),
-        database_url=_normalise_database_url(
-            env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+        database_url=_check_database_url(
+            _normalise_database_url(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
         ),
         config_path=config_path,
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),

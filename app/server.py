@@ -13,6 +13,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from app.bootstrap import Runtime, identify
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
+from app.store.startup import check_sqlite_file, database_errors
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,10 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
 
 async def prepare(runtime: Runtime) -> None:
     """Migrate the database and learn who the bot is, before taking any request."""
-    await upgrade(runtime.settings.database_url)
+    url = runtime.settings.database_url
+    await asyncio.to_thread(check_sqlite_file, url)
+    async with database_errors(url):
+        await upgrade(url)
     await identify(runtime)
     # Looked up now so the first declare does not wait for it.
     try:

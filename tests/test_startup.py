@@ -28,7 +28,7 @@ from app.config import ConfigError, load_policy
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.store.db import Database
-from app.store.migrate import alembic_config
+from app.store.migrate import alembic_config, upgrade
 from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
 
 WARROOM = [sys.executable, "-m", "app.cli"]
@@ -54,14 +54,14 @@ def env_for(folder: Path, **extra: str) -> dict[str, str]:
 
 
 def slack_env(folder: Path, fake: FakeSlack | None = None, **extra: str) -> dict[str, str]:
-    return env_for(
-        folder,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url if fake else "http://127.0.0.1:9/api/",
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
+    """Credentials and the fake's URL (a closed port without a fake), quiet logs, then `extra`."""
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url if fake else "http://127.0.0.1:9/api/",
+        "LOG_LEVEL": "WARNING",
+    }
+    return env_for(folder, **(values | extra))
 
 
 async def run(
@@ -350,3 +350,145 @@ async def test_replicas_starting_together_all_migrate(kind: str, tmp_path: Path)
                 assert code == 0, err
                 assert "Database is up to date" in out
             assert await revision(url) == HEAD
+
+
+# --- 16: database errors are one line ------------------------------------------------------------
+
+
+def database_cases(folder: Path) -> Iterator[tuple[str, str, str]]:
+    """(case, DATABASE_URL, what the one line says)."""
+    (folder / "a-file").write_text("not a folder")
+    yield (
+        "unwritable SQLite path",
+        f"sqlite:///{folder / 'a-file' / 'warroom.db'}",
+        str(folder / "a-file" / "warroom.db"),
+    )
+    yield (
+        "unparsable URL",
+        "warroom database on the db host",
+        "Configuration error: DATABASE_URL is not a database URL",
+    )
+    yield (
+        "MySQL",
+        "mysql://warroom:s3cret@db.internal/warroom",
+        "Configuration error: DATABASE_URL: mysql is not supported",
+    )
+
+
+POSTGRES_CASES = {
+    "missing database": ("postgres", "warroom_no_such_db", 'database "warroom_no_such_db"'),
+    "unknown role": ("warroom_no_such_role", "postgres", 'role "warroom_no_such_role"'),
+}
+
+
+async def one_line_each(
+    url: str, said: str, folder: Path, fake: FakeSlack, tmp_name: str = ""
+) -> None:
+    env = slack_env(folder, fake, DATABASE_URL=url, WARROOM_DB_WAIT_SECONDS="0")
+    commands = [
+        ["serve", "--http", "--host", "127.0.0.1", "--port", "0"],
+        ["db", "upgrade"],
+        ["stats"],
+        ["export", "1"],
+    ]
+    results = await asyncio.gather(*(run(args, env, folder, timeout=30) for args in commands))
+    for args, (code, _, err) in zip(commands, results, strict=True):
+        assert code == 2, (args, err)
+        assert "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, (args, err)
+        assert said in err, (args, err)
+        assert "s3cret" not in err
+
+
+@pytest.mark.parametrize("case", ["unwritable SQLite path", "unparsable URL", "MySQL"])
+async def test_database_errors_are_one_line(tmp_path: Path, slack: FakeSlack, case: str) -> None:
+    cases = {name: (url, said) for name, url, said in database_cases(tmp_path)}
+    url, said = cases[case]
+    await one_line_each(url, said, tmp_path, slack)
+
+
+@pytest.mark.parametrize("case", sorted(POSTGRES_CASES))
+async def test_postgres_errors_are_one_line(tmp_path: Path, slack: FakeSlack, case: str) -> None:
+    user, database, said = POSTGRES_CASES[case]
+    server = make_url(postgres_server())
+    url = server.set(username=user, password="s3cret", database=database)
+    await one_line_each(url.render_as_string(hide_password=False), said, tmp_path, slack)
+
+
+async def test_read_only_commands_never_create_a_database(tmp_path: Path, slack: FakeSlack) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = slack_env(elsewhere, slack)
+    del env["DATABASE_URL"]  # the default, ./warroom.db, in a folder that has none
+    path = (elsewhere / "warroom.db").resolve()
+    for args in (["stats"], ["export", "1"]):
+        code, out, err = await run(args, env, elsewhere)
+        assert code == 2, err
+        assert err.strip() == (
+            f"Database error: no Warroom database at {path}; "
+            "run `warroom db upgrade` or set DATABASE_URL."
+        )
+        assert not path.exists()
+    code, out, _ = await run(["check"], env, elsewhere)
+    assert code == 1
+    assert f"FAIL no Warroom database at {path}" in out
+    assert "All good" not in out
+    assert not path.exists()
+    code, _, err = await run(["db", "upgrade"], env, elsewhere)
+    assert code == 0, err
+    code, out, err = await run(["stats"], env, elsewhere)
+    assert code == 0, err
+
+
+async def test_check_reports_an_unmigrated_database(tmp_path: Path, slack: FakeSlack) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'warroom.db'}"
+    await upgrade(url, REVISIONS[-2])
+    env = slack_env(tmp_path, slack, DATABASE_URL=url)
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1, out
+    assert (
+        f"FAIL database not migrated (at revision {REVISIONS[-2]}, head {HEAD}): "
+        "run `warroom db upgrade`"
+    ) in out
+    assert "All good" not in out
+    code, _, err = await run(["stats"], env, tmp_path)
+    assert code == 2
+    assert err.strip() == (
+        f"Database error: database not migrated (at revision {REVISIONS[-2]}, head {HEAD}): "
+        "run `warroom db upgrade`."
+    )
+    code, _, err = await run(["db", "upgrade"], env, tmp_path)
+    assert code == 0, err
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 0, out
+    assert "ok   database answers" in out and "All good." in out
+
+
+async def test_check_knows_each_token_by_its_kind(tmp_path: Path, slack: FakeSlack) -> None:
+    env = slack_env(tmp_path, slack, SLACK_APP_TOKEN="xoxb-not-an-app-token")
+    code, _, err = await run(["db", "upgrade"], env, tmp_path)
+    assert code == 0, err
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1, out
+    assert "FAIL SLACK_APP_TOKEN must start with xapp- (this one starts with xoxb-)" in out
+    assert "Slack token works" in out
+    env.update(SLACK_BOT_TOKEN="xapp-1-A1-not-a-bot-token", SLACK_APP_TOKEN="xapp-1-A1-ok")
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1, out
+    assert "FAIL SLACK_BOT_TOKEN must start with xoxb- (this one starts with xapp-)" in out
+    assert "SLACK_APP_TOKEN must" not in out
+
+
+async def test_an_unreachable_slack_is_not_blamed_on_the_token(tmp_path: Path) -> None:
+    api = "https://slack.invalid/api/"
+    env = slack_env(tmp_path, SLACK_API_URL=api)
+    code, _, err = await run(["db", "upgrade"], env, tmp_path)
+    assert code == 0, err
+    code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1, out
+    assert f"FAIL cannot reach Slack at {api}: " in out
+    assert "refused" not in out and "token" not in out.split("FAIL", 1)[1]
+    code, _, err = await run(["serve", "--http", "--port", "0"], env, tmp_path)
+    assert code == 2, err
+    assert err.strip().startswith(f"Cannot start: cannot reach Slack at {api}: "), err
+    assert len(err.strip().splitlines()) == 1, err

@@ -77,7 +77,10 @@ class SlackGateway:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
             raise SlackError(method, str(code)) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+            detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "")
+            raise SlackError(
+                method, f"connection_error ({type(exc).__name__})", detail or type(exc).__name__
+            ) from None
         return dict(response.data)  # type: ignore[arg-type]
 
     # --- identity -------------------------------------------------------------------------

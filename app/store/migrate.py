@@ -13,9 +13,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.db import make_engine
 
@@ -63,3 +65,24 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+def head_revision() -> str:
+    """The newest revision this Warroom knows."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head, "the migrations folder has no revisions"
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {
+        rev.revision for rev in ScriptDirectory.from_config(alembic_config("")).walk_revisions()
+    }
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None: never migrated, no `alembic_version` table)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )

@@ -139,9 +139,10 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
 
 async def _upgrade(settings: Settings) -> None:
     from app.store.migrate import upgrade
-    from app.store.startup import check_sqlite_file, database_errors
+    from app.store.startup import check_sqlite_file, database_errors, wait_for_database
 
     await asyncio.to_thread(check_sqlite_file, settings.database_url)
+    await wait_for_database(settings.database_url, settings.db_wait_seconds)
     async with database_errors(settings.database_url):
         await upgrade(settings.database_url)
 

@@ -21,6 +21,7 @@ from app.domain.policy import SLACK_ID, Policy
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./warroom.db"
+DEFAULT_DB_WAIT_SECONDS = 60
 
 
 class ConfigError(Exception):
@@ -34,6 +35,8 @@ class Settings:
     app_token: str = ""
     api_url: str = SLACK_API_DEFAULT
     database_url: str = DEFAULT_DATABASE_URL
+    # How long `serve` and `db upgrade` wait for the database to answer before giving up.
+    db_wait_seconds: int = DEFAULT_DB_WAIT_SECONDS
     config_path: str = ""
     announce_channel: str = ""
     log_level: str = "INFO"
@@ -93,6 +96,19 @@ DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 URL_EXAMPLES = "sqlite:///path/to/warroom.db or postgresql://user:password@host:5432/dbname"
 
 
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 86_400:
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds from 0 to 86400.")
+    return value
+
+
 def _check_database_url(url: str) -> str:
     """A URL Warroom can use. The value is not repeated: it may hold a password."""
     try:
@@ -139,6 +155,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         database_url=_check_database_url(
             _normalise_database_url(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
         ),
+        db_wait_seconds=_seconds(env, "WARROOM_DB_WAIT_SECONDS", DEFAULT_DB_WAIT_SECONDS),
         config_path=config_path,
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),
         log_level=level,

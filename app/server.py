@@ -13,7 +13,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from app.bootstrap import Runtime, identify
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
-from app.store.startup import check_sqlite_file, database_errors
+from app.store.startup import check_sqlite_file, database_errors, wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
 
 
 async def prepare(runtime: Runtime) -> None:
-    """Migrate the database and learn who the bot is, before taking any request."""
+    """Wait for the database, migrate it and learn who the bot is, before taking any request."""
     url = runtime.settings.database_url
     await asyncio.to_thread(check_sqlite_file, url)
+    await wait_for_database(url, runtime.settings.db_wait_seconds)
     async with database_errors(url):
         await upgrade(url)
     await identify(runtime)

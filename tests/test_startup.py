@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import aiohttp
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
@@ -24,7 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app.config import ConfigError, load_policy
+from app.config import ConfigError, load_policy, load_settings
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.store.db import Database
@@ -492,3 +494,162 @@ async def test_an_unreachable_slack_is_not_blamed_on_the_token(tmp_path: Path) -
     assert code == 2, err
     assert err.strip().startswith(f"Cannot start: cannot reach Slack at {api}: "), err
     assert len(err.strip().splitlines()) == 1, err
+
+
+class Server:
+    """`warroom serve --http` in its own process."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr = cwd / f"serve-{self.port}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc
+        return self.proc.pid
+
+    async def start(self) -> None:
+        with self.stderr.open("wb") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *WARROOM,
+                *["serve", "--http", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def log(self) -> str:
+        return self.stderr.read_text(errors="replace")
+
+    async def healthy(self, timeout: float = 30) -> None:
+        assert self.proc
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.port}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert self.proc.returncode is None, f"the bot exited: {self.log()}"
+                assert time.monotonic() < deadline, f"the bot did not become healthy: {self.log()}"
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> int:
+        assert self.proc
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        return await asyncio.wait_for(self.proc.wait(), 20)
+
+
+# --- 15: waiting for the database ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [["db", "upgrade"], ["serve", "--http", "--host", "127.0.0.1", "--port", "0"]]
+)
+async def test_start_up_waits_for_the_database_then_gives_up(
+    tmp_path: Path, args: list[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    env = slack_env(
+        tmp_path,
+        DATABASE_URL=f"postgresql://warroom@127.0.0.1:{port}/warroom",
+        WARROOM_DB_WAIT_SECONDS="3",
+    )
+    started = time.monotonic()
+    code, _, err = await run(args, env, tmp_path, timeout=30)
+    took = time.monotonic() - started
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    waits = [line for line in lines if "waiting for the database" in line]
+    assert len(waits) >= 2, err
+    assert re.search(
+        rf"waiting for the database at 127\.0\.0\.1:{port} \(attempt 2, \d s of 3\)", err
+    ), err
+    assert lines[-1] == (
+        f"Database error: gave up waiting for the database at 127.0.0.1:{port} after 3 s: "
+        "connection refused."
+    )
+    assert 3 <= took < 20
+
+
+def test_the_wait_is_configured_in_seconds() -> None:
+    assert load_settings(env={}, dotenv=False).db_wait_seconds == 60
+    assert load_settings(env={"WARROOM_DB_WAIT_SECONDS": "5"}, dotenv=False).db_wait_seconds == 5
+    for wrong in ("soon", "-1", "1.5"):
+        with pytest.raises(ConfigError, match=r"WARROOM_DB_WAIT_SECONDS: .* is not a number"):
+            load_settings(env={"WARROOM_DB_WAIT_SECONDS": wrong}, dotenv=False)
+
+
+async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
+async def proxy(port: int, target: tuple[str, int]) -> AsyncIterator[None]:
+    """A TCP proxy on 127.0.0.1:`port` to `target`: the database 'coming up' late."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*target)
+        await asyncio.gather(forward(reader, up_writer), forward(up_reader, writer))
+
+    server = await asyncio.start_server(pipe, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+
+
+async def test_start_up_waits_for_a_database_that_comes_up_late(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    async with postgres_database() as (server, name):
+        target = make_url(server)
+        port = free_port()
+        env = slack_env(
+            tmp_path,
+            slack,
+            DATABASE_URL=with_database(server, name, port=port),
+            WARROOM_DB_WAIT_SECONDS="60",
+        )
+        bot = Server(env, tmp_path)
+        await bot.start()
+        try:
+            await asyncio.sleep(3)
+            assert bot.proc and bot.proc.returncode is None, bot.log()
+            async with proxy(port, (target.host or "127.0.0.1", target.port or 5432)):
+                await bot.healthy(timeout=30)
+                assert f"waiting for the database at 127.0.0.1:{port} (attempt 2" in bot.log()
+                assert await bot.stop() == 0
+        finally:
+            await bot.stop()
+
+
+async def test_db_upgrade_waits_for_a_database_that_is_created_late(tmp_path: Path) -> None:
+    async with postgres_database(create=False) as (server, name):
+        env = env_for(
+            tmp_path, DATABASE_URL=with_database(server, name), WARROOM_DB_WAIT_SECONDS="60"
+        )
+        upgrading = asyncio.create_task(run(["db", "upgrade"], env, tmp_path))
+        await asyncio.sleep(2)
+        assert not upgrading.done()
+        await create_database(server, name)
+        code, out, err = await upgrading
+        assert code == 0, err
+        assert f'database "{name}" does not exist' in err
+        assert "Database is up to date" in out
+        assert await revision(with_database(server, name)) == HEAD

@@ -9,20 +9,27 @@ the sentence does not already say it. Anything else raises as it is: a bug keeps
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.store.db import make_engine
 from app.store.migrate import current_revision, head_revision, known_revisions
 
+log = logging.getLogger(__name__)
+
 MIGRATE = "run `warroom db upgrade`"
+# Each connection attempt gets at most this long (asyncpg would wait 60 s for a silent host).
+ATTEMPT_SECONDS = 10.0
 
 
 class DatabaseProblem(Exception):
@@ -138,6 +145,53 @@ def check_sqlite_file(url: str) -> None:
     # SQLite writes its -wal and -shm files next to the database.
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise DatabaseProblem(f"cannot open the SQLite database {path}: not writable", fix)
+
+
+async def wait_for_database(url: str, seconds: float) -> None:
+    """Connect until the database answers, trying for up to `seconds`: containers start in any
+    order, and a database server may come up (or its database be created) after Warroom. A
+    failure that will not pass by itself (a wrong role, an unwritable file) stops at once.
+    Raises DatabaseProblem."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        left = seconds - (time.monotonic() - started)
+        try:
+            await asyncio.wait_for(_ping(url), max(2.0, min(ATTEMPT_SECONDS, left)))
+            return
+        except Exception as exc:
+            failure = diagnose(exc, url)
+            if failure is None:
+                raise
+        elapsed = time.monotonic() - started
+        left = seconds - elapsed
+        if not failure.transient or left <= 0:
+            if failure.transient and seconds > 0:
+                raise DatabaseProblem(
+                    f"gave up waiting for the database at {where(url)} after {seconds:g} s: "
+                    f"{failure.reason}",
+                    failure.fix,
+                ) from None
+            raise DatabaseProblem(describe(failure, url), failure.fix) from None
+        log.warning(
+            "waiting for the database at %s (attempt %d, %d s of %g): %s",
+            where(url),
+            attempt,
+            elapsed,
+            seconds,
+            failure.reason,
+        )
+        await asyncio.sleep(min(2.0 ** (attempt - 1), 5.0, left))
+
+
+async def _ping(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
 
 
 async def require_schema(url: str) -> str:

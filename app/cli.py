@@ -110,6 +110,15 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
     from app.bootstrap import build
     from app.server import serve_http, serve_socket
     from app.services.ports import SlackError
+    from app.store.startup import AlreadyServing, check_sqlite_file, hold_for_serving
+
+    check_sqlite_file(settings.database_url)
+    try:
+        # The descriptor stays open until the process ends, and the lock with it.
+        hold_for_serving(settings.database_url)
+    except AlreadyServing as exc:
+        print(f"Cannot start: {exc}.", file=sys.stderr)
+        return 2
 
     if mode == "http" and not http:
         logging.getLogger(__name__).info(

@@ -500,7 +500,7 @@ class Server:
     """`warroom serve --http` in its own process."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
+        self.env = env | {"LOG_LEVEL": "INFO"}  # `healthy` waits for "listening on"
         self.cwd = cwd
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -532,7 +532,9 @@ class Server:
             while True:
                 try:
                     async with session.get(f"http://127.0.0.1:{self.port}/healthz") as response:
-                        if response.status == 200:
+                        # /healthz answers before the signal handlers are in place; the log
+                        # line comes after, and a SIGTERM from then on is a clean stop.
+                        if response.status == 200 and "listening on" in self.log():
                             return
                 except aiohttp.ClientError:
                     pass
@@ -653,3 +655,41 @@ async def test_db_upgrade_waits_for_a_database_that_is_created_late(tmp_path: Pa
         assert f'database "{name}" does not exist' in err
         assert "Database is up to date" in out
         assert await revision(with_database(server, name)) == HEAD
+
+
+# --- 13: one server per SQLite file --------------------------------------------------------------
+
+
+async def test_a_second_server_on_one_sqlite_file_is_refused(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    env = slack_env(tmp_path, slack)
+    first = Server(env, tmp_path)
+    await first.start()
+    try:
+        await first.healthy()
+        code, _, err = await run(
+            ["serve", "--http", "--host", "127.0.0.1", "--port", str(free_port())],
+            env,
+            tmp_path,
+            timeout=20,
+        )
+        path = (tmp_path / "warroom.db").resolve()
+        assert code == 2, err
+        assert err.strip() == (
+            f"Cannot start: another Warroom is already serving {path} (pid {first.pid}); "
+            "use Postgres for several replicas."
+        )
+        # Reading is still allowed while it serves.
+        code, out, err = await run(["stats"], env, tmp_path)
+        assert code == 0, err
+        assert "Sev2" in out
+    finally:
+        assert await first.stop() == 0
+    # The lock goes with the process: the next one starts.
+    again = Server(env, tmp_path)
+    await again.start()
+    try:
+        await again.healthy()
+    finally:
+        assert await again.stop() == 0

@@ -1,5 +1,6 @@
-"""The database as start-up and the CLI meet it: where it is, each failure in one line, and
-whether it holds a Warroom schema at the current revision.
+"""The database as start-up and the CLI meet it: where it is, each failure in one line, waiting
+for it to come up, whether it holds a Warroom schema at the current revision, and the lock that
+keeps one server per SQLite file.
 
 Failures a person can fix (a server that is down, a database or a role that does not exist, a
 SQLite file that cannot be created) become a `DatabaseProblem`: one sentence, and the fix when
@@ -25,6 +26,11 @@ from sqlalchemy.engine import make_url
 from app.store.db import make_engine
 from app.store.migrate import current_revision, head_revision, known_revisions
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock file, one server per SQLite file is up to you
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 MIGRATE = "run `warroom db upgrade`"
@@ -42,6 +48,10 @@ class DatabaseProblem(Exception):
 
     def sentence(self) -> str:
         return f"{self}" + (f" ({self.fix})" if self.fix else "")
+
+
+class AlreadyServing(DatabaseProblem):
+    """Another `warroom serve` holds the SQLite file."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,39 @@ async def database_errors(url: str) -> AsyncIterator[None]:
         if found is None or found is exc:
             raise
         raise found from None
+
+
+def hold_for_serving(url: str) -> int | None:
+    """Refuse a second server on one SQLite file: the incident lock is in-process, so two
+    processes would both accept the same change. Takes an exclusive `flock` on `<file>.lock`,
+    next to the database, and returns its descriptor: keep it open for the life of the process
+    (the lock goes when the process does, however it ends). None for Postgres, which is made for
+    several replicas. Raises AlreadyServing, or DatabaseProblem when the lock file cannot be
+    made."""
+    path = sqlite_file(url)
+    if path is None or fcntl is None:
+        return None
+    lock = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DatabaseProblem(
+            f"cannot open the SQLite database {path}: cannot create {lock.name} next to it "
+            f"({exc.strerror})",
+            "check that its folder exists and Warroom may write there",
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise AlreadyServing(
+            f"another Warroom is already serving {path} (pid {holder}); "
+            "use Postgres for several replicas"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def check_sqlite_file(url: str) -> None:

@@ -17,7 +17,18 @@ from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.mrkdwn import Mrkdwn
 from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
 from app.services.ports import SlackError
-from app.store.db import Database
+from app.store.startup import DatabaseProblem, require_schema
+
+SERVE_MIGRATES = "`warroom serve` also migrates the database when it starts"
+TOKEN_FIXES = {
+    "SLACK_BOT_TOKEN": (
+        "copy the Bot User OAuth Token (OAuth & Permissions), which starts with xoxb-"
+    ),
+    "SLACK_APP_TOKEN": (
+        "copy an App-Level Token (Basic Information -> App-Level Tokens, scope "
+        "connections:write), which starts with xapp-"
+    ),
+}
 
 
 async def run_checks(settings: Settings) -> int:
@@ -38,17 +49,19 @@ async def run_checks(settings: Settings) -> int:
         bad(text, fix)
     if rendered:
         ok(rendered)
-    db = Database(settings.database_url)
     try:
-        await db.ping()
-        ok("database answers")
-    except Exception as exc:
-        bad(f"database: {exc}", "check DATABASE_URL and that the server is running")
-    finally:
-        await db.dispose()
+        revision = await require_schema(settings.database_url)
+        ok(f"database answers (revision {revision})")
+    except DatabaseProblem as exc:
+        bad(str(exc), exc.fix or SERVE_MIGRATES)
+    except Exception as exc:  # the check reports, it does not crash
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        bad(f"database: {first}", "check DATABASE_URL and that the server is running")
     if not settings.bot_token:
         bad("SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token into .env")
         return 1
+    for problem in settings.token_problems():
+        bad(problem, TOKEN_FIXES[problem.split()[0]])
     if not settings.signing_secret and not settings.app_token:
         bad(
             "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set",
@@ -59,10 +72,19 @@ async def run_checks(settings: Settings) -> int:
         auth = await gateway.auth_test()
         ok(f"Slack token works: bot @{auth.get('user')} in {auth.get('team')}")
     except SlackError as exc:
-        bad(
-            f"Slack refused the token ({exc.code})",
-            "copy the Bot User OAuth Token (xoxb-...) again; reinstall the app if it was revoked",
-        )
+        if exc.uncertain:  # no answer: DNS, a proxy, a firewall; the token was never read
+            bad(
+                f"cannot reach Slack at {settings.api_url}: {exc.reason}",
+                "check SLACK_API_URL, DNS and the network (a proxy or firewall on the way)",
+            )
+        elif exc.transient:
+            bad(f"Slack did not answer auth.test ({exc.code})", "try again in a minute")
+        else:
+            bad(
+                f"Slack refused the token ({exc.code})",
+                "copy the Bot User OAuth Token (xoxb-...) again; reinstall the app if it was "
+                "revoked",
+            )
         return 1
     try:
         channel = await gateway.find_channel(settings.announce)

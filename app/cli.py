@@ -55,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    from app.store.startup import DatabaseProblem
+
     try:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
         if args.command == "db":
-            from app.store.migrate import upgrade_sync
-
-            upgrade_sync(settings.database_url)
+            asyncio.run(_upgrade(settings))
             print(f"Database is up to date ({_redact(settings.database_url)}).")
             return 0
         if args.command == "check":
@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(settings, args.incident, args.output))
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseProblem as exc:
+        print(f"Database error: {exc.sentence()}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -109,9 +112,22 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
         print(f"Missing: {', '.join(missing)}.\n", file=sys.stderr)
         print(SETUP_HELP, file=sys.stderr)
         return 2
+    wrong = settings.token_problems(mode)
+    if wrong:
+        print(f"Configuration error: {wrong[0]}.", file=sys.stderr)
+        return 2
     from app.bootstrap import build
     from app.server import serve_http, serve_socket
     from app.services.ports import SlackError
+    from app.store.startup import AlreadyServing, check_sqlite_file, hold_for_serving
+
+    check_sqlite_file(settings.database_url)
+    try:
+        # The descriptor stays open until the process ends, and the lock with it.
+        hold_for_serving(settings.database_url)
+    except AlreadyServing as exc:
+        print(f"Cannot start: {exc}.", file=sys.stderr)
+        return 2
 
     if mode == "http" and not http:
         logging.getLogger(__name__).info(
@@ -124,6 +140,12 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
         else:
             asyncio.run(serve_socket(runtime))
     except SlackError as exc:
+        if exc.uncertain:  # no answer at all: not the token's fault
+            print(
+                f"Cannot start: cannot reach Slack at {settings.api_url}: {exc.reason}.",
+                file=sys.stderr,
+            )
+            return 2
         print(
             f"Slack refused {exc.method} ({exc.code}). Check SLACK_BOT_TOKEN; "
             "`warroom check` explains more.",
@@ -133,6 +155,16 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
     return 0
 
 
+async def _upgrade(settings: Settings) -> None:
+    from app.store.migrate import upgrade
+    from app.store.startup import check_sqlite_file, database_errors, wait_for_database
+
+    await asyncio.to_thread(check_sqlite_file, settings.database_url)
+    await wait_for_database(settings.database_url, settings.db_wait_seconds)
+    async with database_errors(settings.database_url):
+        await upgrade(settings.database_url)
+
+
 async def _stats(settings: Settings, days: int) -> str:
     """The same figures and table as `/incident stats`, read from the same database."""
     from datetime import UTC, datetime
@@ -140,10 +172,13 @@ async def _stats(settings: Settings, days: int) -> str:
     from app.messages import stats
     from app.services.metrics import stats as load
     from app.store.db import Database
+    from app.store.startup import database_errors, require_schema
 
+    await require_schema(settings.database_url)
     db = Database(settings.database_url)
     try:
-        rows = await load(db, settings.policy, datetime.now(UTC), days)
+        async with database_errors(settings.database_url):
+            rows = await load(db, settings.policy, datetime.now(UTC), days)
     finally:
         await db.dispose()
     return stats.plain(rows, days)
@@ -157,7 +192,9 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     from app.services.errors import NotFound
     from app.services.postmortem import render_postmortem
     from app.store.db import Database
+    from app.store.startup import database_errors, require_schema
 
+    await require_schema(settings.database_url)
     # With the bot's token, people are named as in the file `/incident postmortem` shares (the
     # same bytes). The export may run where Slack is not configured or not reachable: then
     # the document carries user IDs (`@U…`) in place of names.
@@ -169,7 +206,8 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     db = Database(settings.database_url)
     try:
         renderer = Renderer(settings.policy.workspace.templates_dir)
-        text = await render_postmortem(db, settings.policy, renderer, incident_id, names)
+        async with database_errors(settings.database_url):
+            text = await render_postmortem(db, settings.policy, renderer, incident_id, names)
     except NotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -15,11 +15,14 @@ from typing import Any
 
 from dotenv import load_dotenv
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from app.domain.policy import Policy
+from app.domain.policy import SLACK_ID, Policy
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./warroom.db"
+DEFAULT_DB_WAIT_SECONDS = 60
 
 
 class ConfigError(Exception):
@@ -56,6 +59,8 @@ class Settings:
     app_token: str = ""
     api_url: str = SLACK_API_DEFAULT
     database_url: str = DEFAULT_DATABASE_URL
+    # How long `serve` and `db upgrade` wait for the database to answer before giving up.
+    db_wait_seconds: int = DEFAULT_DB_WAIT_SECONDS
     config_path: str = ""
     announce_channel: str = ""
     log_level: str = "INFO"
@@ -67,6 +72,16 @@ class Settings:
         """The announcement channel: the environment wins over the policy file."""
         return (self.announce_channel or self.policy.workspace.announce_channel).lstrip("#")
 
+    def token_problems(self, mode: str = "") -> list[str]:
+        """Tokens set but of the wrong kind (for `mode` only, when given): pasting one token
+        where the other goes is the usual set-up slip."""
+        problems = []
+        if self.bot_token and not self.bot_token.startswith("xoxb-"):
+            problems.append(f"SLACK_BOT_TOKEN must start with xoxb- ({_kind(self.bot_token)})")
+        if self.app_token and mode != "http" and not self.app_token.startswith("xapp-"):
+            problems.append(f"SLACK_APP_TOKEN must start with xapp- ({_kind(self.app_token)})")
+        return problems
+
     def missing_for(self, mode: str) -> list[str]:
         """Names of the variables a mode ('socket' or 'http') still needs."""
         needed = ["SLACK_BOT_TOKEN"]
@@ -77,6 +92,14 @@ class Settings:
             "SLACK_SIGNING_SECRET": self.signing_secret,
         }
         return [name for name in needed if not values[name]]
+
+
+def _kind(token: str) -> str:
+    """What a token starts with, without showing any of its secret part."""
+    prefix, dash, _ = token.partition("-")
+    if dash and prefix.isalpha() and len(prefix) <= 5:
+        return f"this one starts with {prefix}-"
+    return "this one does not"
 
 
 def _normalise_api_url(url: str) -> str:
@@ -113,6 +136,43 @@ def _http_limits(env: dict[str, str]) -> HttpLimits:
     return HttpLimits(**values)  # type: ignore[arg-type]
 
 
+DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+URL_EXAMPLES = "sqlite:///path/to/warroom.db or postgresql://user:password@host:5432/dbname"
+
+
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 86_400:
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds from 0 to 86400.")
+    return value
+
+
+def _check_database_url(url: str) -> str:
+    """A URL Warroom can use. The value is not repeated: it may hold a password."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"DATABASE_URL is not a database URL; use {URL_EXAMPLES}.") from None
+    if parsed.drivername not in DRIVERS:
+        backend = parsed.get_backend_name()
+        what = (
+            backend
+            if backend not in {"sqlite", "postgresql"}
+            else f"the {parsed.drivername} driver"
+        )
+        raise ConfigError(
+            f"DATABASE_URL: {what} is not supported; use SQLite or Postgres, e.g. {URL_EXAMPLES} "
+            "(Warroom picks the driver)."
+        )
+    return url
+
+
 def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -136,9 +196,10 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
         app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         api_url=_normalise_api_url(env.get("SLACK_API_URL", "").strip() or SLACK_API_DEFAULT),
-        database_url=_normalise_database_url(
-            env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+        database_url=_check_database_url(
+            _normalise_database_url(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
         ),
+        db_wait_seconds=_seconds(env, "WARROOM_DB_WAIT_SECONDS", DEFAULT_DB_WAIT_SECONDS),
         config_path=config_path,
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),
         log_level=level,
@@ -185,8 +246,55 @@ def build_policy(raw: dict[str, Any], source: str = "policy") -> Policy:
         return Policy.model_validate(_merge(defaults, _stringify_keys(raw)))
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against the README)"
+        # A dict key's own error carries "[key]" after the key: the key names the place already.
+        key = ".".join(str(part) for part in error["loc"] if part != "[key]") or "(top level)"
+        message = " ".join(_explain(error).split())
         raise ConfigError(f"{source}: {key}: {message}.") from None
+
+
+def _explain(error: Any) -> str:
+    """One policy-file error in the words of the file (TOML), with the value found."""
+    kind: str = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    got = f"(got {_shown(error.get('input'))})"
+    bounds = {
+        "greater_than_equal": ("must be at least", "ge"),
+        "greater_than": ("must be more than", "gt"),
+        "less_than_equal": ("must be at most", "le"),
+        "less_than": ("must be less than", "lt"),
+    }
+    if kind in bounds:
+        words, bound = bounds[kind]
+        return f"{words} {ctx[bound]} {got}"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against the README)"
+    if kind == "missing":
+        return "required"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"must be a whole number {got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"must be true or false {got}"
+    if kind == "string_type":
+        return f"must be text in quotes {got}"
+    if kind == "list_type":
+        return f"must be a list {got}"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return f"must be a table {got}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')} {got}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == SLACK_ID.pattern:
+        return f"must be a Slack user ID (U…, W…) or user group ID (S…) {got}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{error['msg']} {got}"
+
+
+def _shown(value: Any) -> str:
+    """A value as the policy file spells it, cut short."""
+    if isinstance(value, bool):
+        shown = "true" if value else "false"
+    elif isinstance(value, dict):
+        shown = "a table"
+    else:
+        shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

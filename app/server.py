@@ -24,6 +24,7 @@ from app.bootstrap import Runtime, identify
 from app.config import HttpLimits
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
+from app.store.startup import check_sqlite_file, database_errors, wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,12 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
 
 
 async def prepare(runtime: Runtime) -> None:
-    """Migrate the database and learn who the bot is, before taking any request."""
-    await upgrade(runtime.settings.database_url)
+    """Wait for the database, migrate it and learn who the bot is, before taking any request."""
+    url = runtime.settings.database_url
+    await asyncio.to_thread(check_sqlite_file, url)
+    await wait_for_database(url, runtime.settings.db_wait_seconds)
+    async with database_errors(url):
+        await upgrade(url)
     await identify(runtime)
     # Looked up now so the first declare does not wait for it.
     try:

@@ -103,7 +103,7 @@ async def scripted_incident(bot: Bot) -> str:
     second = said(fake, room, DAVE, "Rolled back deploy 4812", T0 + timedelta(minutes=10))
     await at(bot, 11)
     await bot.slack.event(reaction_event(room, second, ALICE), "EvReact1")
-    await bot.settle()  # the marking comes first; the pin of the same message adds nothing
+    await bot.settle()  # events are handled after their ack, in any order: mark first, then pin
     await bot.slack.event(pin_event(room, second, ALICE), "EvPin2")  # same message: kept once
     await bot.settle()
     await at(bot, 12)

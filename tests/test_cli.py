@@ -88,6 +88,10 @@ async def test_check_reports_each_problem(tmp_path: Path, fake: FakeSlack) -> No
         tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.api_url
     )
     code, out, _ = await run(["check"], env, tmp_path)
+    assert code == 1 and "FAIL no Warroom database at" in out
+    code, _, _ = await run(["db", "upgrade"], env, tmp_path)
+    assert code == 0
+    code, out, _ = await run(["check"], env, tmp_path)
     assert code == 0, out
     assert "Slack token works" in out and "announcement channel #incidents found" in out
     env["WARROOM_ANNOUNCE_CHANNEL"] = "nowhere"

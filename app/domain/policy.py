@@ -23,7 +23,7 @@ from pydantic import (
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.roles import Role
 
-_SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
+SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
 
 FUNCTIONS = (
     "on_call",
@@ -36,6 +36,22 @@ FUNCTIONS = (
     "ceo",
     "specialists",
 )
+
+
+# Upper bounds on the policy's numbers: far beyond any sensible value, so a typo (an extra zero,
+# minutes written as seconds) stops start-up instead of silencing a reminder for years.
+DAY_MINUTES = 24 * 60
+WEEK_MINUTES = 7 * DAY_MINUTES
+LEVELS = (1, 2, 3, 4)
+
+
+def _known_level(level: int) -> int:
+    if level not in LEVELS:
+        raise ValueError("unknown severity level; severities are exactly levels 1, 2, 3 and 4")
+    return level
+
+
+Level = Annotated[int, AfterValidator(_known_level)]
 
 
 class _Strict(BaseModel):
@@ -58,11 +74,11 @@ class SeverityPolicy(_Strict):
     examples: list[str] = Field(default_factory=list)
     response_time: str
     # Minutes to acknowledge; None means "during business hours".
-    response_target_minutes: int | None
+    response_target_minutes: int | None = Field(ge=0, le=WEEK_MINUTES)
     notify: Functions = Field(default_factory=list)
     # Which escalation ladder applies ("" = none), and how often an update is expected.
     ladder: str = "standard"
-    update_every_minutes: int | None = None
+    update_every_minutes: int | None = Field(default=None, ge=1, le=WEEK_MINUTES)
     # Pages, escalations and reminders wait for business hours.
     business_hours_only: bool = False
 
@@ -73,7 +89,7 @@ CancelOn = Literal["acknowledged", "progress", "resolved"]
 class EscalationStep(_Strict):
     """One rung of a ladder: after `after_minutes` since declaration, unless `cancel_on`."""
 
-    after_minutes: int = Field(ge=0)
+    after_minutes: int = Field(ge=0, le=WEEK_MINUTES)
     cancel_on: CancelOn
     targets: Functions = Field(default_factory=list)
     # Functions only mentioned as a suggestion ("consider bringing in specialists").
@@ -146,21 +162,21 @@ class EscalationPolicy(_Strict):
     )
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     tick_seconds: int = Field(default=15, ge=1, le=300)
-    snooze_minutes: list[Annotated[int, Field(ge=1, le=1440)]] = Field(
+    snooze_minutes: list[Annotated[int, Field(ge=1, le=DAY_MINUTES)]] = Field(
         default_factory=lambda: [15, 30, 60]
     )
     # The seed: retrospective within 24 hours. First reminder after resolution, then repeats.
-    retro_within_hours: int = Field(default=24, ge=1)
-    retro_first_reminder_minutes: int = Field(default=60, ge=0)
-    retro_repeat_minutes: int = Field(default=240, ge=15)
+    retro_within_hours: int = Field(default=24, ge=1, le=30 * 24)
+    retro_first_reminder_minutes: int = Field(default=60, ge=0, le=WEEK_MINUTES)
+    retro_repeat_minutes: int = Field(default=240, ge=15, le=WEEK_MINUTES)
     # `/incident close` archives the channel this long after closing (0: at once), so late
     # readers still find the closing summary in place for a while.
-    archive_after_minutes: int = Field(default=0, ge=0)
+    archive_after_minutes: int = Field(default=0, ge=0, le=30 * DAY_MINUTES)
     # How long a replica may hold a step, a message or a war room it is working on before
     # another replica takes it over (after a crash), and how old an unfinished declare must be
     # before the repair sweep finishes it.
-    lease_seconds: int = Field(default=120, ge=1)
-    repair_after_seconds: int = Field(default=30, ge=0)
+    lease_seconds: int = Field(default=120, ge=1, le=3600)
+    repair_after_seconds: int = Field(default=30, ge=0, le=3600)
 
 
 class RolePolicy(_Strict):
@@ -168,7 +184,7 @@ class RolePolicy(_Strict):
     brief: str
 
 
-SlackIds = list[Annotated[str, Field(pattern=_SLACK_ID.pattern)]]
+SlackIds = list[Annotated[str, Field(pattern=SLACK_ID.pattern)]]
 
 
 class Directory(_Strict):
@@ -352,7 +368,7 @@ class Policy(_Strict):
     workspace: Workspace = Field(default_factory=Workspace)
     links: Links = Field(default_factory=Links)
     directory: Directory = Field(default_factory=Directory)
-    severities: dict[int, SeverityPolicy] = Field(default_factory=_default_severities)
+    severities: dict[Level, SeverityPolicy] = Field(default_factory=_default_severities)
     roles: dict[Role, RolePolicy] = Field(default_factory=_default_roles)
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     permissions: Permissions = Field(default_factory=Permissions)
@@ -362,8 +378,8 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _all_levels_present(self) -> Policy:
-        missing = sorted({1, 2, 3, 4} - set(self.severities))
-        extra = sorted(set(self.severities) - {1, 2, 3, 4})
+        missing = sorted(set(LEVELS) - set(self.severities))
+        extra = sorted(set(self.severities) - set(LEVELS))
         if missing or extra:
             raise ValueError(
                 "severities must define exactly levels 1, 2, 3 and 4"

@@ -115,7 +115,10 @@ class SlackGateway:
                 refused += 1
                 continue
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+                detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "")
+                raise SlackError(
+                    method, f"connection_error ({type(exc).__name__})", detail or type(exc).__name__
+                ) from None
             finally:
                 self.gate.release(key, held, wait)
             return dict(response.data)  # type: ignore[arg-type]

@@ -53,12 +53,18 @@ def urgent() -> Iterator[None]:
 
 
 class SlackError(Exception):
-    """A Web API call failed; `code` is Slack's error string (or 'http_<status>')."""
+    """A Web API call failed; `code` is Slack's error string (or 'http_<status>'), `detail`
+    what the connection said when there was no answer (e.g. the host could not be resolved)."""
 
-    def __init__(self, method: str, code: str) -> None:
+    def __init__(self, method: str, code: str, detail: str = "") -> None:
         super().__init__(f"{method}: {code}")
         self.method = method
         self.code = code
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        return self.detail or self.code
 
     @property
     def transient(self) -> bool:

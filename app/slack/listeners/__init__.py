@@ -9,9 +9,8 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    from app.slack.listeners import actions, commands, events, gate, home, modals, pins, review
+    from app.slack.listeners import actions, commands, gate, home, modals, pins, review
 
-    events.register(bot)
     commands.register(bot)
     home.register(bot)
     modals.register(bot)

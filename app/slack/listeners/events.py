@@ -1,18 +1,18 @@
-"""Events API deliveries, each handled once.
+"""Events API deliveries, each handled once, and answered before the database is touched.
 
 Slack retries an event that got no 2xx within 3 seconds (immediately, after ~1 min, after
-~5 min) and Bolt does not de-duplicate; the `event_id` of every delivery is recorded first, and a
-delivery whose id is already recorded is acknowledged and dropped.
+~5 min) and Bolt does not de-duplicate. Bolt acknowledges an event before its listener runs;
+the gate (`gate.on_event`) then records the delivery's `event_id` with `first_delivery` and
+drops a delivery whose id is already recorded. The answer to Slack never waits on the database
+(a slow or locked database would make Slack retry), and a retry still runs once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from slack_bolt.response import BoltResponse
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -26,19 +26,6 @@ log = logging.getLogger(__name__)
 
 # Slack's last retry comes about 5 minutes after the first delivery.
 KEEP = timedelta(hours=1)
-
-
-def register(bot: Bot) -> None:
-    @bot.app.middleware
-    async def once_per_event(
-        body: dict[str, Any], next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await first_delivery(bot, str(event_id)):
-            log.info("event %s delivered again; ignored", event_id)
-            return BoltResponse(status=200, body="")
-        await next()
-        return None
 
 
 async def first_delivery(bot: Bot, event_id: str) -> bool:

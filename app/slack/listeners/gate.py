@@ -26,6 +26,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from app.domain.snapshot import IncidentSnapshot
 from app.services.errors import ServiceError, no_item
 from app.slack import views
+from app.slack.listeners.events import first_delivery
 from app.slack.reply import Replier
 from app.store.models import ActionItem
 
@@ -228,6 +229,11 @@ def on_event(bot: Bot, event_type: str, subject: Subject, work: EventWork) -> No
     """An Events API delivery: nobody to answer, so what the person may not see is dropped."""
 
     async def received(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Bolt acknowledged the delivery already; a retry of one already handled stops here.
+        event_id = body.get("event_id")
+        if event_id and not await first_delivery(bot, str(event_id)):
+            log.info("event %s delivered again; ignored", event_id)
+            return
         try:
             seen = await establish(bot, subject, body, str(event.get("user") or ""))
         except ServiceError:

@@ -1,9 +1,9 @@
 """Messages people keep for the record: pinned in an incident channel, or marked with a
 :pushpin: reaction, they join the incident's timeline at the time they were posted.
 
-Slack delivers these through the Events API; `events.py` drops repeated deliveries by
-`event_id`, and the timeline keys each message by channel and ts, so one message is one entry
-whether it is pinned, marked, or both.
+Slack delivers these through the Events API; the gate drops repeated deliveries by
+`event_id` (after the acknowledgment), and the timeline keys each message by channel and ts,
+so one message is one entry whether it is pinned, marked, or both.
 """
 
 from __future__ import annotations

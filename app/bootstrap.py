@@ -32,6 +32,7 @@ from app.services.ports import SlackPort
 from app.services.postmortem import Postmortems
 from app.services.recovery import Recovery
 from app.services.rooms import Rooms
+from app.services.slack_auth import SlackAuth
 from app.services.timeline import Timeline
 from app.slack.context import Bot
 from app.slack.inflight import InFlight
@@ -114,8 +115,10 @@ def _bolt_logger(level: str) -> logging.Logger:
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    auth = SlackAuth(clock.now)
     client = make_client(settings.bot_token, settings.api_url)
-    gateway = SlackGateway(client)
+    gateway = SlackGateway(client, auth)
     renderer = Renderer(settings.policy.workspace.templates_dir)
     try:
         renderer.check()
@@ -130,9 +133,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         slack=gateway,
         policy=settings.policy,
         renderer=renderer,
-        clock=clock or SystemClock(),
+        clock=clock,
         announce_channel=settings.announce,
         access=Access(gateway, settings.policy.admins, settings.policy.permissions.restricted),
+        auth=auth,
     )
     identity: dict[str, str] = {}
 

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from app.config import Settings
 from app.domain.lifecycle import Status
@@ -18,6 +20,7 @@ from app.messages.mrkdwn import Mrkdwn
 from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
 from app.services.ports import SlackError
 from app.store.db import Database
+from app.store.models import OutboxMessage
 
 
 async def run_checks(settings: Settings) -> int:
@@ -39,11 +42,14 @@ async def run_checks(settings: Settings) -> int:
     if rendered:
         ok(rendered)
     db = Database(settings.database_url)
+    queued: int | None = None
     try:
         await db.ping()
         ok("database answers")
     except Exception as exc:
         bad(f"database: {exc}", "check DATABASE_URL and that the server is running")
+    else:
+        queued = await _queued_messages(db)
     finally:
         await db.dispose()
     if not settings.bot_token:
@@ -59,9 +65,15 @@ async def run_checks(settings: Settings) -> int:
         auth = await gateway.auth_test()
         ok(f"Slack token works: bot @{auth.get('user')} in {auth.get('team')}")
     except SlackError as exc:
+        held = (
+            f"; the bot holds {queued} queued message(s) and sends them once Slack accepts it"
+            if queued
+            else ""
+        )
         bad(
             f"Slack refused the token ({exc.code})",
-            "copy the Bot User OAuth Token (xoxb-...) again; reinstall the app if it was revoked",
+            "copy the Bot User OAuth Token (xoxb-...) again; reinstall the app if it was revoked"
+            + held,
         )
         return 1
     try:
@@ -79,6 +91,21 @@ async def run_checks(settings: Settings) -> int:
             )
     print("All good." if not problems else f"{problems} problem(s) to fix.")
     return 0 if not problems else 1
+
+
+async def _queued_messages(db: Database) -> int | None:
+    """Messages waiting in the outbox (not yet sent, not dropped); None if it cannot say (a
+    database not migrated yet)."""
+    try:
+        async with db.session() as session:
+            result = await session.exec(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(col(OutboxMessage.state).in_(["pending", "sending"]))
+            )
+            return int(result.one())
+    except Exception:
+        return None
 
 
 def render_templates(policy: Policy) -> tuple[str, list[tuple[str, str]]]:

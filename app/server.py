@@ -39,6 +39,10 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
             await runtime.db.ping()
         except Exception as exc:  # the health check reports, it does not crash
             return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
+        refused = runtime.services.auth.problem
+        if refused:
+            # Slack refuses the bot token: messages and pages are held until it works again.
+            return web.json_response({"ok": False, "database": "ok", "slack": refused}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
 
     app = web.Application()

@@ -23,7 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.messages.blocks import Message
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
+from app.services.slack_auth import SlackAuth
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,11 @@ def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWeb
 class SlackGateway:
     """Implements `SlackPort` over slack_sdk's AsyncWebClient (and its retry handlers)."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, auth: SlackAuth | None = None) -> None:
         self.client = client
+        # Whether Slack accepts the token: while it does not, calls are held (see SlackAuth).
+        self.auth = auth or SlackAuth(announce=False)
+        self._probe_lock = asyncio.Lock()
         self._channel_ids: dict[str, str] = {}
         self._user_names: dict[str, str] = {}
         self._groups: dict[str, tuple[float, list[str]]] = {}
@@ -70,15 +74,39 @@ class SlackGateway:
         return await self._request(method, params=params)
 
     async def _request(self, method: str, **how: Any) -> dict[str, Any]:
-        """One Web API call; every failure becomes a SlackError with Slack's code."""
+        """One Web API call; every failure becomes a SlackError with Slack's code.
+
+        While Slack refuses the token, calls fail at once with the refusal (no request is
+        sent), except that `auth.test` is tried on a backoff to find out when it works again.
+        """
+        if self.auth.paused and method != "auth.test":
+            await self._probe()
+            if self.auth.problem is not None:
+                raise SlackError(method, self.auth.problem)
         try:
             response = await self.client.api_call(method, **how)
         except SlackApiError as exc:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
-            raise SlackError(method, str(code)) from None
+            error = SlackError(method, str(code))
+            if error.kind is ErrorKind.CREDENTIAL:
+                self.auth.refused(error.code)
+            raise error from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SlackError(method, f"connection_error ({type(exc).__name__})") from None
+        if method == "auth.test":
+            self.auth.accepted()
         return dict(response.data)  # type: ignore[arg-type]
+
+    async def _probe(self) -> None:
+        """Try the token again (once for all the calls waiting), when the backoff allows."""
+        async with self._probe_lock:
+            if not self.auth.probe_due():
+                return
+            self.auth.probing()
+            try:
+                await self.auth_test()
+            except SlackError as exc:
+                log.debug("token still refused: %s", exc.code)
 
     # --- identity -------------------------------------------------------------------------
 

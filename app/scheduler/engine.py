@@ -24,7 +24,7 @@ from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
 from app.services.outbox import Outbox
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.services.recovery import Recovery
 from app.store import repo
 from app.store.claims import claim
@@ -98,6 +98,8 @@ class Engine:
         """Fire what is due for one incident now (its pages, right after declaring), without
         the rest of a tick's work."""
         report = TickReport()
+        if self.services.auth.waiting():
+            return report
         rows = await self._claim(incident_id)
         for row in rows:
             await self._fire(row, report)
@@ -107,16 +109,19 @@ class Engine:
         """Fire everything due now. Never raises: a tick failing must not stop the next one."""
         async with self._tick_lock:
             report = TickReport()
-            if self.recovery is not None:
-                try:
-                    report.repaired = await self.recovery.run()
-                except Exception:
-                    log.exception("escalation tick: repairing war rooms failed")
             for chore in self.chores:
                 try:
                     await chore()
                 except Exception:
                     log.exception("escalation tick: %s failed", getattr(chore, "__name__", chore))
+            if self.services.auth.waiting():
+                # Slack refuses the token: everything stays queued until a probe finds it works.
+                return report
+            if self.recovery is not None:
+                try:
+                    report.repaired = await self.recovery.run()
+                except Exception:
+                    log.exception("escalation tick: repairing war rooms failed")
             if self.outbox is not None:
                 try:
                     report.delivered = (await self.outbox.deliver()).sent
@@ -188,7 +193,10 @@ class Engine:
             report.retried.append(row.id)
             return
         except SlackError as exc:
-            await self._retry(row, f"{exc.method}: {exc.code}")
+            if exc.kind is ErrorKind.CREDENTIAL:
+                await self._hold(row, f"{exc.method}: {exc.code}")
+            else:
+                await self._retry(row, f"{exc.method}: {exc.code}")
             report.retried.append(row.id)
             return
         except Exception as exc:
@@ -279,6 +287,22 @@ class Engine:
                     "escalation_retry",
                     f"{describe_key(row.key)} failed ({error}); retrying",
                     key=row.key,
+                )
+            )
+
+    async def _hold(self, row: EscalationRow, error: str) -> None:
+        """Back to pending, uncounted and off the timeline: Slack refuses the token, and the
+        step goes out as soon as it accepts it again."""
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(
+                    state="pending",
+                    due_at=self.services.clock.now(),
+                    outcome=error,
+                    lease_until=None,
                 )
             )
 

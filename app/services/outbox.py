@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.escalation import retry_delay
 from app.messages.blocks import Message
 from app.services.context import Services
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.store import repo
 from app.store.claims import claim
 from app.store.models import Incident, OutboxMessage
@@ -48,6 +48,8 @@ class DeliveryReport:
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Set while Slack refuses the bot token: nothing was sent, everything stays queued.
+    held: str | None = None
 
 
 def enqueue(
@@ -78,6 +80,9 @@ class Outbox:
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
         """Send what is due (for one incident, or all). Never raises for Slack's failures."""
         report = DeliveryReport()
+        if self.services.auth.waiting():
+            report.held = self.services.auth.problem
+            return report
         rows = await self._claim(incident_id)
         by_incident: dict[int, list[OutboxMessage]] = defaultdict(list)
         for row in rows:
@@ -132,6 +137,13 @@ class Outbox:
             except SlackError as exc:
                 report.errors.append(exc.code)
                 report.failed.append(row.id or 0)
+                if exc.kind is ErrorKind.CREDENTIAL:
+                    # Not this message's fault: hold it, uncounted, until the token works.
+                    report.held = exc.code
+                    now = self.services.clock.now()
+                    for later in rows[index:]:
+                        await self._release(later, now, None, exc if later is row else None)
+                    return
                 # Keep the order: this and every later message of the incident wait as long.
                 due = self.services.clock.now() + retry_delay(row.attempts + 1)
                 for later in rows[index:]:
@@ -169,7 +181,7 @@ class Outbox:
         except SlackError as exc:
             if exc.uncertain:
                 row.uncertain = True
-            if not exc.transient:
+            if not exc.retryable:
                 log.warning("message %s refused by Slack (%s): dropped", row.id, exc.code)
                 await self._finish(row, "failed", None, channel, exc.code)
                 return "skipped"
@@ -214,9 +226,16 @@ class Outbox:
                 )
             )
 
-    async def _release(self, row: OutboxMessage, due: datetime, error: SlackError | None) -> None:
-        """Back to pending until `due`; a failed attempt is counted."""
+    async def _release(
+        self,
+        row: OutboxMessage,
+        due: datetime,
+        error: SlackError | None,
+        held: SlackError | None = None,
+    ) -> None:
+        """Back to pending until `due`; a failed attempt (`error`) is counted, a hold is not."""
         attempts = row.attempts + (1 if error else 0)
+        said = error or held
         async with self.services.db.session() as session:
             await session.exec(
                 update(OutboxMessage)
@@ -228,7 +247,7 @@ class Outbox:
                     due_at=due,
                     lease_until=None,
                     uncertain=row.uncertain,
-                    outcome=f"{error.method}: {error.code}" if error else row.outcome,
+                    outcome=f"{said.method}: {said.code}" if said else row.outcome,
                 )
             )
 

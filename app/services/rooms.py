@@ -26,7 +26,7 @@ from app.messages.mrkdwn import escape
 from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import incident_snapshot
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.store import repo
 from app.store.leases import release_repair_lease, take_repair_lease
 from app.store.models import Incident
@@ -209,7 +209,7 @@ class Rooms:
         try:
             wanted += await self.audience(i.severity)
         except SlackError as exc:
-            if exc.transient:
+            if exc.retryable:
                 raise
             await self.problem(i, f"Could not read the on-call user groups ({exc.code}).")
         await self.invite(i, wanted)
@@ -242,7 +242,7 @@ class Rooms:
             try:
                 await self.services.slack.pin(i.channel_id, ts)
             except SlackError as exc:
-                if exc.transient:
+                if exc.retryable:
                     raise
                 await self.problem(i, f"Could not pin the incident summary ({exc.code}).")
             async with self.services.db.session() as session:
@@ -274,7 +274,7 @@ class Rooms:
                 ts = await self.services.slack.find_posted(channel, key, oldest)
             ts = ts or await self._post_joining(channel, self.announcements.announcement(i), key)
         except SlackError as exc:
-            if exc.transient:
+            if exc.retryable:
                 raise
             await self.problem(i, f"Could not post the announcement ({exc.code}).")
             return
@@ -336,9 +336,10 @@ class Rooms:
                 )
             )
         results = await asyncio.gather(*calls, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, SlackError) and r.transient]
+        failed = [r for r in results if isinstance(r, SlackError) and r.retryable]
         if failed:
-            log.warning("incident %s: refresh incomplete: %s", incident_id, failed[0])
+            if failed[0].kind is not ErrorKind.CREDENTIAL:  # that one is logged once, elsewhere
+                log.warning("incident %s: refresh incomplete: %s", incident_id, failed[0])
             return False
         async with self.services.db.session() as session:
             await session.exec(

@@ -162,7 +162,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     announcements = Announcements(settings.policy, renderer)
     rooms = Rooms(services, announcements)
     escalations = Escalations(services)
-    outbox = Outbox(services)
+    outbox = Outbox(services, reannounce=rooms.reannounce)
     incidents = Incidents(services, announcements)
     engine = Engine(
         services,

@@ -14,9 +14,9 @@ from app.checks import run_checks
 from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.ports import ErrorKind, SlackError
-from app.store.models import OutboxMessage
-from tests.conftest import BOB, Bot
-from tests.helpers import answers, channel
+from app.store.models import Incident, OutboxMessage
+from tests.conftest import ALICE, BOB, Bot
+from tests.helpers import answers, channel, dms, last_view
 
 
 async def declared(bot: Bot, text: str = "declare sev3 Checkout is slow") -> str:
@@ -42,6 +42,13 @@ async def outbox_states(bot: Bot) -> list[str]:
     async with bot.warroom.db.session() as session:
         rows = await session.exec(select(OutboxMessage.state).order_by(col(OutboxMessage.id)))
         return list(rows.all())
+
+
+async def announcement_ts(bot: Bot, incident_id: int = 1) -> str | None:
+    async with bot.warroom.db.session() as session:
+        incident = await session.get(Incident, incident_id)
+        assert incident is not None
+        return incident.announcement_ts
 
 
 def texts(fake: FakeSlack, channel_id: str) -> list[str]:
@@ -131,3 +138,96 @@ async def test_a_revoked_token_holds_messages_until_it_works_again(
     assert sum("acknowledged Incident" in t for t in thread) == 1
     assert sum("Rolling back the deploy" in t for t in thread) == 1
     assert (await health(bot))[0] == 200
+
+
+# --- rooms that cannot take messages ---------------------------------------------------
+
+
+def dm_texts(fake: FakeSlack, user: str) -> list[str]:
+    return [m.text for m in dms(fake, user)]
+
+
+@pytest.mark.parametrize("trouble", ["archived", "bot removed from a private room"])
+async def test_messages_wait_for_a_room_that_cannot_take_them_and_people_are_told(
+    bot: Bot, trouble: str
+) -> None:
+    await bot.slack.command("declare")
+    await bot.settle()
+    view = last_view(bot.fake, "declare_incident")
+    await bot.slack.submit(view, {"title": "Card payments fail", "private": ["private"]})
+    await bot.settle()
+    room = channel(bot.fake, "incident-1")
+    await bot.slack.command(f"role commander <@{BOB}|bob>", channel=room.id)
+    await bot.settle()
+    if trouble == "archived":
+        room.is_archived = True
+        fix = "is archived"
+    else:
+        room.members.remove("UBOT")
+        fix = "/invite"
+    await bot.slack.command("update Failing over to the second provider", channel=room.id)
+    await bot.slack.command("ack", channel=room.id, user=BOB)
+    await bot.settle()
+    for _ in range(3):
+        await tick(bot, minutes=10)
+    for person in (ALICE, BOB):  # the declarer and the commander, told once each
+        told = [t for t in dm_texts(bot.fake, person) if "cannot post" in t]
+        assert len(told) == 1 and fix in told[0], dm_texts(bot.fake, person)
+    assert "pending" in await outbox_states(bot)
+
+    room.is_archived = False  # a person unarchives the room, or adds the bot back
+    if "UBOT" not in room.members:
+        room.members.append("UBOT")
+    await tick(bot, minutes=10)
+    assert set(await outbox_states(bot)) == {"sent", "skipped"}  # skipped: no thread, private
+    said = texts(bot.fake, room.id)
+    assert sum("Failing over to the second provider" in t for t in said) == 1
+    assert sum("acknowledged Incident" in t for t in said) == 1
+    update = next(i for i, t in enumerate(said) if "Failing over" in t)
+    assert update < next(i for i, t in enumerate(said) if "acknowledged Incident" in t)
+
+
+async def test_a_public_room_the_bot_is_not_in_is_joined_and_the_message_posted(bot: Bot) -> None:
+    room = await declared(bot)
+    bot.fake.fail("chat.postMessage", "not_in_channel", times=1)
+    bot.fake.channel(room).members.remove("UBOT")
+    await bot.slack.command("update Restarting the workers", channel=room)
+    await bot.settle()
+    assert "UBOT" in bot.fake.channel(room).members
+    assert sum("Restarting the workers" in t for t in texts(bot.fake, room)) == 1
+    assert set(await outbox_states(bot)) == {"sent"}
+
+
+async def test_a_deleted_announcement_is_posted_again_and_its_thread_continues(
+    bot: Bot,
+) -> None:
+    room = await declared(bot)
+    announcements = channel(bot.fake, "incidents").id
+    [old] = [m for m in bot.fake.messages(announcements) if f"<#{room}>" in m.text]
+    bot.fake.delete_message(announcements, old.ts)
+    await bot.slack.command("update Draining the bad node", channel=room)
+    await bot.settle()
+    [new] = [m for m in bot.fake.messages(announcements) if f"<#{room}>" in m.text]
+    assert new.ts != old.ts
+    thread = [m.text for m in bot.fake.replies(announcements, new.ts)]
+    assert sum("Draining the bad node" in t for t in thread) == 1
+    snap_ts = await announcement_ts(bot)
+    assert snap_ts == new.ts
+    assert set(await outbox_states(bot)) == {"sent"}
+
+
+async def test_an_invalid_message_is_dropped_loudly_and_the_commander_told(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    room = await declared(bot)
+    bot.fake.fail("chat.postMessage", "invalid_blocks", times=1)
+    with caplog.at_level(logging.WARNING):
+        await bot.slack.command("update Cache flushed", channel=room)
+        await bot.settle()
+    [dropped] = [r for r in caplog.records if "refused by Slack for good" in r.message]
+    assert dropped.levelno == logging.ERROR
+    assert "incident 1" in dropped.message and "outbox:" in dropped.message
+    [told] = [t for t in dm_texts(bot.fake, ALICE) if "Slack refused a message" in t]
+    assert "invalid_blocks" in told and "Cache flushed" in told
+    # The messages after it still went out (the thread copy of the update).
+    assert await outbox_states(bot) == ["sent"] * 1 + ["failed", "sent"]

@@ -45,6 +45,12 @@ class Flows:
                 f":hourglass: Saved. Slack is refusing Warroom's token ({report.held}); the "
                 "messages are kept and go out as soon as Slack accepts it again."
             )
+        elif report.room and say is not None:
+            await say(
+                f":hourglass: Saved. Warroom cannot post in the incident's channels right now "
+                f"({report.room}); the commander was told what fixes it, and the messages "
+                "follow in order once it is fixed."
+            )
         elif report.failed and say is not None:
             await say(
                 ":hourglass: Saved. Slack is not taking messages right now "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,6 +21,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import retry_delay
+from app.domain.lifecycle import Status
+from app.domain.roles import Role
+from app.messages import blocks
 from app.messages.blocks import Message
 from app.services.context import Services
 from app.services.ports import ErrorKind, SlackError
@@ -47,9 +50,13 @@ class DeliveryReport:
     sent: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    # Refused by Slack for good (an invalid message): dropped, logged and the commander told.
+    dropped: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Set while Slack refuses the bot token: nothing was sent, everything stays queued.
     held: str | None = None
+    # Set when the incident's channel cannot take messages (archived, bot removed): they wait.
+    room: str | None = None
 
 
 def enqueue(
@@ -73,9 +80,14 @@ def message_key(row: OutboxMessage) -> str:
     return f"outbox:{row.id}"
 
 
+# Posts the incident's announcement again after it was deleted; returns its new ts.
+Reannounce = Callable[[int, str], Awaitable[str | None]]
+
+
 class Outbox:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, reannounce: Reannounce | None = None) -> None:
         self.services = services
+        self.reannounce = reannounce
 
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
         """Send what is due (for one incident, or all). Never raises for Slack's failures."""
@@ -144,6 +156,8 @@ class Outbox:
                     for later in rows[index:]:
                         await self._release(later, now, None, exc if later is row else None)
                     return
+                if exc.kind is ErrorKind.ROOM:
+                    report.room = exc.code
                 # Keep the order: this and every later message of the incident wait as long.
                 due = self.services.clock.now() + retry_delay(row.attempts + 1)
                 for later in rows[index:]:
@@ -151,6 +165,8 @@ class Outbox:
                 return
             if outcome == "skipped":
                 report.skipped.append(row.id or 0)
+            elif outcome == "dropped":
+                report.dropped.append(row.id or 0)
             elif outcome == "waiting":
                 due = self.services.clock.now() + timedelta(seconds=15)
                 for later in rows[index:]:
@@ -160,6 +176,8 @@ class Outbox:
                 report.sent.append(row.id or 0)
 
     async def _send(self, row: OutboxMessage, incident: Incident) -> str:
+        """Post one row: "sent", "skipped", "dropped" or "waiting"; raises the SlackError
+        that must hold it (and every later message of the incident) back."""
         channel, thread_ts = self._where(row, incident)
         if channel == "skip":
             await self._finish(row, "skipped", None, None, "private incident: no announcement")
@@ -169,25 +187,191 @@ class Outbox:
         key = message_key(row)
         if row.uncertain and not channel.startswith("U"):
             oldest = f"{row.created_at.timestamp() - 1:.6f}"
-            found = await self.services.slack.find_posted(channel, key, oldest, thread_ts)
+            try:
+                found = await self.services.slack.find_posted(channel, key, oldest, thread_ts)
+            except SlackError as exc:
+                if exc.kind is ErrorKind.ROOM:
+                    return await self._refused(row, incident, channel, exc)
+                if exc.kind is not ErrorKind.GONE_THREAD:
+                    raise
+                found = None  # the thread is gone: the message is not in it
             if found:
                 await self._finish(row, "sent", found, channel, "found already posted")
                 return "sent"
         message = Message(text=row.text, blocks=row.blocks)
-        try:
-            ts = await self.services.slack.post(
-                channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
-            )
-        except SlackError as exc:
-            if exc.uncertain:
-                row.uncertain = True
-            if not exc.retryable:
-                log.warning("message %s refused by Slack (%s): dropped", row.id, exc.code)
-                await self._finish(row, "failed", None, channel, exc.code)
-                return "skipped"
-            raise
+        for attempt in (1, 2):
+            try:
+                ts = await self.services.slack.post(
+                    channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
+                )
+            except SlackError as exc:
+                if exc.uncertain:
+                    row.uncertain = True
+                if exc.retryable:
+                    raise
+                if attempt == 1 and await self._repair(row, incident, channel, thread_ts, exc):
+                    channel, thread_ts = self._where(row, incident)
+                    assert channel is not None
+                    continue
+                return await self._refused(row, incident, channel, exc)
+            break
         await self._finish(row, "sent", ts, channel, "")
+        if incident.room_problem and incident.room_problem.startswith(f"{row.destination}:"):
+            await self._room_fixed(incident)
         return "sent"
+
+    async def _repair(
+        self,
+        row: OutboxMessage,
+        incident: Incident,
+        channel: str,
+        thread_ts: str | None,
+        exc: SlackError,
+    ) -> bool:
+        """Fix what can be fixed without a person: rejoin a public channel the bot was removed
+        from; post the announcement again when it was deleted (the thread continues under the
+        new one). True when the post is worth trying again now."""
+        if row.destination.startswith("user:"):
+            return False
+        if exc.code == "not_in_channel":
+            try:
+                await self.services.slack.join(channel)
+            except SlackError as join_error:
+                log.info("incident %s: cannot rejoin %s: %s", incident.id, channel, join_error)
+                return False
+            log.warning("incident %s: Warroom was not in %s and joined it", incident.id, channel)
+            return True
+        if exc.kind is ErrorKind.GONE_THREAD and row.destination == "thread" and thread_ts:
+            if self.reannounce is None or incident.id is None:
+                return False
+            try:
+                fresh = await self.reannounce(incident.id, thread_ts)
+            except SlackError as repost_error:
+                if repost_error.retryable:
+                    raise
+                log.warning(
+                    "incident %s: announcement not posted again yet: %s",
+                    incident.id,
+                    repost_error.code,
+                )
+                return False
+            if not fresh:
+                return False
+            incident.announcement_ts = fresh
+            return True
+        return False
+
+    async def _refused(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> str:
+        """Slack refused the post for a reason waiting will not cure by itself."""
+        in_room = row.destination in ("channel", "thread")
+        if in_room and exc.kind in (ErrorKind.ROOM, ErrorKind.GONE_THREAD):
+            if incident.status == Status.CLOSED.value:
+                # The room of a closed incident is archived on purpose.
+                log.warning(
+                    "incident %s is closed and %s takes no messages (%s): message %s dropped",
+                    incident.id,
+                    channel,
+                    exc.code,
+                    row.id,
+                )
+                await self._finish(row, "failed", None, channel, exc.code)
+                return "dropped"
+            if exc.kind is ErrorKind.ROOM:
+                await self._tell_room_problem(row, incident, channel, exc)
+            raise exc  # held, with backoff, until the room works again
+        await self._drop(row, incident, channel, exc)
+        return "dropped"
+
+    async def _drop(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> None:
+        """Slack will never take this message: drop it, loudly, and tell the commander."""
+        log.error(
+            "incident %s: message %s (key %s, to %s) refused by Slack for good (%s): dropped",
+            incident.id,
+            row.id,
+            message_key(row),
+            row.destination,
+            exc.code,
+        )
+        await self._finish(row, "failed", None, channel, exc.code)
+        excerpt = " ".join(row.text.split())[:200]
+        where = {"channel": "the war room", "thread": "the announcement thread"}.get(
+            row.destination, f"<@{row.destination.removeprefix('user:')}>"
+        )
+        text = (
+            f":warning: Slack refused a message of incident #{incident.id} for {where} "
+            f"({exc.code}), so it was not posted. It began: {excerpt}"
+        )
+        await self._tell(incident, text, people=("commander",))
+
+    async def _tell_room_problem(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> None:
+        """Tell the commander and the declarer, once per problem, why the incident's messages
+        wait and what fixes it."""
+        problem = f"{row.destination}:{exc.code}"
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                update(Incident)
+                .where(col(Incident.id) == incident.id)
+                .where(
+                    or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
+                )
+                .values(room_problem=problem)
+            )
+        incident.room_problem = problem
+        if not result.rowcount:
+            return  # already told
+        room = (
+            f"the war room of incident #{incident.id} (<#{channel}>)"
+            if row.destination == "channel"
+            else f"the announcement channel <#{channel}>"
+        )
+        bot = f"<@{self.services.bot_user_id}>" if self.services.bot_user_id else "Warroom"
+        fix = {
+            "is_archived": f"{room} is archived. Unarchive it (Slack does not let a bot do it)",
+            "not_in_channel": (
+                f"Warroom was removed from {room} and cannot rejoin it. Add it back with "
+                f"`/invite {bot}` in the channel"
+            ),
+            "channel_not_found": (
+                f"Warroom cannot find {room} (deleted, or private without Warroom in it). "
+                f"Restore the channel, or add Warroom back with `/invite {bot}`"
+            ),
+        }.get(exc.code, f"Slack refuses posts to {room} ({exc.code}). Fix the channel")
+        log.warning(
+            "incident %s: cannot post to %s (%s): messages wait", incident.id, channel, exc.code
+        )
+        await self._tell(
+            incident,
+            f":warning: Warroom cannot post the messages of incident #{incident.id}: {fix}, "
+            "and the waiting messages will follow in order.",
+            people=("commander", "declarer"),
+        )
+
+    async def _room_fixed(self, incident: Incident) -> None:
+        async with self.services.db.session() as session:
+            await repo.set_fields(session, incident.id or 0, room_problem=None)
+        log.warning("incident %s: posting works again (%s)", incident.id, incident.room_problem)
+        incident.room_problem = None
+
+    async def _tell(self, incident: Incident, text: str, people: tuple[str, ...]) -> None:
+        """Say it on the timeline and, by DM, to the incident's commander (and declarer)."""
+        assert incident.id is not None
+        async with self.services.db.session() as session:
+            roles = await repo.current_roles(session, incident.id)
+            session.add(repo.event(incident.id, self.services.clock.now(), "problem", text))
+        wanted = {"commander": roles.get(Role.COMMANDER), "declarer": incident.declared_by}
+        for user in dict.fromkeys(wanted[p] for p in people if wanted[p]):
+            if not user or user == self.services.bot_user_id:
+                continue
+            try:
+                await self.services.slack.dm(user, blocks.simple(text))
+            except SlackError as exc:
+                log.warning("incident %s: could not tell %s: %s", incident.id, user, exc.code)
 
     @staticmethod
     def _where(row: OutboxMessage, incident: Incident) -> tuple[str | None, str | None]:

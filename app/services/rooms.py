@@ -283,6 +283,52 @@ class Rooms:
                 session, i.id, announcement_channel_id=channel, announcement_ts=ts
             )
 
+    async def reannounce(self, incident_id: int, gone_ts: str) -> str | None:
+        """Post the announcement again after someone deleted it (`gone_ts`); the thread
+        continues under the new one. Returns the new ts; None when there is nothing to post
+        or another replica is at it."""
+        lock = self._building.setdefault(incident_id, asyncio.Lock())
+        try:
+            async with lock:
+                async with self.services.db.session() as session:
+                    incident = await repo.get(session, incident_id)
+                if incident is None or incident.is_private:
+                    return None
+                channel = incident.announcement_channel_id
+                if incident.announcement_ts and incident.announcement_ts != gone_ts:
+                    return incident.announcement_ts  # already posted again
+                if not channel or not await self.take_lease(incident_id):
+                    return None
+                try:
+                    snap = await self.snapshot(incident_id)
+                    key = ANNOUNCEMENT_KEY.format(id=incident_id)
+                    ts = await self._post_joining(
+                        channel, self.announcements.announcement(snap), key
+                    )
+                    async with self.services.db.session() as session:
+                        await repo.set_fields(session, incident_id, announcement_ts=ts)
+                        session.add(
+                            repo.event(
+                                incident_id,
+                                self.services.clock.now(),
+                                "announcement_reposted",
+                                "The announcement was deleted; posted again",
+                                previous=gone_ts,
+                            )
+                        )
+                finally:
+                    await self.release_lease(incident_id)
+                log.warning(
+                    "incident %s: announcement %s was deleted; posted again as %s",
+                    incident_id,
+                    gone_ts,
+                    ts,
+                )
+                return ts
+        finally:
+            if not lock.locked():
+                self._building.pop(incident_id, None)
+
     async def _post_joining(self, channel: str, message: Message, key: str) -> str:
         try:
             return await self.services.slack.post(channel, message, key=key)

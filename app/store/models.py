@@ -45,6 +45,10 @@ class Incident(SQLModel, table=True):
     announcement_channel_id: str | None = None
     announcement_ts: str | None = None
     war_room_ready: bool = False
+    # Why Warroom cannot post where the incident's messages go ("channel:is_archived",
+    # "thread:not_in_channel" …), once the commander and declarer were told; cleared when a
+    # post gets through again. Messages wait meanwhile.
+    room_problem: str | None = None
 
     detected_at: datetime = _utc(nullable=False)
     declared_at: datetime = _utc(nullable=False)

@@ -15,7 +15,7 @@ from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.ports import ErrorKind, SlackError
 from app.store.models import Incident, OutboxMessage
-from tests.conftest import ALICE, BOB, Bot
+from tests.conftest import ALICE, BOB, ENG_LEAD, Bot
 from tests.helpers import answers, channel, dms, last_view
 
 
@@ -231,3 +231,18 @@ async def test_an_invalid_message_is_dropped_loudly_and_the_commander_told(
     assert "invalid_blocks" in told and "Cache flushed" in told
     # The messages after it still went out (the thread copy of the update).
     assert await outbox_states(bot) == ["sent"] * 1 + ["failed", "sent"]
+
+
+# --- escalation steps -------------------------------------------------------------------
+
+
+async def test_a_page_fired_before_the_channel_exists_is_posted_once_it_does(bot: Bot) -> None:
+    bot.fake.fail("conversations.create", "internal_error", times=1)
+    await bot.slack.command("declare sev2 Search returns nothing")
+    await bot.settle()
+    assert bot.fake.channel_by_name("incident-1") is None
+    assert any("You are paged" in m.text for m in dms(bot.fake, ENG_LEAD))
+    await tick(bot)  # the repair sweep builds the room; the page's channel part follows
+    room = channel(bot.fake, "incident-1").id
+    assert sum("Paging <@UENGLEAD>" in t for t in texts(bot.fake, room)) == 1
+    assert sum("You are paged" in m.text for m in dms(bot.fake, ENG_LEAD)) == 1

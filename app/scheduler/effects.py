@@ -99,8 +99,11 @@ class Effects:
         return blocks.message(text, parts)
 
     async def _post(self, snap: Any, message: Message) -> None:
-        if snap.channel_id:
-            await self.services.slack.post(snap.channel_id, message)
+        if not snap.channel_id:
+            # Not done, only not possible yet: the repair sweep creates the channel, and the
+            # step's retry posts it then.
+            raise NotYet("the war room has no channel yet")
+        await self.services.slack.post(snap.channel_id, message)
 
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         ids = self._people(row.targets)
@@ -119,7 +122,7 @@ class Effects:
         rung = self._rung(row, snap.severity)
         ids = self._people(row.targets)
         say = rung.say if rung else "Escalating."
-        if rung is None or rung.invite:
+        if (rung is None or rung.invite) and snap.channel_id:  # else on the retry (NotYet)
             people = await self.services.slack.expand(ids)
             await self._once(row, "invite", mark_done, lambda: self.rooms.invite(snap, people))
         if rung is None or rung.dm:

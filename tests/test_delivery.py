@@ -5,6 +5,7 @@ announcement, an invalid message), and how fast queued work goes out."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,9 +14,22 @@ from sqlmodel import col, select
 from app.checks import run_checks
 from app.config import Settings
 from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
 from app.services.ports import ErrorKind, SlackError
 from app.store.models import Incident, OutboxMessage
-from tests.conftest import ALICE, BOB, ENG_LEAD, Bot
+from tests.conftest import (
+    ALICE,
+    BOB,
+    DAVE,
+    ENG_LEAD,
+    ONCALL,
+    ONCALL_BACKUP,
+    ONCALL_GROUP,
+    Bot,
+    policy_with,
+    settings_for,
+    start_bot,
+)
 from tests.helpers import answers, channel, dms, last_view
 
 
@@ -246,3 +260,25 @@ async def test_a_page_fired_before_the_channel_exists_is_posted_once_it_does(bot
     room = channel(bot.fake, "incident-1").id
     assert sum("Paging <@UENGLEAD>" in t for t in texts(bot.fake, room)) == 1
     assert sum("You are paged" in m.text for m in dms(bot.fake, ENG_LEAD)) == 1
+
+
+async def test_a_missing_user_group_does_not_keep_the_others_from_being_paged(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    directory = {
+        "on_call": [ONCALL_GROUP, "SGONE"],
+        "on_call_backup": [ONCALL_BACKUP],
+        "engineering_lead": [ENG_LEAD],
+        "tech_lead": [DAVE],
+    }
+    settings = replace(settings_for(fake, database_url), policy=policy_with(directory=directory))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev2 Orders are stuck")
+        await bot.settle()
+        await tick(bot)
+        for person in (ENG_LEAD, ONCALL, "UONCALL2"):
+            assert sum("You are paged" in m.text for m in dms(fake, person)) == 1, person
+        room = channel(fake, "incident-1")
+        assert {ENG_LEAD, ONCALL, "UONCALL2"} <= set(room.members)
+        reports = [t for t in texts(fake, room.id) if "Could not read the user group" in t]
+        assert len(reports) == 1 and "SGONE" in reports[0] and "no_such_subteam" in reports[0]

@@ -65,13 +65,35 @@ class Effects:
     async def _dm(self, user: str, message: Message) -> None:
         await self.services.slack.dm(user, message)
 
+    async def _reachable(
+        self, row: EscalationRow, snap: Any, ids: list[str], mark_done: MarkDone
+    ) -> list[str]:
+        """Everyone the targets name; a user group Slack does not know is reported in the
+        war room (once) and the others are still reached."""
+        people, unreachable = await self.rooms.reachable(ids)
+        if unreachable and snap.channel_id:  # without a room yet, on the step's retry
+            await self._once(
+                row,
+                "unreachable",
+                mark_done,
+                lambda: self.rooms.report_unreachable(snap, unreachable),
+            )
+        return people
+
     async def _dm_each(
-        self, row: EscalationRow, ids: list[str], message: Message, mark_done: MarkDone
+        self,
+        row: EscalationRow,
+        snap: Any,
+        ids: list[str],
+        message: Message,
+        mark_done: MarkDone,
     ) -> None:
         """DM everyone at once; each DM is recorded as done on its own, so a failure of one
         leaves the others sent and not repeated."""
         people = [
-            p for p in await self.services.slack.expand(ids) if p != self.services.bot_user_id
+            p
+            for p in await self._reachable(row, snap, ids, mark_done)
+            if p != self.services.bot_user_id
         ]
         results = await asyncio.gather(
             *(
@@ -107,7 +129,7 @@ class Effects:
 
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         ids = self._people(row.targets)
-        await self._dm_each(row, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
+        await self._dm_each(row, snap, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
         mentions = Mrkdwn(" ".join(user(i) for i in ids))
         text = self.rooms.render("page_channel.md.j2", snap, mentions=mentions)
         await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
@@ -123,11 +145,11 @@ class Effects:
         ids = self._people(row.targets)
         say = rung.say if rung else "Escalating."
         if (rung is None or rung.invite) and snap.channel_id:  # else on the retry (NotYet)
-            people = await self.services.slack.expand(ids)
+            people = await self._reachable(row, snap, ids, mark_done)
             await self._once(row, "invite", mark_done, lambda: self.rooms.invite(snap, people))
         if rung is None or rung.dm:
             message = self._ack_message("escalation_dm.md.j2", snap, say=say)
-            await self._dm_each(row, ids, message, mark_done)
+            await self._dm_each(row, snap, ids, message, mark_done)
         text = self.rooms.render(
             "escalation_channel.md.j2",
             snap,

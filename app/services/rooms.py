@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from app.domain.naming import channel_name
 from app.domain.roles import Role
@@ -29,7 +30,7 @@ from app.services.errors import incident_snapshot
 from app.services.ports import ErrorKind, SlackError
 from app.store import repo
 from app.store.leases import release_repair_lease, take_repair_lease
-from app.store.models import Incident
+from app.store.models import Incident, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +203,52 @@ class Rooms:
         return info
 
     async def audience(self, severity: int) -> list[str]:
-        return await self.services.slack.expand(self.services.policy.audience(severity))
+        people, _ = await self.reachable(self.services.policy.audience(severity))
+        return people
+
+    async def reachable(self, ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+        """User IDs for a mix of users and user groups, each group read on its own, so one
+        Slack does not know does not keep everyone else out. Returns the people and, for each
+        group that could not be read, Slack's error; outages raise."""
+        targets = list(dict.fromkeys(ids))
+        results = await asyncio.gather(
+            *(self.services.slack.expand([t]) for t in targets), return_exceptions=True
+        )
+        people: list[str] = []
+        unreachable: dict[str, str] = {}
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, SlackError) and not result.retryable:
+                unreachable[target] = result.code
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                people.extend(result)
+        return list(dict.fromkeys(people)), unreachable
+
+    async def report_unreachable(self, i: IncidentSnapshot, unreachable: dict[str, str]) -> None:
+        """Say in the war room, once per incident, which user groups could not be read."""
+        for group, code in unreachable.items():
+            text = (
+                f"Could not read the user group <!subteam^{group}> ({code}), so its members "
+                "were not paged or invited; everyone else was. Fix `[directory]` in the policy "
+                "file."
+            )
+            async with self.services.db.session() as session:
+                said = await session.exec(
+                    select(TimelineEvent.id)
+                    .where(col(TimelineEvent.incident_id) == i.id)
+                    .where(col(TimelineEvent.kind) == "problem")
+                    .where(col(TimelineEvent.text) == text)
+                )
+                if said.first() is not None:
+                    continue
+            await self.problem(i, text)
 
     async def _invite_people(self, i: IncidentSnapshot) -> None:
-        wanted = [i.declared_by, *i.roles.values()]
-        try:
-            wanted += await self.audience(i.severity)
-        except SlackError as exc:
-            if exc.retryable:
-                raise
-            await self.problem(i, f"Could not read the on-call user groups ({exc.code}).")
-        await self.invite(i, wanted)
+        people, unreachable = await self.reachable(self.services.policy.audience(i.severity))
+        if unreachable:
+            await self.report_unreachable(i, unreachable)
+        await self.invite(i, [i.declared_by, *i.roles.values(), *people])
 
     async def invite(self, i: IncidentSnapshot, users: list[str]) -> None:
         """Invite people; Slack's lasting refusals are said in the channel, outages raised."""

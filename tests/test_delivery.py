@@ -31,6 +31,7 @@ from tests.conftest import (
     start_bot,
 )
 from tests.helpers import answers, channel, dms, last_view
+from tests.slackclient import eventually
 
 
 async def declared(bot: Bot, text: str = "declare sev3 Checkout is slow") -> str:
@@ -282,3 +283,28 @@ async def test_a_missing_user_group_does_not_keep_the_others_from_being_paged(
         assert {ENG_LEAD, ONCALL, "UONCALL2"} <= set(room.members)
         reports = [t for t in texts(fake, room.id) if "Could not read the user group" in t]
         assert len(reports) == 1 and "SGONE" in reports[0] and "no_such_subteam" in reports[0]
+
+
+# --- delivery without waiting for the tick -----------------------------------------------
+
+
+async def test_messages_queued_during_a_delivery_go_out_without_waiting_for_a_tick(
+    bot: Bot,
+) -> None:
+    room = await declared(bot)
+    bot.fake.delay("chat.postMessage", 0.3)
+    posts = len(bot.fake.calls_to("chat.postMessage"))
+    await bot.slack.command("update First finding", channel=room)
+    # The second change is saved while the first one's messages are being posted.
+    await eventually(lambda: len(bot.fake.calls_to("chat.postMessage")) > posts)
+    await bot.slack.command("update Second finding", channel=room)
+    await bot.slack.command("ack", channel=room, user=BOB)
+    await bot.settle()
+    said = texts(bot.fake, room)
+    order = [
+        [i for i, t in enumerate(said) if words in t]
+        for words in ("First finding", "Second finding", "acknowledged Incident")
+    ]
+    assert all(len(found) == 1 for found in order), said
+    assert order == sorted(order)
+    assert set(await outbox_states(bot)) == {"sent"}

@@ -10,6 +10,7 @@ up in Slack by its metadata key before being posted again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -88,20 +89,56 @@ class Outbox:
     def __init__(self, services: Services, reannounce: Reannounce | None = None) -> None:
         self.services = services
         self.reannounce = reannounce
+        # One delivery at a time per incident in this process (a lock per incident, kept); a
+        # deliver() call while one runs asks it for another round (`_again`) instead of
+        # finding the incident held and leaving its messages to the next tick.
+        self._delivering: dict[int, asyncio.Lock] = {}
+        self._again: set[int] = set()
 
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
-        """Send what is due (for one incident, or all). Never raises for Slack's failures."""
+        """Send what is due (for one incident, or all). Never raises for Slack's failures.
+
+        Messages queued while the incident's messages are being sent go out in the same run,
+        in order, not at the next tick."""
         report = DeliveryReport()
         if self.services.auth.waiting():
             report.held = self.services.auth.problem
             return report
-        rows = await self._claim(incident_id)
+        if incident_id is not None:
+            lock = self._delivering.setdefault(incident_id, asyncio.Lock())
+            if lock.locked():
+                self._again.add(incident_id)  # the running delivery takes them too
+                return report
+            await self._drain(incident_id, lock, report)
+            return report
+        rows = await self._claim(None)
         by_incident: dict[int, list[OutboxMessage]] = defaultdict(list)
         for row in rows:
             by_incident[row.incident_id].append(row)
-        for incident_rows in by_incident.values():
-            await self._deliver_in_order(sorted(incident_rows, key=lambda r: r.id or 0), report)
+        for key, incident_rows in by_incident.items():
+            lock = self._delivering.setdefault(key, asyncio.Lock())
+            await self._drain(key, lock, report, incident_rows)
         return report
+
+    async def _drain(
+        self,
+        incident_id: int,
+        lock: asyncio.Lock,
+        report: DeliveryReport,
+        rows: Sequence[OutboxMessage] | None = None,
+    ) -> None:
+        """Deliver the incident's claimed `rows` (or claim them), then again for as long as
+        more were queued meanwhile."""
+        async with lock:
+            while True:
+                self._again.discard(incident_id)
+                if rows is None:
+                    rows = await self._claim(incident_id)
+                if rows:
+                    await self._deliver_in_order(sorted(rows, key=lambda r: r.id or 0), report)
+                if incident_id not in self._again:
+                    return
+                rows = None
 
     async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
         now = self.services.clock.now()

@@ -39,6 +39,7 @@ from app.slack.inflight import InFlight
 from app.slack.listeners import register
 from app.slack.listeners.events import forget_old_events
 from app.store.db import Database
+from app.store.leases import ReplicaName
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Runtime:
     settings: Settings
     bot: Bot
     engine: Engine
+    replica: ReplicaName | None = None
 
     # Shortcuts for the servers, the CLI and the tests.
     @property
@@ -93,6 +95,8 @@ class Runtime:
         await self.engine.stop()
         await self.bot.inflight.wait_idle(grace)
         await self.bot.services.db.dispose()
+        if self.replica is not None:
+            self.replica.release()
 
 
 class _QuietBolt(logging.Filter):
@@ -128,6 +132,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         raise ConfigError(
             f"{where}{f' line {line}' if line else ''}: {exc.message or exc}."
         ) from None
+    replica = ReplicaName.take(settings.replica_name)
     services = Services(
         db=Database(settings.database_url),
         slack=gateway,
@@ -137,6 +142,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         announce_channel=settings.announce,
         access=Access(gateway, settings.policy.admins, settings.policy.permissions.restricted),
         auth=auth,
+        replica=replica.name,
     )
     identity: dict[str, str] = {}
 
@@ -187,7 +193,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     register(bot)
     engine.chores.append(lambda: forget_old_events(bot))
-    return Runtime(settings=settings, bot=bot, engine=engine)
+    return Runtime(settings=settings, bot=bot, engine=engine, replica=replica)
 
 
 async def identify(runtime: Runtime) -> None:

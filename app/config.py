@@ -36,6 +36,9 @@ class Settings:
     announce_channel: str = ""
     log_level: str = "INFO"
     policy: Policy = field(default_factory=Policy)
+    # This replica's name among those sharing the database ("" = host and folder, see
+    # app.store.leases.ReplicaName).
+    replica_name: str = ""
 
     @property
     def announce(self) -> str:
@@ -99,6 +102,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),
         log_level=level,
         policy=policy,
+        replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
     )
 
 

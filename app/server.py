@@ -55,6 +55,9 @@ async def prepare(runtime: Runtime) -> None:
     """Migrate the database and learn who the bot is, before taking any request."""
     await upgrade(runtime.settings.database_url)
     await identify(runtime)
+    # A restart under the same replica name resumes what it was doing, without waiting for
+    # its own leases to lapse.
+    await runtime.engine.take_back()
     # Looked up now so the first declare does not wait for it.
     try:
         await runtime.rooms.announce_channel_id()

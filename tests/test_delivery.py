@@ -4,17 +4,23 @@ announcement, an invalid message), and how fast queued work goes out."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
+from app.bootstrap import build
 from app.checks import run_checks
 from app.config import Settings
 from app.fake_slack import FakeSlack
+from app.messages.blocks import simple
+from app.server import prepare
 from app.services.clock import ManualClock
+from app.services.outbox import Outgoing, enqueue
 from app.services.ports import ErrorKind, SlackError
 from app.store.models import Incident, OutboxMessage
 from tests.conftest import (
@@ -308,3 +314,72 @@ async def test_messages_queued_during_a_delivery_go_out_without_waiting_for_a_ti
     assert all(len(found) == 1 for found in order), said
     assert order == sorted(order)
     assert set(await outbox_states(bot)) == {"sent"}
+
+
+# --- replicas: a stable name, short leases ------------------------------------------------
+
+
+def test_a_replica_keeps_its_name_across_restarts(settings: Settings) -> None:
+    first = build(settings)
+    second = build(settings)  # another live replica on this host and folder
+    names = (first.services.replica, second.services.replica)
+    assert names[0] != names[1]
+    assert first.replica and second.replica
+    first.replica.release()  # the first one stops (or dies: its lock goes with it)
+    restarted = build(settings)
+    assert restarted.services.replica == names[0]
+    second.replica.release()
+    assert restarted.replica
+    restarted.replica.release()
+    named = build(replace(settings, replica_name="web-3"))
+    assert named.services.replica == "web-3"
+
+
+async def test_a_restarted_replica_takes_back_its_own_work_at_once(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    settings = settings_for(fake, database_url)
+    start = clock.now()
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev2 Logins fail")
+        await bot.settle()
+        # The replica dies while it sends a message and fires the 5-minute step: both are
+        # claimed under its name, with a lease that has not lapsed.
+        async with bot.warroom.db.session() as session:
+            enqueue(session, 1, clock.now(), [Outgoing("channel", simple("Left in flight"))])
+        assert await bot.warroom.bot.outbox._claim(1)
+        clock.set(start + timedelta(minutes=5))
+        assert [r.key for r in await bot.warroom.engine._claim(1)] == ["ladder:1"]
+    async for bot in start_bot(settings, fake, clock):  # restarted: same host, same folder
+        await bot.warroom.engine.tick()  # at once: the clock has not moved
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        assert sum("Left in flight" in t for t in texts(fake, room)) == 1
+        assert sum("*Escalation step 1" in t for t in texts(fake, room)) == 1
+
+
+async def test_a_live_replica_renews_its_lease_so_another_does_not_take_over(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    policy = policy_with(escalation={"lease_seconds": 3})
+    settings = replace(settings_for(fake, database_url), policy=policy)
+    async for bot in start_bot(settings, fake, clock):
+        room = await declared(bot)
+        other = build(settings, clock=clock)
+        await prepare(other)
+        try:
+            fake.delay("chat.postMessage", 2.0)
+            await bot.slack.command("update Slow Slack today", channel=room)
+            await eventually(lambda: any("Slow Slack" in str(c.args) for c in fake.calls))
+            # Longer than the lease goes by while the post is in flight.
+            await asyncio.sleep(0.6)
+            clock.advance(seconds=2)
+            await asyncio.sleep(0.9)
+            clock.advance(seconds=2)
+            report = await other.bot.outbox.deliver()
+            assert report.sent == [] and report.failed == []
+            await bot.settle()
+        finally:
+            await other.close()
+        fake.delay("chat.postMessage", 0)
+        assert sum("Slow Slack today" in t for t in texts(fake, room)) == 1

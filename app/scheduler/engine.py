@@ -28,6 +28,7 @@ from app.services.ports import ErrorKind, SlackError
 from app.services.recovery import Recovery
 from app.store import repo
 from app.store.claims import claim
+from app.store.leases import renewing, take_back
 from app.store.models import ActionItem, EscalationRow
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,8 @@ class Engine:
             report.cancelled.append(row.id)
             return
         try:
-            await self.effects.perform(row, incident, self._mark_done)
+            async with renewing(lambda: self._renew(row), self._lease.total_seconds() / 3):
+                await self.effects.perform(row, incident, self._mark_done)
         except NotYet as exc:
             await self._retry(row, f"waiting: {exc}")
             report.retried.append(row.id)
@@ -207,6 +209,21 @@ class Engine:
         await self._finish(row, "fired", "")
         report.fired.append(row.id)
         await self._after_fired(row)
+
+    async def _renew(self, row: EscalationRow) -> None:
+        """Keep the lease on a step this replica is still firing."""
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.state) == "firing")
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(lease_until=self.services.clock.now() + self._lease)
+            )
+
+    async def take_back(self) -> None:
+        """At start-up: resume at once what a replica of this name held when it stopped."""
+        await take_back(self.services.db, self.replica, self.services.clock.now())
 
     async def _action_settled(self, row: EscalationRow) -> str | None:
         """Why an action item reminder no longer applies (done, gone, no owner), or None."""

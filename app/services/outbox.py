@@ -11,6 +11,7 @@ up in Slack by its metadata key before being posted again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from app.services.context import Services
 from app.services.ports import ErrorKind, SlackError
 from app.store import repo
 from app.store.claims import claim
+from app.store.leases import renewing
 from app.store.models import Incident, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -135,10 +137,29 @@ class Outbox:
                 if rows is None:
                     rows = await self._claim(incident_id)
                 if rows:
-                    await self._deliver_in_order(sorted(rows, key=lambda r: r.id or 0), report)
+                    claimed = sorted(rows, key=lambda r: r.id or 0)
+                    renew = functools.partial(self._renew, claimed)
+                    async with renewing(renew, self._lease_seconds / 3):
+                        await self._deliver_in_order(claimed, report)
                 if incident_id not in self._again:
                     return
                 rows = None
+
+    @property
+    def _lease_seconds(self) -> float:
+        return float(self.services.policy.escalation.lease_seconds)
+
+    async def _renew(self, rows: Sequence[OutboxMessage]) -> None:
+        """Keep the lease on rows this replica is still sending (slow Slack, long batch)."""
+        until = self.services.clock.now() + timedelta(seconds=self._lease_seconds)
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([r.id for r in rows]))
+                .where(col(OutboxMessage.state) == "sending")
+                .where(col(OutboxMessage.claimed_by) == self.services.replica)
+                .values(lease_until=until)
+            )
 
     async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
         now = self.services.clock.now()
@@ -164,8 +185,7 @@ class Outbox:
             values={
                 "state": "sending",
                 "claimed_by": self.services.replica,
-                "lease_until": now
-                + timedelta(seconds=self.services.policy.escalation.lease_seconds),
+                "lease_until": now + timedelta(seconds=self._lease_seconds),
                 # A row taken back from a lapsed lease may have gone out: look first.
                 "uncertain": or_(
                     col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"

@@ -29,7 +29,7 @@ from app.services.context import Services
 from app.services.errors import incident_snapshot
 from app.services.ports import ErrorKind, SlackError
 from app.store import repo
-from app.store.leases import release_repair_lease, take_repair_lease
+from app.store.leases import release_repair_lease, renewing, take_repair_lease
 from app.store.models import Incident, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class Rooms:
                 if not claimed and not await self.take_lease(incident_id):
                     return False
                 try:
-                    return await self._build(incident_id, repair)
+                    every = self.services.policy.escalation.lease_seconds / 3
+                    async with renewing(lambda: self.take_lease(incident_id), every):
+                        return await self._build(incident_id, repair)
                 finally:
                     if not claimed:
                         await self.release_lease(incident_id)

@@ -16,13 +16,14 @@ from sqlmodel import col, select
 from app.bootstrap import build
 from app.checks import run_checks
 from app.config import Settings
+from app.domain.escalation import MAX_ATTEMPTS
 from app.fake_slack import FakeSlack
 from app.messages.blocks import simple
 from app.server import prepare
 from app.services.clock import ManualClock
 from app.services.outbox import Outgoing, enqueue
 from app.services.ports import ErrorKind, SlackError
-from app.store.models import Incident, OutboxMessage
+from app.store.models import EscalationRow, Incident, OutboxMessage, TimelineEvent
 from tests.conftest import (
     ALICE,
     BOB,
@@ -383,3 +384,57 @@ async def test_a_live_replica_renews_its_lease_so_another_does_not_take_over(
             await other.close()
         fake.delay("chat.postMessage", 0)
         assert sum("Slow Slack today" in t for t in texts(fake, room)) == 1
+
+
+async def escalation_rows(bot: Bot) -> dict[str, EscalationRow]:
+    async with bot.warroom.db.session() as session:
+        rows = await session.exec(select(EscalationRow).order_by(col(EscalationRow.id)))
+        return {row.key: row for row in rows.all()}
+
+
+async def timeline_texts(bot: Bot, kind: str) -> list[str]:
+    async with bot.warroom.db.session() as session:
+        rows = await session.exec(select(TimelineEvent).where(TimelineEvent.kind == kind))
+        return [event.text for event in rows.all()]
+
+
+async def test_a_page_slack_refuses_for_good_ends_with_a_note_instead_of_retrying(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    directory = {
+        "on_call": [ONCALL_GROUP],
+        "engineering_lead": [ENG_LEAD, "UNOBODY"],  # not a member of the workspace
+        "on_call_backup": [ONCALL_BACKUP],
+        "tech_lead": [DAVE],
+    }
+    settings = replace(settings_for(fake, database_url), policy=policy_with(directory=directory))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev2 Exports time out")
+        await bot.settle()
+        for _ in range(4):
+            await tick(bot, minutes=1)
+        page = (await escalation_rows(bot))["page:sev2"]
+        assert page.state == "fired"
+        assert await timeline_texts(bot, "escalation_retry") == []
+        room = channel(fake, "incident-1").id
+        notes = [t for t in texts(fake, room) if "<@UNOBODY>" in t and "not retried" in t]
+        assert len(notes) == 1 and "channel_not_found" in notes[0]
+        assert sum("You are paged" in m.text for m in dms(fake, ENG_LEAD)) == 1
+
+
+async def test_a_step_slack_keeps_failing_is_retried_a_while_then_given_up_visibly(
+    bot: Bot,
+) -> None:
+    start = bot.clock.now()
+    await declared(bot, "declare sev2 Webhooks are late")
+    bot.fake.fail("chat.postMessage", "internal_error", times=10_000)  # Slack keeps failing
+    for minute in range(5, 130, 5):
+        bot.clock.set(start + timedelta(minutes=minute))
+        await bot.warroom.engine.tick()
+        await bot.settle()
+    rung = (await escalation_rows(bot))["ladder:1"]
+    assert rung.state == "failed" and rung.attempts == MAX_ATTEMPTS - 1
+    retries = await timeline_texts(bot, "escalation_retry")
+    assert sum("Escalation step 1" in t for t in retries) == 1
+    problems = await timeline_texts(bot, "problem")
+    assert sum("Escalation step 1 could not be completed" in t for t in problems) == 1

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import and_, or_, update
 from sqlmodel import col
 
-from app.domain.escalation import Kind, cancelled_by, retry_delay
+from app.domain.escalation import Kind, cancelled_by, gives_up, retry_delay
 from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
@@ -29,7 +29,7 @@ from app.services.recovery import Recovery
 from app.store import repo
 from app.store.claims import claim
 from app.store.leases import renewing, take_back
-from app.store.models import ActionItem, EscalationRow
+from app.store.models import ActionItem, EscalationRow, Incident
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class TickReport:
     retried: list[int] = field(default_factory=list)
     repaired: list[int] = field(default_factory=list)
     delivered: list[int] = field(default_factory=list)
+    # Ended without firing: refused by Slack for good, or out of attempts.
+    failed: list[int] = field(default_factory=list)
 
     @property
     def claimed(self) -> int:
@@ -191,23 +193,55 @@ class Engine:
             async with renewing(lambda: self._renew(row), self._lease.total_seconds() / 3):
                 await self.effects.perform(row, incident, self._mark_done)
         except NotYet as exc:
-            await self._retry(row, f"waiting: {exc}")
+            # Waiting for something that will happen (a channel, queued messages): no cap.
+            await self._retry(row, f"waiting: {exc}", capped=False)
             report.retried.append(row.id)
             return
         except SlackError as exc:
+            error = f"{exc.method}: {exc.code}"
             if exc.kind is ErrorKind.CREDENTIAL:
-                await self._hold(row, f"{exc.method}: {exc.code}")
+                await self._hold(row, error)
+                report.retried.append(row.id)
+            elif exc.retryable:
+                if await self._retry(row, error):
+                    report.retried.append(row.id)
+                else:
+                    await self._give_up(row, incident, error, "Slack kept failing")
+                    report.failed.append(row.id)
             else:
-                await self._retry(row, f"{exc.method}: {exc.code}")
-            report.retried.append(row.id)
+                await self._give_up(row, incident, error, "Slack refused it")
+                report.failed.append(row.id)
             return
         except Exception as exc:
             log.exception("escalation %s failed", row.id)
-            await self._retry(row, f"error: {type(exc).__name__}")
-            report.retried.append(row.id)
+            error = f"error: {type(exc).__name__}"
+            if await self._retry(row, error):
+                report.retried.append(row.id)
+            else:
+                await self._give_up(row, incident, error, "it kept failing")
+                report.failed.append(row.id)
             return
         await self._finish(row, "fired", "")
         report.fired.append(row.id)
+        await self._after_fired(row)
+
+    async def _give_up(self, row: EscalationRow, incident: Incident, error: str, why: str) -> None:
+        """End a step that will not work by retrying: on the timeline, and said in the war room
+        (or to the commander). A recurring reminder still plans its next one."""
+        await self._finish(row, "failed", error)
+        text = (
+            f"{describe_key(row.key)} could not be completed: {why} ({error}) after "
+            f"{row.attempts + 1} attempt(s); not retried."
+        )
+        log.error(
+            "escalation %s (%s) of incident %s failed: %s", row.id, row.key, row.incident_id, error
+        )
+        async with self.services.db.session() as session:
+            snap = repo.snapshot(incident, await repo.current_roles(session, row.incident_id))
+        try:
+            await self.effects.tell(snap, text)
+        except Exception:
+            log.exception("escalation %s: could not report its failure", row.id)
         await self._after_fired(row)
 
     async def _renew(self, row: EscalationRow) -> None:
@@ -267,7 +301,8 @@ class Engine:
                 .where(col(EscalationRow.claimed_by) == self.replica)
                 .values(**values)
             )
-            if row.kind in {Kind.LADDER, Kind.PAGE}:
+            # A failed step is said by `_give_up`, in the room as well as on the timeline.
+            if row.kind in {Kind.LADDER, Kind.PAGE} and state != "failed":
                 verb = "fired" if state == "fired" else f"cancelled: {outcome}"
                 session.add(
                     repo.event(
@@ -280,9 +315,13 @@ class Engine:
                     )
                 )
 
-    async def _retry(self, row: EscalationRow, error: str) -> None:
+    async def _retry(self, row: EscalationRow, error: str, capped: bool = True) -> bool:
+        """Due again after a backoff; False (nothing written) when the step has used its
+        attempts. The timeline says it once, at the first failure, not at every retry."""
         now = self.services.clock.now()
         attempts = row.attempts + 1
+        if capped and gives_up(attempts):
+            return False
         log.warning("escalation %s (%s) will retry: %s", row.id, row.key, error)
         async with self.services.db.session() as session:
             await session.exec(
@@ -297,15 +336,17 @@ class Engine:
                     lease_until=None,
                 )
             )
-            session.add(
-                repo.event(
-                    row.incident_id,
-                    now,
-                    "escalation_retry",
-                    f"{describe_key(row.key)} failed ({error}); retrying",
-                    key=row.key,
+            if attempts == 1:
+                session.add(
+                    repo.event(
+                        row.incident_id,
+                        now,
+                        "escalation_retry",
+                        f"{describe_key(row.key)} failed ({error}); retrying",
+                        key=row.key,
+                    )
                 )
-            )
+        return True
 
     async def _hold(self, row: EscalationRow, error: str) -> None:
         """Back to pending, uncounted and off the timeline: Slack refuses the token, and the

@@ -438,3 +438,47 @@ async def test_a_step_slack_keeps_failing_is_retried_a_while_then_given_up_visib
     assert sum("Escalation step 1" in t for t in retries) == 1
     problems = await timeline_texts(bot, "problem")
     assert sum("Escalation step 1 could not be completed" in t for t in problems) == 1
+
+
+# --- topic, pinned notification and headline ---------------------------------------------
+
+
+async def test_a_refresh_slack_refused_is_redone_once_the_room_works_again(bot: Bot) -> None:
+    room_id = await declared(bot)
+    room = bot.fake.channel(room_id)
+    announcements = channel(bot.fake, "incidents").id
+    room.is_archived = True
+    await bot.slack.command("severity sev2", channel=room_id)
+    await bot.settle()
+    await tick(bot)
+    assert room.topic.startswith("Sev3")  # Slack refused it
+    room.is_archived = False  # a person unarchives the room
+    for _ in range(3):
+        await tick(bot)
+    assert room.topic.startswith("Sev2 High")
+    [pinned] = bot.fake.pins(room_id)
+    assert "Severity 2" in bot.fake.workspace.index[(room_id, pinned)].text
+    [headline] = [m for m in bot.fake.messages(announcements) if f"<#{room_id}>" in m.text]
+    assert headline.text.startswith("*Sev2 High*")
+
+
+async def test_a_topic_refused_because_the_bot_left_a_public_room_is_set_after_rejoining(
+    bot: Bot,
+) -> None:
+    room_id = await declared(bot)
+    room = bot.fake.channel(room_id)
+    room.members.remove("UBOT")
+    await bot.slack.command("severity sev2", channel=room_id)
+    await bot.settle()
+    assert "UBOT" in room.members and room.topic.startswith("Sev2 High")
+
+
+async def test_a_deleted_pinned_notification_is_posted_and_pinned_again(bot: Bot) -> None:
+    room_id = await declared(bot)
+    [old] = bot.fake.pins(room_id)
+    bot.fake.delete_message(room_id, old)
+    await bot.slack.command("severity sev2", channel=room_id)
+    await bot.settle()
+    [pinned] = bot.fake.pins(room_id)
+    assert pinned != old
+    assert "Severity 2" in bot.fake.workspace.index[(room_id, pinned)].text

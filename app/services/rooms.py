@@ -10,14 +10,20 @@ and the repair sweep runs it again; a step refused for good is said in the chann
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from app.domain.escalation import retry_delay
+from app.domain.lifecycle import Status
 from app.domain.naming import channel_name
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
@@ -38,6 +44,24 @@ NOTIFICATION_KEY = "notification:{id}"
 ANNOUNCEMENT_KEY = "announcement:{id}"
 
 
+def digest(shown: str | Message) -> str:
+    """A short fingerprint of a topic or message, to tell whether Slack already shows it."""
+    if isinstance(shown, Message):
+        shown = json.dumps([shown.text, shown.blocks], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(shown.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One thing a refresh keeps current: its column, what it should show, what Slack last
+    accepted, and how to send it."""
+
+    column: str
+    digest: str
+    published: str | None
+    send: Callable[[], Awaitable[None]]
+
+
 class Rooms:
     """The war rooms in Slack: built step by step, kept current, repaired."""
 
@@ -46,6 +70,9 @@ class Rooms:
         self.announcements = announcements
         self._announce_id: str | None = None
         self._building: dict[int, asyncio.Lock] = {}
+        self._refreshing: dict[int, asyncio.Lock] = {}
+        # Incidents whose refresh needs a person first (archived room …): when to try again.
+        self._refresh_later: dict[int, tuple[datetime, int]] = {}
 
     def render(self, template: str, i: IncidentSnapshot, **extra: Any) -> str:
         return self.announcements.render(template, i, **extra)
@@ -391,11 +418,25 @@ class Rooms:
 
     # --- keeping it current -----------------------------------------------------------------
 
-    async def refresh(self, incident_id: int) -> bool:
+    async def refresh(self, incident_id: int, sweep: bool = False) -> bool:
         """Bring the topic, pinned notification and announcement headline up to date.
 
-        Records the version it showed, so the repair sweep retries a refresh Slack refused.
+        Each is sent only if it differs from what Slack last accepted, and recorded only once
+        Slack accepts it; the version is marked shown when all three are. What Slack refused
+        (an outage, a refused token, an archived room, a removed bot) is redone by the repair
+        sweep (`sweep`), with a backoff when a person has to fix something first.
         """
+        if sweep and not self._refresh_due(incident_id):
+            return False
+        lock = self._refreshing.setdefault(incident_id, asyncio.Lock())
+        async with lock:
+            return await self._refresh(incident_id)
+
+    def _refresh_due(self, incident_id: int) -> bool:
+        later = self._refresh_later.get(incident_id)
+        return later is None or self.services.clock.now() >= later[0]
+
+    async def _refresh(self, incident_id: int) -> bool:
         async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             assert incident is not None
@@ -404,35 +445,117 @@ class Rooms:
             return False
         if incident.published_version >= incident.version:
             return True  # nothing they show has changed: spare Slack's rate limits
-        calls = [self._set_topic(i)]
-        if i.channel_id and incident.notification_ts:
-            calls.append(
-                self.services.slack.update(
-                    i.channel_id, incident.notification_ts, self.announcements.notification(i)
-                )
-            )
-        if incident.announcement_channel_id and incident.announcement_ts:
-            calls.append(
-                self.services.slack.update(
-                    incident.announcement_channel_id,
-                    incident.announcement_ts,
-                    self.announcements.announcement(i),
-                )
-            )
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, SlackError) and r.retryable]
-        if failed:
-            if failed[0].kind is not ErrorKind.CREDENTIAL:  # that one is logged once, elsewhere
-                log.warning("incident %s: refresh incomplete: %s", incident_id, failed[0])
-            return False
+        parts = [p for p in await self._shown(incident, i) if p.digest != p.published]
+        results = await asyncio.gather(*(p.send() for p in parts), return_exceptions=True)
+        accepted: dict[str, str] = {}
+        refused: list[SlackError] = []
+        for part, result in zip(parts, results, strict=True):
+            if isinstance(result, SlackError):
+                closed = incident.status == Status.CLOSED.value
+                if not (closed and result.kind is ErrorKind.ROOM):  # archived on purpose
+                    refused.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                accepted[part.column] = part.digest
         async with self.services.db.session() as session:
-            await session.exec(
-                update(Incident)
-                .where(col(Incident.id) == incident_id)
-                .where(col(Incident.published_version) < incident.version)
-                .values(published_version=incident.version)
+            if accepted:
+                await repo.set_fields(session, incident_id, **accepted)
+            if not refused:
+                await session.exec(
+                    update(Incident)
+                    .where(col(Incident.id) == incident_id)
+                    .where(col(Incident.published_version) < incident.version)
+                    .values(published_version=incident.version)
+                )
+        if not refused:
+            self._refresh_later.pop(incident_id, None)
+            return True
+        first = refused[0]
+        if first.kind is not ErrorKind.CREDENTIAL:  # that one is logged once, elsewhere
+            log.warning("incident %s: refresh incomplete: %s", incident_id, first)
+        if not any(r.retryable for r in refused):
+            # A person has to fix the room first: try again later, not on every tick.
+            tries = self._refresh_later.get(incident_id, (None, 0))[1] + 1
+            self._refresh_later[incident_id] = (
+                self.services.clock.now() + retry_delay(tries),
+                tries,
             )
-        return True
+        return False
+
+    async def _shown(self, incident: Incident, i: IncidentSnapshot) -> list[_Shown]:
+        """What the topic, pinned notification and announcement should show now."""
+        shown: list[_Shown] = []
+        channel = i.channel_id
+        if channel:
+            topic = await self.topic(i)
+            shown.append(
+                _Shown(
+                    "published_topic",
+                    digest(topic),
+                    incident.published_topic,
+                    lambda: self._publish_topic(channel, topic),
+                )
+            )
+        ts = incident.notification_ts
+        if channel and ts:
+            notification = self.announcements.notification(i)
+            shown.append(
+                _Shown(
+                    "published_notification",
+                    digest(notification),
+                    incident.published_notification,
+                    lambda: self._publish_notification(i, ts, notification),
+                )
+            )
+        where, at = incident.announcement_channel_id, incident.announcement_ts
+        if where and at:
+            announcement = self.announcements.announcement(i)
+            shown.append(
+                _Shown(
+                    "published_announcement",
+                    digest(announcement),
+                    incident.published_announcement,
+                    lambda: self._publish_announcement(i.id, where, at, announcement),
+                )
+            )
+        return shown
+
+    async def _publish_topic(self, channel: str, topic: str) -> None:
+        try:
+            await self.services.slack.set_topic(channel, topic)
+        except SlackError as exc:
+            if exc.code != "not_in_channel":
+                raise
+            await self.services.slack.join(channel)  # public rooms only; else it raises
+            await self.services.slack.set_topic(channel, topic)
+
+    async def _publish_notification(self, i: IncidentSnapshot, ts: str, message: Message) -> None:
+        assert i.channel_id
+        try:
+            await self.services.slack.update(i.channel_id, ts, message)
+        except SlackError as exc:
+            if exc.kind is not ErrorKind.GONE_THREAD:
+                raise
+            # Someone deleted the pinned notification: post and pin it again.
+            fresh = await self.services.slack.post(
+                i.channel_id, message, key=NOTIFICATION_KEY.format(id=i.id)
+            )
+            await self.services.slack.pin(i.channel_id, fresh)
+            async with self.services.db.session() as session:
+                await repo.set_fields(session, i.id, notification_ts=fresh)
+            log.warning("incident %s: pinned notification was deleted; posted again", i.id)
+
+    async def _publish_announcement(
+        self, incident_id: int, channel: str, ts: str, message: Message
+    ) -> None:
+        try:
+            await self.services.slack.update(channel, ts, message)
+        except SlackError as exc:
+            if exc.kind is not ErrorKind.GONE_THREAD:
+                raise
+            if await self.reannounce(incident_id, ts) is None:
+                raise
 
     async def problem(self, i: IncidentSnapshot, text: str) -> None:
         """Say in the war room what did not work, and keep it on the timeline."""

@@ -482,3 +482,27 @@ async def test_a_deleted_pinned_notification_is_posted_and_pinned_again(bot: Bot
     [pinned] = bot.fake.pins(room_id)
     assert pinned != old
     assert "Severity 2" in bot.fake.workspace.index[(room_id, pinned)].text
+
+
+async def test_edits_that_would_change_nothing_are_not_sent(bot: Bot) -> None:
+    room_id = await declared(bot)
+
+    def edits() -> tuple[int, int]:
+        return (
+            len(bot.fake.calls_to("chat.update")),
+            len(bot.fake.calls_to("conversations.setTopic")),
+        )
+
+    before = edits()
+    await bot.slack.command(f"role tech_lead <@{DAVE}|dave>", channel=room_id)
+    await bot.settle()
+    await bot.slack.command(f"role comms <@{BOB}|bob>", channel=room_id)
+    await bot.settle()
+    # The topic names them; the pinned notification and the headline do not.
+    assert edits() == (before[0], before[1] + 2)
+    before = edits()
+    await bot.slack.command("ack", channel=room_id, user=BOB)
+    await bot.settle()
+    # Acknowledging takes the button off both messages; the topic does not change.
+    assert edits() == (before[0] + 2, before[1])
+    assert bot.fake.channel(room_id).topic.endswith("TL: dave · Comms: bob")

@@ -296,13 +296,15 @@ class Rooms:
         key = NOTIFICATION_KEY.format(id=i.id)
         if not ts and repair:
             ts = await self.services.slack.find_posted(i.channel_id, key)
+        shown: dict[str, str] = {}
         if not ts:
-            ts = await self.services.slack.post(
-                i.channel_id, self.announcements.notification(i), key=key
-            )
+            notification = self.announcements.notification(i)
+            ts = await self.services.slack.post(i.channel_id, notification, key=key)
+            # What it shows, so a refresh does not send the same again.
+            shown["published_notification"] = digest(notification)
         if ts != incident.notification_ts:
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, notification_ts=ts)
+                await repo.set_fields(session, i.id, notification_ts=ts, **shown)
         if not incident.notification_pinned:
             try:
                 await self.services.slack.pin(i.channel_id, ts)
@@ -334,10 +336,14 @@ class Rooms:
                 return
             key = ANNOUNCEMENT_KEY.format(id=i.id)
             ts = None
+            shown: dict[str, str] = {}
             if repair:
                 oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
                 ts = await self.services.slack.find_posted(channel, key, oldest)
-            ts = ts or await self._post_joining(channel, self.announcements.announcement(i), key)
+            if not ts:
+                announcement = self.announcements.announcement(i)
+                ts = await self._post_joining(channel, announcement, key)
+                shown["published_announcement"] = digest(announcement)
         except SlackError as exc:
             if exc.retryable:
                 raise
@@ -345,7 +351,7 @@ class Rooms:
             return
         async with self.services.db.session() as session:
             await repo.set_fields(
-                session, i.id, announcement_channel_id=channel, announcement_ts=ts
+                session, i.id, announcement_channel_id=channel, announcement_ts=ts, **shown
             )
 
     async def reannounce(self, incident_id: int, gone_ts: str) -> str | None:
@@ -367,11 +373,15 @@ class Rooms:
                 try:
                     snap = await self.snapshot(incident_id)
                     key = ANNOUNCEMENT_KEY.format(id=incident_id)
-                    ts = await self._post_joining(
-                        channel, self.announcements.announcement(snap), key
-                    )
+                    announcement = self.announcements.announcement(snap)
+                    ts = await self._post_joining(channel, announcement, key)
                     async with self.services.db.session() as session:
-                        await repo.set_fields(session, incident_id, announcement_ts=ts)
+                        await repo.set_fields(
+                            session,
+                            incident_id,
+                            announcement_ts=ts,
+                            published_announcement=digest(announcement),
+                        )
                         session.add(
                             repo.event(
                                 incident_id,
@@ -405,7 +415,10 @@ class Rooms:
 
     async def _set_topic(self, i: IncidentSnapshot) -> None:
         if i.channel_id:
-            await self.services.slack.set_topic(i.channel_id, await self.topic(i))
+            topic = await self.topic(i)
+            await self.services.slack.set_topic(i.channel_id, topic)
+            async with self.services.db.session() as session:
+                await repo.set_fields(session, i.id, published_topic=digest(topic))
 
     async def _tell_declarer(self, incident: Incident, message: Message) -> None:
         try:

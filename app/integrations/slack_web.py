@@ -184,6 +184,8 @@ class SlackGateway:
             except SlackError as exc:
                 if exc.code == "already_in_channel":
                     continue
+                if exc.retryable:
+                    raise  # an outage or a refused token: the caller tries again later
                 if len(batch) > 1 and exc.code in PER_USER_INVITE_ERRORS:
                     # One bad ID fails the whole batch: invite one by one to get the rest in.
                     for user in batch:

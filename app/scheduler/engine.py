@@ -50,7 +50,7 @@ class TickReport:
 
     @property
     def claimed(self) -> int:
-        return len(self.fired) + len(self.cancelled) + len(self.retried)
+        return len(self.fired) + len(self.cancelled) + len(self.retried) + len(self.failed)
 
 
 class Engine:

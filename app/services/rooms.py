@@ -540,7 +540,12 @@ class Rooms:
         except SlackError as exc:
             if exc.code != "not_in_channel":
                 raise
-            await self.services.slack.join(channel)  # public rooms only; else it raises
+            try:
+                await self.services.slack.join(channel)  # public rooms only
+            except SlackError as join_error:
+                if join_error.retryable:
+                    raise
+                raise exc from None  # a private room: a person must add the bot back
             await self.services.slack.set_topic(channel, topic)
 
     async def _publish_notification(self, i: IncidentSnapshot, ts: str, message: Message) -> None:

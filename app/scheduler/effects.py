@@ -1,5 +1,6 @@
 """What firing a step does in Slack. Each part (one DM, the invite, the channel post) is done
-at most once per row: `mark_done` records it before the next part starts."""
+at most once per row: `mark_done` records it before the next part starts. A part Slack refuses
+for good is ended with a note instead of being retried."""
 
 from __future__ import annotations
 

@@ -2,9 +2,11 @@
 
 Several replicas may share one database: a claim moves rows from `pending` to `firing` with a
 lease in one statement (Postgres adds `FOR UPDATE SKIP LOCKED`), so each row is fired by one
-replica. A replica that dies mid-fire loses its lease and another picks the row up; the parts
-already done (`done`) are not repeated. A Slack failure puts the row back to `pending` with a
-later due time.
+replica, which renews the lease while it works. A replica that dies mid-fire loses its lease
+and another picks the row up (the same replica, restarted, takes it back at once); the parts
+already done (`done`) are not repeated. A Slack outage puts the row back to `pending` with a
+later due time, up to `MAX_ATTEMPTS`, then the step ends as `failed` with a note in the room; a
+refused token holds it, uncounted, until Slack accepts the token again.
 """
 
 from __future__ import annotations

@@ -3,9 +3,15 @@
 Messages are queued in the same transaction as the change they announce (see
 `Incidents._announce` and `enqueue`), so a change is never saved without its announcement. Delivery
 claims due rows with a lease (several replicas may deliver), posts them one incident at a time in
-queue order, and records each `ts`. Slack failures leave the row due again later, with backoff.
-A row whose outcome is unknown (a dropped connection, or a replica that died mid-call) is looked
-up in Slack by its metadata key before being posted again.
+queue order, and records each `ts`. A row whose outcome is unknown (a dropped connection, or a
+replica that died mid-call) is looked up in Slack by its metadata key before being posted again.
+
+What Slack refuses is handled by what the refusal means (`SlackError.kind`): an outage leaves
+the row due again later, with backoff; a refused token holds every row, uncounted, until Slack
+accepts it again; a room that takes no posts (archived, bot removed) is rejoined when it is
+public, else its messages wait and the commander and declarer are told once; a deleted
+announcement is posted again and its thread continues there; only an invalid message is
+dropped, logged at ERROR, with the commander told.
 """
 
 from __future__ import annotations

@@ -162,6 +162,19 @@ async def test_a_revoked_token_holds_messages_until_it_works_again(
     assert (await health(bot))[0] == 200
 
 
+async def test_the_pause_ends_by_itself_once_the_token_works_even_with_nothing_queued(
+    bot: Bot,
+) -> None:
+    await declared(bot)
+    revoke_token(bot.fake)
+    with pytest.raises(SlackError):
+        await bot.warroom.services.slack.set_topic("C1", "anything")
+    assert (await health(bot))[0] == 503
+    bot.fake.reset_faults()
+    await tick(bot)
+    assert await health(bot) == (200, {"ok": True, "database": "ok"})
+
+
 # --- rooms that cannot take messages ---------------------------------------------------
 
 

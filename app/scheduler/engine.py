@@ -119,7 +119,7 @@ class Engine:
                     await chore()
                 except Exception:
                     log.exception("escalation tick: %s failed", getattr(chore, "__name__", chore))
-            if self.services.auth.waiting():
+            if not await self._token_works():
                 # Slack refuses the token: everything stays queued until a probe finds it works.
                 return report
             if self.recovery is not None:
@@ -150,6 +150,21 @@ class Engine:
                 if isinstance(result, Exception):
                     log.error("escalation tick: a step failed: %r", result)
             return report
+
+    async def _token_works(self) -> bool:
+        """False while Slack refuses the bot token. When the backoff allows, try it again
+        here, so the pause ends (and /healthz recovers) even with nothing queued."""
+        auth = self.services.auth
+        if not auth.paused:
+            return True
+        if not auth.probe_due():
+            return False
+        auth.probing()
+        try:
+            await self.services.slack.auth_test()
+        except SlackError as exc:
+            log.debug("token still refused: %s", exc.code)
+        return not auth.paused
 
     # --- claiming -------------------------------------------------------------------------
 

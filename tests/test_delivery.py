@@ -519,3 +519,17 @@ async def test_edits_that_would_change_nothing_are_not_sent(bot: Bot) -> None:
     # Acknowledging takes the button off both messages; the topic does not change.
     assert edits() == (before[0] + 2, before[1])
     assert bot.fake.channel(room_id).topic.endswith("TL: dave · Comms: bob")
+
+
+async def test_an_archived_announcement_channel_does_not_hold_the_war_room(bot: Bot) -> None:
+    room = await declared(bot)
+    channel(bot.fake, "incidents").is_archived = True
+    await bot.slack.command("update Rebuilding the index", channel=room)
+    await bot.slack.command("ack", channel=room, user=BOB)
+    await bot.settle()
+    said = texts(bot.fake, room)
+    assert sum("Rebuilding the index" in t for t in said) == 1
+    assert sum("acknowledged Incident" in t for t in said) == 1
+    told = [t for t in dm_texts(bot.fake, ALICE) if "cannot post" in t]
+    assert len(told) == 1 and "announcement channel" in told[0]
+    assert set(await outbox_states(bot)) == {"sent", "skipped"}

@@ -9,7 +9,8 @@ replica that died mid-call) is looked up in Slack by its metadata key before bei
 What Slack refuses is handled by what the refusal means (`SlackError.kind`): an outage leaves
 the row due again later, with backoff; a refused token holds every row, uncounted, until Slack
 accepts it again; a room that takes no posts (archived, bot removed) is rejoined when it is
-public, else its messages wait and the commander and declarer are told once; a deleted
+public, else its messages wait (the war room's; copies for the announcement thread are skipped)
+and the commander and declarer are told once; a deleted
 announcement is posted again and its thread continues there; only an invalid message is
 dropped, logged at ERROR, with the commander told.
 """
@@ -343,6 +344,19 @@ class Outbox:
                 return "dropped"
             if exc.kind is ErrorKind.ROOM:
                 await self._tell_room_problem(row, incident, channel, exc)
+                if row.destination == "thread":
+                    # The thread copies what the war room says: skip it rather than hold the
+                    # war room's messages for the announcement channel.
+                    log.warning(
+                        "incident %s: announcement channel %s takes no posts (%s): thread copy "
+                        "%s skipped",
+                        incident.id,
+                        channel,
+                        exc.code,
+                        row.id,
+                    )
+                    await self._finish(row, "skipped", None, channel, exc.code)
+                    return "skipped"
             raise exc  # held, with backoff, until the room works again
         await self._drop(row, incident, channel, exc)
         return "dropped"
@@ -408,10 +422,14 @@ class Outbox:
         log.warning(
             "incident %s: cannot post to %s (%s): messages wait", incident.id, channel, exc.code
         )
+        then = (
+            "and the waiting messages will follow in order."
+            if row.destination == "channel"
+            else "and the announcement thread gets its updates again (the war room has them all)."
+        )
         await self._tell(
             incident,
-            f":warning: Warroom cannot post the messages of incident #{incident.id}: {fix}, "
-            "and the waiting messages will follow in order.",
+            f":warning: Warroom cannot post the messages of incident #{incident.id}: {fix}, {then}",
             people=("commander", "declarer"),
         )
 

@@ -33,6 +33,7 @@ from app.services.ports import SlackPort
 from app.services.postmortem import Postmortems
 from app.services.recovery import Recovery
 from app.services.rooms import Rooms
+from app.services.slack_auth import SlackAuth
 from app.services.timeline import Timeline
 from app.slack.context import Bot
 from app.slack.inflight import InFlight
@@ -40,6 +41,7 @@ from app.slack.listeners import register
 from app.slack.listeners.commands import carry_out_unfinished
 from app.slack.listeners.events import forget_old_events
 from app.store.db import Database
+from app.store.leases import ReplicaName
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Runtime:
     settings: Settings
     bot: Bot
     engine: Engine
+    replica: ReplicaName | None = None
 
     # Shortcuts for the servers, the CLI and the tests.
     @property
@@ -96,6 +99,8 @@ class Runtime:
         await self.engine.stop()
         await self.bot.inflight.wait_idle(grace)
         await self.bot.services.db.dispose()
+        if self.replica is not None:
+            self.replica.release()
 
 
 class _QuietBolt(logging.Filter):
@@ -118,8 +123,10 @@ def _bolt_logger(level: str) -> logging.Logger:
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    auth = SlackAuth(clock.now)
     client = make_client(settings.bot_token, settings.api_url)
-    gateway = SlackGateway(client)
+    gateway = SlackGateway(client, auth)
     renderer = Renderer(settings.policy.workspace.templates_dir)
     try:
         renderer.check()
@@ -129,14 +136,17 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         raise ConfigError(
             f"{where}{f' line {line}' if line else ''}: {exc.message or exc}."
         ) from None
+    replica = ReplicaName.take(settings.replica_name)
     services = Services(
         db=Database(settings.database_url),
         slack=gateway,
         policy=settings.policy,
         renderer=renderer,
-        clock=clock or SystemClock(),
+        clock=clock,
         announce_channel=settings.announce,
         access=Access(gateway, settings.policy.admins, settings.policy.permissions.restricted),
+        auth=auth,
+        replica=replica.name,
     )
     identity: dict[str, str] = {}
 
@@ -169,7 +179,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     announcements = Announcements(settings.policy, renderer)
     rooms = Rooms(services, announcements)
     escalations = Escalations(services)
-    outbox = Outbox(services)
+    outbox = Outbox(services, reannounce=rooms.reannounce)
     incidents = Incidents(services, announcements)
     engine = Engine(
         services,
@@ -196,7 +206,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     register(bot)
     engine.chores.append(lambda: forget_old_events(bot))
     engine.chores.append(lambda: carry_out_unfinished(bot))
-    return Runtime(settings=settings, bot=bot, engine=engine)
+    return Runtime(settings=settings, bot=bot, engine=engine, replica=replica)
 
 
 async def identify(runtime: Runtime) -> None:

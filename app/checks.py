@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from app.config import Settings
 from app.domain.lifecycle import Status
@@ -17,6 +19,8 @@ from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.mrkdwn import Mrkdwn
 from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
 from app.services.ports import SlackError
+from app.store.db import Database
+from app.store.models import OutboxMessage
 from app.store.startup import DatabaseProblem, require_schema
 
 SERVE_MIGRATES = "`warroom serve` also migrates the database when it starts"
@@ -49,6 +53,7 @@ async def run_checks(settings: Settings) -> int:
         bad(text, fix)
     if rendered:
         ok(rendered)
+    queued: int | None = None
     try:
         revision = await require_schema(settings.database_url)
         ok(f"database answers (revision {revision})")
@@ -57,6 +62,12 @@ async def run_checks(settings: Settings) -> int:
     except Exception as exc:  # the check reports, it does not crash
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         bad(f"database: {first}", "check DATABASE_URL and that the server is running")
+    else:
+        db = Database(settings.database_url)
+        try:
+            queued = await _queued_messages(db)
+        finally:
+            await db.dispose()
     if not settings.bot_token:
         bad("SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token into .env")
         return 1
@@ -80,10 +91,15 @@ async def run_checks(settings: Settings) -> int:
         elif exc.transient:
             bad(f"Slack did not answer auth.test ({exc.code})", "try again in a minute")
         else:
+            held = (
+                f"; the bot holds {queued} queued message(s) and sends them once Slack accepts it"
+                if queued
+                else ""
+            )
             bad(
                 f"Slack refused the token ({exc.code})",
                 "copy the Bot User OAuth Token (xoxb-...) again; reinstall the app if it was "
-                "revoked",
+                "revoked" + held,
             )
         return 1
     try:
@@ -101,6 +117,21 @@ async def run_checks(settings: Settings) -> int:
             )
     print("All good." if not problems else f"{problems} problem(s) to fix.")
     return 0 if not problems else 1
+
+
+async def _queued_messages(db: Database) -> int | None:
+    """Messages waiting in the outbox (not yet sent, not dropped); None if it cannot say (a
+    database not migrated yet)."""
+    try:
+        async with db.session() as session:
+            result = await session.exec(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(col(OutboxMessage.state).in_(["pending", "sending"]))
+            )
+            return int(result.one())
+    except Exception:
+        return None
 
 
 def render_templates(policy: Policy) -> tuple[str, list[tuple[str, str]]]:

@@ -66,6 +66,9 @@ class Settings:
     log_level: str = "INFO"
     policy: Policy = field(default_factory=Policy)
     http: HttpLimits = field(default_factory=HttpLimits)
+    # This replica's name among those sharing the database ("" = host and folder, see
+    # app.store.leases.ReplicaName).
+    replica_name: str = ""
 
     @property
     def announce(self) -> str:
@@ -205,6 +208,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         log_level=level,
         policy=policy,
         http=_http_limits(env),
+        replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
     )
 
 

@@ -212,6 +212,10 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         if not await health.check():
             return web.json_response({"ok": False, "database": "unavailable"}, status=503)
+        refused = runtime.services.auth.problem
+        if refused:
+            # Slack refuses the bot token: messages and pages are held until it works again.
+            return web.json_response({"ok": False, "database": "ok", "slack": refused}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
 
     app = web.Application(client_max_size=limits.max_body_bytes)
@@ -228,6 +232,9 @@ async def prepare(runtime: Runtime) -> None:
     async with database_errors(url):
         await upgrade(url)
     await identify(runtime)
+    # A restart under the same replica name resumes what it was doing, without waiting for
+    # its own leases to lapse.
+    await runtime.engine.take_back()
     # Looked up now so the first declare does not wait for it.
     try:
         await runtime.rooms.announce_channel_id()

@@ -234,5 +234,6 @@ async def test_topic_and_headline_are_edited_only_when_what_they_show_changes(bo
         last_view(bot.fake, "post_update"), {"status": "identified", "investigation": "Found it"}
     )
     await bot.settle()
-    assert edits() == before + 3  # topic, pinned notification, announcement headline
+    # Topic, announcement headline and pinned notification (its sentence follows the status).
+    assert edits() == before + 3
     assert channel(bot.fake, "incident-1").topic.startswith("Sev3 Medium · Identified")

@@ -205,6 +205,16 @@ def cancelled_by(cancel_on: str, times: IncidentTimes) -> str | None:
     return None
 
 
+# A step Slack keeps failing (outages, rate limits) is given up after this many attempts:
+# 15 s, 30 s, 1, 2, 4, 8 min, then every 10 min, about an hour in all.
+MAX_ATTEMPTS = 10
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Back off after a failed firing: 15 s, 30 s, 1 min … at most 10 min."""
     return timedelta(seconds=min(15 * 2 ** max(attempts - 1, 0), 600))
+
+
+def gives_up(attempts: int) -> bool:
+    """Whether a step that failed `attempts` times in a row stops being retried."""
+    return attempts >= MAX_ATTEMPTS

@@ -173,9 +173,10 @@ class EscalationPolicy(_Strict):
     # readers still find the closing summary in place for a while.
     archive_after_minutes: int = Field(default=0, ge=0, le=30 * DAY_MINUTES)
     # How long a replica may hold a step, a message or a war room it is working on before
-    # another replica takes it over (after a crash), and how old an unfinished declare must be
-    # before the repair sweep finishes it.
-    lease_seconds: int = Field(default=120, ge=1, le=3600)
+    # another replica takes it over (after a crash; a live replica renews its leases every
+    # third of this while it works), and how old an unfinished declare must be before the
+    # repair sweep finishes it.
+    lease_seconds: int = Field(default=30, ge=1, le=3600)
     repair_after_seconds: int = Field(default=30, ge=0, le=3600)
 
 

@@ -206,6 +206,16 @@ class FakeSlack:
         )
         return ws.add_message(message)
 
+    def delete_message(self, channel_id: str, ts: str) -> None:
+        """A person deletes a message: it leaves the history and the pins (KeyError when
+        unknown); replies to it stay where they were, as in Slack."""
+        ws = self.workspace
+        message = ws.index.pop((channel_id, ts))
+        ws.history[channel_id].remove(message)
+        if message.is_reply and message.thread_ts:
+            ws.threads.get((channel_id, message.thread_ts), []).remove(message)
+        ws.pins[channel_id] = [pin for pin in ws.pins[channel_id] if pin.ts != ts]
+
     def new_response_url(self) -> str:
         """A response_url on this server; posts to it land in `responses`."""
         response_id = f"R{next(self._ids):06d}"

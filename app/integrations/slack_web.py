@@ -24,7 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.integrations.priority_gate import PriorityGate
 from app.messages.blocks import Message
-from app.services.ports import Person, SlackError, priority
+from app.services.ports import ErrorKind, Person, SlackError, priority
+from app.services.slack_auth import SlackAuth
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,12 @@ def retry_after(response: Any) -> float | None:
 class SlackGateway:
     """Implements `SlackPort` over slack_sdk's AsyncWebClient (and its retry handlers)."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, auth: SlackAuth | None = None) -> None:
         self.client = client
         self.gate = PriorityGate()
+        # Whether Slack accepts the token: while it does not, calls are held (see SlackAuth).
+        self.auth = auth or SlackAuth(announce=False)
+        self._probe_lock = asyncio.Lock()
         self._channel_ids: dict[str, str] = {}
         self._user_names: dict[str, str] = {}
         self._groups: dict[str, tuple[float, list[str]]] = {}
@@ -98,8 +102,14 @@ class SlackGateway:
         """One Web API call; every failure becomes a SlackError with Slack's code.
 
         A 429 is waited out through the priority gate (at most `MAX_RATE_LIMITED` times):
-        while the method is out of budget, urgent calls go first.
+        while the method is out of budget, urgent calls go first. While Slack refuses the
+        token, calls fail at once with the refusal (no request is sent), except that
+        `auth.test` is tried on a backoff to find out when it works again.
         """
+        if self.auth.paused and method != "auth.test":
+            await self._probe()
+            if self.auth.problem is not None:
+                raise SlackError(method, self.auth.problem)
         key = bucket(method, how.get("json") or how.get("params") or {})
         rank, ticket, refused = priority(), self.gate.ticket(), 0
         while True:
@@ -111,7 +121,10 @@ class SlackGateway:
                 wait = retry_after(exc.response)
                 if wait is None or refused >= MAX_RATE_LIMITED:
                     code = exc.response.get("error") or f"http_{exc.response.status_code}"
-                    raise SlackError(method, str(code)) from None
+                    error = SlackError(method, str(code))
+                    if error.kind is ErrorKind.CREDENTIAL:
+                        self.auth.refused(error.code)
+                    raise error from None
                 refused += 1
                 continue
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -121,7 +134,20 @@ class SlackGateway:
                 ) from None
             finally:
                 self.gate.release(key, held, wait)
+            if method == "auth.test":
+                self.auth.accepted()
             return dict(response.data)  # type: ignore[arg-type]
+
+    async def _probe(self) -> None:
+        """Try the token again (once for all the calls waiting), when the backoff allows."""
+        async with self._probe_lock:
+            if not self.auth.probe_due():
+                return
+            self.auth.probing()
+            try:
+                await self.auth_test()
+            except SlackError as exc:
+                log.debug("token still refused: %s", exc.code)
 
     # --- identity -------------------------------------------------------------------------
 
@@ -199,6 +225,8 @@ class SlackGateway:
             except SlackError as exc:
                 if exc.code == "already_in_channel":
                     continue
+                if exc.retryable:
+                    raise  # an outage or a refused token: the caller tries again later
                 if len(batch) > 1 and exc.code in PER_USER_INVITE_ERRORS:
                     # One bad ID fails the whole batch: invite one by one to get the rest in.
                     for user in batch:

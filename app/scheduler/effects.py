@@ -1,10 +1,12 @@
 """What firing a step does in Slack. Each part (one DM, the invite, the channel post) is done
-at most once per row: `mark_done` records it before the next part starts."""
+at most once per row: `mark_done` records it before the next part starts. A part Slack refuses
+for good is ended with a note instead of being retried."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,8 +14,9 @@ from app.domain.escalation import Kind
 from app.domain.policy import EscalationStep
 from app.messages import blocks
 from app.messages.blocks import Message
-from app.messages.mrkdwn import Mrkdwn, user
+from app.messages.mrkdwn import Mrkdwn, escape, user
 from app.services.context import Services
+from app.services.escalations import describe_key
 from app.services.outbox import Outbox
 from app.services.ports import SlackError
 from app.services.rooms import Rooms
@@ -21,6 +24,8 @@ from app.store import repo
 from app.store.models import ActionItem, EscalationRow, Incident
 
 MarkDone = Callable[[EscalationRow, str], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 
 class NotYet(Exception):
@@ -42,22 +47,69 @@ class Effects:
         elif kind is Kind.LADDER:
             await self._escalate(row, snap, mark_done)
         elif kind is Kind.UPDATE_REMINDER:
-            await self._once(row, "channel", mark_done, lambda: self._update_reminder(snap))
+            await self._once(row, snap, "channel", mark_done, lambda: self._update_reminder(snap))
         elif kind is Kind.RETRO_REMINDER:
-            await self._once(row, "channel", mark_done, lambda: self._retro_reminder(snap))
+            await self._once(row, snap, "channel", mark_done, lambda: self._retro_reminder(snap))
         elif kind is Kind.ACTION_REMINDER:
             await self._action_reminder(row, snap, mark_done)
         elif kind is Kind.ARCHIVE:
-            await self._once(row, "archive", mark_done, lambda: self._archive(snap))
+            await self._once(row, snap, "archive", mark_done, lambda: self._archive(snap))
 
-    @staticmethod
     async def _once(
-        row: EscalationRow, part: str, mark_done: MarkDone, action: Callable[[], Awaitable[Any]]
+        self,
+        row: EscalationRow,
+        snap: Any,
+        part: str,
+        mark_done: MarkDone,
+        action: Callable[[], Awaitable[Any]],
     ) -> None:
+        """Do one part unless it is done. A part Slack refuses for good (a user who cannot be
+        messaged, a room that takes no posts, an invalid message) is ended with a note, not
+        retried; outages and a refused token raise, and the step is retried."""
         if part in row.done:
             return
-        await action()
+        try:
+            await action()
+        except SlackError as exc:
+            if exc.retryable:
+                raise
+            what = self._describe_part(part)
+            await self.tell(
+                snap,
+                f"{describe_key(row.key)}: could not {what} ({escape(exc.code)}); not retried.",
+            )
         await mark_done(row, part)
+
+    @staticmethod
+    def _describe_part(part: str) -> str:
+        kind, _, rest = part.partition(":")
+        return {
+            # The ID comes from a user group or the policy: a mention only when it is one.
+            "dm": f"send the direct message to {user(rest)}",
+            "channel": "post in the war room",
+            "invite": "invite everyone to the war room",
+            "archive": "archive the war room",
+            "unreachable": "report the user groups it could not read",
+        }.get(kind, part)
+
+    async def tell(self, snap: Any, text: str) -> None:
+        """Make a problem visible: on the timeline, and in the war room, or by DM to the
+        commander when the room cannot take it."""
+        async with self.services.db.session() as session:
+            session.add(repo.event(snap.id, self.services.clock.now(), "problem", text))
+        if snap.channel_id:
+            try:
+                await self.services.slack.post(snap.channel_id, blocks.simple(f":warning: {text}"))
+                return
+            except SlackError as exc:
+                log.warning("incident %s: could not post %r: %s", snap.id, text, exc.code)
+        if snap.commander and snap.commander != self.services.bot_user_id:
+            try:
+                await self.services.slack.dm(
+                    snap.commander, blocks.simple(f":warning: Incident #{snap.id}: {text}")
+                )
+            except SlackError as exc:
+                log.warning("incident %s: could not tell the commander: %s", snap.id, exc.code)
 
     def _people(self, functions: list[str]) -> list[str]:
         return self.services.policy.directory.members(functions)
@@ -65,17 +117,40 @@ class Effects:
     async def _dm(self, user: str, message: Message) -> None:
         await self.services.slack.dm(user, message)
 
+    async def _reachable(
+        self, row: EscalationRow, snap: Any, ids: list[str], mark_done: MarkDone
+    ) -> list[str]:
+        """Everyone the targets name; a user group Slack does not know is reported in the
+        war room (once) and the others are still reached."""
+        people, unreachable = await self.rooms.reachable(ids)
+        if unreachable and snap.channel_id:  # without a room yet, on the step's retry
+            await self._once(
+                row,
+                snap,
+                "unreachable",
+                mark_done,
+                lambda: self.rooms.report_unreachable(snap, unreachable),
+            )
+        return people
+
     async def _dm_each(
-        self, row: EscalationRow, ids: list[str], message: Message, mark_done: MarkDone
+        self,
+        row: EscalationRow,
+        snap: Any,
+        ids: list[str],
+        message: Message,
+        mark_done: MarkDone,
     ) -> None:
         """DM everyone at once; each DM is recorded as done on its own, so a failure of one
         leaves the others sent and not repeated."""
         people = [
-            p for p in await self.services.slack.expand(ids) if p != self.services.bot_user_id
+            p
+            for p in await self._reachable(row, snap, ids, mark_done)
+            if p != self.services.bot_user_id
         ]
         results = await asyncio.gather(
             *(
-                self._once(row, f"dm:{p}", mark_done, functools.partial(self._dm, p, message))
+                self._once(row, snap, f"dm:{p}", mark_done, functools.partial(self._dm, p, message))
                 for p in people
             ),
             return_exceptions=True,
@@ -99,15 +174,20 @@ class Effects:
         return blocks.message(text, parts)
 
     async def _post(self, snap: Any, message: Message) -> None:
-        if snap.channel_id:
-            await self.services.slack.post(snap.channel_id, message)
+        if not snap.channel_id:
+            # Not done, only not possible yet: the repair sweep creates the channel, and the
+            # step's retry posts it then.
+            raise NotYet("the war room has no channel yet")
+        await self.services.slack.post(snap.channel_id, message)
 
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         ids = self._people(row.targets)
-        await self._dm_each(row, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
+        await self._dm_each(row, snap, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
         mentions = Mrkdwn(" ".join(user(i) for i in ids))
         text = self.rooms.render("page_channel.md.j2", snap, mentions=mentions)
-        await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
+        await self._once(
+            row, snap, "channel", mark_done, lambda: self._post(snap, blocks.simple(text))
+        )
 
     def _rung(self, row: EscalationRow, severity: int) -> EscalationStep | None:
         ladder = self.services.policy.ladder(severity)
@@ -119,12 +199,14 @@ class Effects:
         rung = self._rung(row, snap.severity)
         ids = self._people(row.targets)
         say = rung.say if rung else "Escalating."
-        if rung is None or rung.invite:
-            people = await self.services.slack.expand(ids)
-            await self._once(row, "invite", mark_done, lambda: self.rooms.invite(snap, people))
+        if (rung is None or rung.invite) and snap.channel_id:  # else on the retry (NotYet)
+            people = await self._reachable(row, snap, ids, mark_done)
+            await self._once(
+                row, snap, "invite", mark_done, lambda: self.rooms.invite(snap, people)
+            )
         if rung is None or rung.dm:
             message = self._ack_message("escalation_dm.md.j2", snap, say=say)
-            await self._dm_each(row, ids, message, mark_done)
+            await self._dm_each(row, snap, ids, message, mark_done)
         text = self.rooms.render(
             "escalation_channel.md.j2",
             snap,
@@ -135,7 +217,9 @@ class Effects:
             suggest=Mrkdwn(" ".join(user(i) for i in self._people(rung.suggest if rung else []))),
             checklist=rung.checklist if rung else [],
         )
-        await self._once(row, "channel", mark_done, lambda: self._post(snap, blocks.simple(text)))
+        await self._once(
+            row, snap, "channel", mark_done, lambda: self._post(snap, blocks.simple(text))
+        )
 
     async def _update_reminder(self, snap: Any) -> None:
         sev = self.services.policy.severity(snap.severity)
@@ -171,7 +255,7 @@ class Effects:
         )
         owner = item.owner
         await self._once(
-            row, f"dm:{owner}", mark_done, lambda: self.services.slack.dm(owner, message)
+            row, snap, f"dm:{owner}", mark_done, lambda: self.services.slack.dm(owner, message)
         )
 
     async def _archive(self, snap: Any) -> None:

@@ -2,9 +2,11 @@
 
 Several replicas may share one database: a claim moves rows from `pending` to `firing` with a
 lease in one statement (Postgres adds `FOR UPDATE SKIP LOCKED`), so each row is fired by one
-replica. A replica that dies mid-fire loses its lease and another picks the row up; the parts
-already done (`done`) are not repeated. A Slack failure puts the row back to `pending` with a
-later due time.
+replica, which renews the lease while it works. A replica that dies mid-fire loses its lease
+and another picks the row up (the same replica, restarted, takes it back at once); the parts
+already done (`done`) are not repeated. A Slack outage puts the row back to `pending` with a
+later due time, up to `MAX_ATTEMPTS`, then the step ends as `failed` with a note in the room; a
+refused token holds it, uncounted, until Slack accepts the token again.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import and_, or_, update
 from sqlmodel import col
 
-from app.domain.escalation import Kind, cancelled_by, retry_delay
+from app.domain.escalation import Kind, cancelled_by, gives_up, retry_delay
 from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
 from app.services.outbox import Outbox
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.services.recovery import Recovery
 from app.store import repo
 from app.store.claims import claim
-from app.store.models import ActionItem, EscalationRow
+from app.store.leases import renewing, take_back
+from app.store.models import ActionItem, EscalationRow, Incident
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,12 @@ class TickReport:
     retried: list[int] = field(default_factory=list)
     repaired: list[int] = field(default_factory=list)
     delivered: list[int] = field(default_factory=list)
+    # Ended without firing: refused by Slack for good, or out of attempts.
+    failed: list[int] = field(default_factory=list)
 
     @property
     def claimed(self) -> int:
-        return len(self.fired) + len(self.cancelled) + len(self.retried)
+        return len(self.fired) + len(self.cancelled) + len(self.retried) + len(self.failed)
 
 
 class Engine:
@@ -98,6 +103,8 @@ class Engine:
         """Fire what is due for one incident now (its pages, right after declaring), without
         the rest of a tick's work."""
         report = TickReport()
+        if self.services.auth.waiting():
+            return report
         rows = await self._claim(incident_id)
         for row in rows:
             await self._fire(row, report)
@@ -107,16 +114,19 @@ class Engine:
         """Fire everything due now. Never raises: a tick failing must not stop the next one."""
         async with self._tick_lock:
             report = TickReport()
-            if self.recovery is not None:
-                try:
-                    report.repaired = await self.recovery.run()
-                except Exception:
-                    log.exception("escalation tick: repairing war rooms failed")
             for chore in self.chores:
                 try:
                     await chore()
                 except Exception:
                     log.exception("escalation tick: %s failed", getattr(chore, "__name__", chore))
+            if not await self._token_works():
+                # Slack refuses the token: everything stays queued until a probe finds it works.
+                return report
+            if self.recovery is not None:
+                try:
+                    report.repaired = await self.recovery.run()
+                except Exception:
+                    log.exception("escalation tick: repairing war rooms failed")
             if self.outbox is not None:
                 try:
                     report.delivered = (await self.outbox.deliver()).sent
@@ -140,6 +150,21 @@ class Engine:
                 if isinstance(result, Exception):
                     log.error("escalation tick: a step failed: %r", result)
             return report
+
+    async def _token_works(self) -> bool:
+        """False while Slack refuses the bot token. When the backoff allows, try it again
+        here, so the pause ends (and /healthz recovers) even with nothing queued."""
+        auth = self.services.auth
+        if not auth.paused:
+            return True
+        if not auth.probe_due():
+            return False
+        auth.probing()
+        try:
+            await self.services.slack.auth_test()
+        except SlackError as exc:
+            log.debug("token still refused: %s", exc.code)
+        return not auth.paused
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -182,23 +207,74 @@ class Engine:
             report.cancelled.append(row.id)
             return
         try:
-            await self.effects.perform(row, incident, self._mark_done)
+            async with renewing(lambda: self._renew(row), self._lease.total_seconds() / 3):
+                await self.effects.perform(row, incident, self._mark_done)
         except NotYet as exc:
-            await self._retry(row, f"waiting: {exc}")
+            # Waiting for something that will happen (a channel, queued messages): no cap.
+            await self._retry(row, f"waiting: {exc}", capped=False)
             report.retried.append(row.id)
             return
         except SlackError as exc:
-            await self._retry(row, f"{exc.method}: {exc.code}")
-            report.retried.append(row.id)
+            error = f"{exc.method}: {exc.code}"
+            if exc.kind is ErrorKind.CREDENTIAL:
+                await self._hold(row, error)
+                report.retried.append(row.id)
+            elif exc.retryable:
+                if await self._retry(row, error):
+                    report.retried.append(row.id)
+                else:
+                    await self._give_up(row, incident, error, "Slack kept failing")
+                    report.failed.append(row.id)
+            else:
+                await self._give_up(row, incident, error, "Slack refused it")
+                report.failed.append(row.id)
             return
         except Exception as exc:
             log.exception("escalation %s failed", row.id)
-            await self._retry(row, f"error: {type(exc).__name__}")
-            report.retried.append(row.id)
+            error = f"error: {type(exc).__name__}"
+            if await self._retry(row, error):
+                report.retried.append(row.id)
+            else:
+                await self._give_up(row, incident, error, "it kept failing")
+                report.failed.append(row.id)
             return
         await self._finish(row, "fired", "")
         report.fired.append(row.id)
         await self._after_fired(row)
+
+    async def _give_up(self, row: EscalationRow, incident: Incident, error: str, why: str) -> None:
+        """End a step that will not work by retrying: on the timeline, and said in the war room
+        (or to the commander). A recurring reminder still plans its next one."""
+        await self._finish(row, "failed", error)
+        text = (
+            f"{describe_key(row.key)} could not be completed: {why} ({error}) after "
+            f"{row.attempts + 1} attempt(s); not retried."
+        )
+        log.error(
+            "escalation %s (%s) of incident %s failed: %s", row.id, row.key, row.incident_id, error
+        )
+        async with self.services.db.session() as session:
+            snap = repo.snapshot(incident, await repo.current_roles(session, row.incident_id))
+        try:
+            await self.effects.tell(snap, text)
+        except Exception:
+            log.exception("escalation %s: could not report its failure", row.id)
+        await self._after_fired(row)
+
+    async def _renew(self, row: EscalationRow) -> None:
+        """Keep the lease on a step this replica is still firing."""
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.state) == "firing")
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(lease_until=self.services.clock.now() + self._lease)
+            )
+
+    async def take_back(self) -> None:
+        """At start-up: resume at once what a replica of this name held when it stopped."""
+        await take_back(self.services.db, self.replica, self.services.clock.now())
 
     async def _action_settled(self, row: EscalationRow) -> str | None:
         """Why an action item reminder no longer applies (done, gone, no owner), or None."""
@@ -243,7 +319,8 @@ class Engine:
                 .values(**values)
             )
             # Pages and escalations that went out are part of the story; a step cancelled
-            # because it was no longer needed is not (its row keeps the reason).
+            # because it was no longer needed is not (its row keeps the reason), and a failed
+            # step is said by `_give_up`, in the room as well as on the timeline.
             if state == "fired" and row.kind in {Kind.LADDER, Kind.PAGE}:
                 session.add(
                     repo.event(
@@ -256,9 +333,13 @@ class Engine:
                     )
                 )
 
-    async def _retry(self, row: EscalationRow, error: str) -> None:
+    async def _retry(self, row: EscalationRow, error: str, capped: bool = True) -> bool:
+        """Due again after a backoff; False (nothing written) when the step has used its
+        attempts. The timeline says it once, at the first failure, not at every retry."""
         now = self.services.clock.now()
         attempts = row.attempts + 1
+        if capped and gives_up(attempts):
+            return False
         log.warning("escalation %s (%s) will retry: %s", row.id, row.key, error)
         async with self.services.db.session() as session:
             await session.exec(
@@ -273,13 +354,31 @@ class Engine:
                     lease_until=None,
                 )
             )
-            session.add(
-                repo.event(
-                    row.incident_id,
-                    now,
-                    "escalation_retry",
-                    f"{describe_key(row.key)} failed ({error}); retrying",
-                    key=row.key,
+            if attempts == 1:
+                session.add(
+                    repo.event(
+                        row.incident_id,
+                        now,
+                        "escalation_retry",
+                        f"{describe_key(row.key)} failed ({error}); retrying",
+                        key=row.key,
+                    )
+                )
+        return True
+
+    async def _hold(self, row: EscalationRow, error: str) -> None:
+        """Back to pending, uncounted and off the timeline: Slack refuses the token, and the
+        step goes out as soon as it accepts it again."""
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(EscalationRow)
+                .where(col(EscalationRow.id) == row.id)
+                .where(col(EscalationRow.claimed_by) == self.replica)
+                .values(
+                    state="pending",
+                    due_at=self.services.clock.now(),
+                    outcome=error,
+                    lease_until=None,
                 )
             )
 

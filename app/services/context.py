@@ -9,6 +9,7 @@ from app.messages.render import Renderer
 from app.services.access import Access
 from app.services.clock import Clock
 from app.services.ports import SlackPort
+from app.services.slack_auth import SlackAuth
 from app.store.db import Database
 from app.store.leases import replica_name
 
@@ -25,3 +26,5 @@ class Services:
     bot_user_id: str = ""
     # This process's name among replicas sharing the database (leases, claims).
     replica: str = field(default_factory=replica_name)
+    # Whether Slack accepts the bot token; the adapter keeps it, delivery and the engine read it.
+    auth: SlackAuth = field(default_factory=SlackAuth)

@@ -45,7 +45,18 @@ class Flows:
     async def publish(self, incident_id: int, say: Say | None) -> None:
         """Deliver the incident's queued messages and refresh its topic and headline."""
         report = await self.outbox.deliver(incident_id)
-        if report.failed and say is not None:
+        if report.held and say is not None:
+            await say(
+                f":hourglass: Saved. Slack is refusing Warroom's token ({report.held}); the "
+                "messages are kept and go out as soon as Slack accepts it again."
+            )
+        elif report.room and say is not None:
+            await say(
+                f":hourglass: Saved. Warroom cannot post in the incident's channels right now "
+                f"({report.room}); the commander was told what fixes it, and the messages "
+                "follow in order once it is fixed."
+            )
+        elif report.failed and say is not None:
             await say(
                 ":hourglass: Saved. Slack is not taking messages right now "
                 f"({report.errors[0]}); Warroom will post them as soon as it does."

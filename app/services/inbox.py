@@ -30,9 +30,10 @@ class Inbox:
         # name and another token was left by an earlier run of this replica (a restart).
         self.owner = f"{services.replica}#{uuid.uuid4().hex[:8]}"
 
-    @property
-    def _lease(self) -> timedelta:
-        return timedelta(seconds=self.services.policy.escalation.lease_seconds)
+    # Longer than any command takes, even queued behind Slack's rate limits: another replica
+    # takes a request over only when its process is surely gone (a restart of the same replica
+    # takes its own back at once).
+    _lease = timedelta(minutes=5)
 
     async def record(self, key: str, kind: str, body: dict[str, Any]) -> int | None:
         """Store the request under this process's lease; None when a request with the same key

@@ -3,16 +3,25 @@
 Messages are queued in the same transaction as the change they announce (see
 `Incidents._announce` and `enqueue`), so a change is never saved without its announcement. Delivery
 claims due rows with a lease (several replicas may deliver), posts them one incident at a time in
-queue order, and records each `ts`. Slack failures leave the row due again later, with backoff.
-A row whose outcome is unknown (a dropped connection, or a replica that died mid-call) is looked
-up in Slack by its metadata key before being posted again.
+queue order, and records each `ts`. A row whose outcome is unknown (a dropped connection, or a
+replica that died mid-call) is looked up in Slack by its metadata key before being posted again.
+
+What Slack refuses is handled by what the refusal means (`SlackError.kind`): an outage leaves
+the row due again later, with backoff; a refused token holds every row, uncounted, until Slack
+accepts it again; a room that takes no posts (archived, bot removed) is rejoined when it is
+public, else its messages wait (the war room's; copies for the announcement thread are skipped)
+and the commander and declarer are told once; a deleted
+announcement is posted again and its thread continues there; only an invalid message is
+dropped, logged at ERROR, with the commander told.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,11 +30,15 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import retry_delay
+from app.domain.lifecycle import Status
+from app.domain.roles import Role
+from app.messages import blocks
 from app.messages.blocks import Message
 from app.services.context import Services
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.store import repo
 from app.store.claims import claim
+from app.store.leases import renewing
 from app.store.models import Incident, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -47,7 +60,13 @@ class DeliveryReport:
     sent: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    # Refused by Slack for good (an invalid message): dropped, logged and the commander told.
+    dropped: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Set while Slack refuses the bot token: nothing was sent, everything stays queued.
+    held: str | None = None
+    # Set when the incident's channel cannot take messages (archived, bot removed): they wait.
+    room: str | None = None
 
 
 def enqueue(
@@ -71,20 +90,83 @@ def message_key(row: OutboxMessage) -> str:
     return f"outbox:{row.id}"
 
 
+# Posts the incident's announcement again after it was deleted; returns its new ts.
+Reannounce = Callable[[int, str], Awaitable[str | None]]
+
+
 class Outbox:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, reannounce: Reannounce | None = None) -> None:
         self.services = services
+        self.reannounce = reannounce
+        # One delivery at a time per incident in this process (a lock per incident, kept); a
+        # deliver() call while one runs asks it for another round (`_again`) instead of
+        # finding the incident held and leaving its messages to the next tick.
+        self._delivering: dict[int, asyncio.Lock] = {}
+        self._again: set[int] = set()
 
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
-        """Send what is due (for one incident, or all). Never raises for Slack's failures."""
+        """Send what is due (for one incident, or all). Never raises for Slack's failures.
+
+        Messages queued while the incident's messages are being sent go out in the same run,
+        in order, not at the next tick."""
         report = DeliveryReport()
-        rows = await self._claim(incident_id)
+        if self.services.auth.waiting():
+            report.held = self.services.auth.problem
+            return report
+        if incident_id is not None:
+            lock = self._delivering.setdefault(incident_id, asyncio.Lock())
+            if lock.locked():
+                self._again.add(incident_id)  # the running delivery takes them too
+                return report
+            await self._drain(incident_id, lock, report)
+            return report
+        rows = await self._claim(None)
         by_incident: dict[int, list[OutboxMessage]] = defaultdict(list)
         for row in rows:
             by_incident[row.incident_id].append(row)
-        for incident_rows in by_incident.values():
-            await self._deliver_in_order(sorted(incident_rows, key=lambda r: r.id or 0), report)
+        for key, incident_rows in by_incident.items():
+            lock = self._delivering.setdefault(key, asyncio.Lock())
+            await self._drain(key, lock, report, incident_rows)
         return report
+
+    async def _drain(
+        self,
+        incident_id: int,
+        lock: asyncio.Lock,
+        report: DeliveryReport,
+        rows: Sequence[OutboxMessage] | None = None,
+    ) -> None:
+        """Deliver the incident's claimed `rows` (or claim them), then again for as long as
+        more were queued meanwhile."""
+        async with lock:
+            while True:
+                self._again.discard(incident_id)
+                if rows is None:
+                    rows = await self._claim(incident_id)
+                if rows:
+                    claimed = sorted(rows, key=lambda r: r.id or 0)
+                    renew = functools.partial(self._renew, claimed)
+                    async with renewing(renew, self._lease_seconds / 3):
+                        await self._deliver_in_order(claimed, report)
+                if incident_id not in self._again:
+                    return
+                rows = None
+
+    @property
+    def _lease_seconds(self) -> float:
+        return float(self.services.policy.escalation.lease_seconds)
+
+    async def _renew(self, rows: Sequence[OutboxMessage]) -> None:
+        """Keep the lease on rows this replica is still sending (slow Slack, long batch)."""
+        until = self.services.clock.now() + timedelta(seconds=self._lease_seconds)
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([r.id for r in rows]))
+                .where(col(OutboxMessage.state) == "sending")
+                .where(col(OutboxMessage.claimed_by) == self.services.replica)
+                .values(lease_until=until)
+            )
 
     async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
         now = self.services.clock.now()
@@ -110,8 +192,7 @@ class Outbox:
             values={
                 "state": "sending",
                 "claimed_by": self.services.replica,
-                "lease_until": now
-                + timedelta(seconds=self.services.policy.escalation.lease_seconds),
+                "lease_until": now + timedelta(seconds=self._lease_seconds),
                 # A row taken back from a lapsed lease may have gone out: look first.
                 "uncertain": or_(
                     col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"
@@ -132,6 +213,15 @@ class Outbox:
             except SlackError as exc:
                 report.errors.append(exc.code)
                 report.failed.append(row.id or 0)
+                if exc.kind is ErrorKind.CREDENTIAL:
+                    # Not this message's fault: hold it, uncounted, until the token works.
+                    report.held = exc.code
+                    now = self.services.clock.now()
+                    for later in rows[index:]:
+                        await self._release(later, now, None, exc if later is row else None)
+                    return
+                if exc.kind is ErrorKind.ROOM:
+                    report.room = exc.code
                 # Keep the order: this and every later message of the incident wait as long.
                 due = self.services.clock.now() + retry_delay(row.attempts + 1)
                 for later in rows[index:]:
@@ -139,6 +229,8 @@ class Outbox:
                 return
             if outcome == "skipped":
                 report.skipped.append(row.id or 0)
+            elif outcome == "dropped":
+                report.dropped.append(row.id or 0)
             elif outcome == "waiting":
                 due = self.services.clock.now() + timedelta(seconds=15)
                 for later in rows[index:]:
@@ -148,6 +240,8 @@ class Outbox:
                 report.sent.append(row.id or 0)
 
     async def _send(self, row: OutboxMessage, incident: Incident) -> str:
+        """Post one row: "sent", "skipped", "dropped" or "waiting"; raises the SlackError
+        that must hold it (and every later message of the incident) back."""
         channel, thread_ts = self._where(row, incident)
         if channel == "skip":
             await self._finish(row, "skipped", None, None, "private incident: no announcement")
@@ -157,25 +251,208 @@ class Outbox:
         key = message_key(row)
         if row.uncertain and not channel.startswith("U"):
             oldest = f"{row.created_at.timestamp() - 1:.6f}"
-            found = await self.services.slack.find_posted(channel, key, oldest, thread_ts)
+            try:
+                found = await self.services.slack.find_posted(channel, key, oldest, thread_ts)
+            except SlackError as exc:
+                if exc.kind is ErrorKind.ROOM:
+                    return await self._refused(row, incident, channel, exc)
+                if exc.kind is not ErrorKind.GONE_THREAD:
+                    raise
+                found = None  # the thread is gone: the message is not in it
             if found:
                 await self._finish(row, "sent", found, channel, "found already posted")
                 return "sent"
         message = Message(text=row.text, blocks=row.blocks)
-        try:
-            ts = await self.services.slack.post(
-                channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
-            )
-        except SlackError as exc:
-            if exc.uncertain:
-                row.uncertain = True
-            if not exc.transient:
-                log.warning("message %s refused by Slack (%s): dropped", row.id, exc.code)
-                await self._finish(row, "failed", None, channel, exc.code)
-                return "skipped"
-            raise
+        for attempt in (1, 2):
+            try:
+                ts = await self.services.slack.post(
+                    channel, message, thread_ts=thread_ts, broadcast=row.broadcast, key=key
+                )
+            except SlackError as exc:
+                if exc.uncertain:
+                    row.uncertain = True
+                if exc.retryable:
+                    raise
+                if attempt == 1 and await self._repair(row, incident, channel, thread_ts, exc):
+                    channel, thread_ts = self._where(row, incident)
+                    assert channel is not None
+                    continue
+                return await self._refused(row, incident, channel, exc)
+            break
         await self._finish(row, "sent", ts, channel, "")
+        if incident.room_problem and incident.room_problem.startswith(f"{row.destination}:"):
+            await self._room_fixed(incident)
         return "sent"
+
+    async def _repair(
+        self,
+        row: OutboxMessage,
+        incident: Incident,
+        channel: str,
+        thread_ts: str | None,
+        exc: SlackError,
+    ) -> bool:
+        """Fix what can be fixed without a person: rejoin a public channel the bot was removed
+        from; post the announcement again when it was deleted (the thread continues under the
+        new one). True when the post is worth trying again now."""
+        if row.destination.startswith("user:"):
+            return False
+        if exc.code == "not_in_channel":
+            try:
+                await self.services.slack.join(channel)
+            except SlackError as join_error:
+                log.info("incident %s: cannot rejoin %s: %s", incident.id, channel, join_error)
+                return False
+            log.warning("incident %s: Warroom was not in %s and joined it", incident.id, channel)
+            return True
+        if exc.kind is ErrorKind.GONE_THREAD and row.destination == "thread" and thread_ts:
+            if self.reannounce is None or incident.id is None:
+                return False
+            try:
+                fresh = await self.reannounce(incident.id, thread_ts)
+            except SlackError as repost_error:
+                if repost_error.retryable:
+                    raise
+                log.warning(
+                    "incident %s: announcement not posted again yet: %s",
+                    incident.id,
+                    repost_error.code,
+                )
+                return False
+            if not fresh:
+                return False
+            incident.announcement_ts = fresh
+            return True
+        return False
+
+    async def _refused(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> str:
+        """Slack refused the post for a reason waiting will not cure by itself."""
+        in_room = row.destination in ("channel", "thread")
+        if in_room and exc.kind in (ErrorKind.ROOM, ErrorKind.GONE_THREAD):
+            if incident.status == Status.CLOSED.value:
+                # The room of a closed incident is archived on purpose.
+                log.warning(
+                    "incident %s is closed and %s takes no messages (%s): message %s dropped",
+                    incident.id,
+                    channel,
+                    exc.code,
+                    row.id,
+                )
+                await self._finish(row, "failed", None, channel, exc.code)
+                return "dropped"
+            if exc.kind is ErrorKind.ROOM:
+                await self._tell_room_problem(row, incident, channel, exc)
+                if row.destination == "thread":
+                    # The thread copies what the war room says: skip it rather than hold the
+                    # war room's messages for the announcement channel.
+                    log.warning(
+                        "incident %s: announcement channel %s takes no posts (%s): thread copy "
+                        "%s skipped",
+                        incident.id,
+                        channel,
+                        exc.code,
+                        row.id,
+                    )
+                    await self._finish(row, "skipped", None, channel, exc.code)
+                    return "skipped"
+            raise exc  # held, with backoff, until the room works again
+        await self._drop(row, incident, channel, exc)
+        return "dropped"
+
+    async def _drop(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> None:
+        """Slack will never take this message: drop it, loudly, and tell the commander."""
+        log.error(
+            "incident %s: message %s (key %s, to %s) refused by Slack for good (%s): dropped",
+            incident.id,
+            row.id,
+            message_key(row),
+            row.destination,
+            exc.code,
+        )
+        await self._finish(row, "failed", None, channel, exc.code)
+        excerpt = " ".join(row.text.split())[:200]
+        where = {"channel": "the war room", "thread": "the announcement thread"}.get(
+            row.destination, f"<@{row.destination.removeprefix('user:')}>"
+        )
+        text = (
+            f":warning: Slack refused a message of incident #{incident.id} for {where} "
+            f"({exc.code}), so it was not posted. It began: {excerpt}"
+        )
+        await self._tell(incident, text, people=("commander",))
+
+    async def _tell_room_problem(
+        self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
+    ) -> None:
+        """Tell the commander and the declarer, once per problem, why the incident's messages
+        wait and what fixes it."""
+        problem = f"{row.destination}:{exc.code}"
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                update(Incident)
+                .where(col(Incident.id) == incident.id)
+                .where(
+                    or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
+                )
+                .values(room_problem=problem)
+            )
+        incident.room_problem = problem
+        if not result.rowcount:
+            return  # already told
+        room = (
+            f"the war room of incident #{incident.id} (<#{channel}>)"
+            if row.destination == "channel"
+            else f"the announcement channel <#{channel}>"
+        )
+        bot = f"<@{self.services.bot_user_id}>" if self.services.bot_user_id else "Warroom"
+        fix = {
+            "is_archived": f"{room} is archived. Unarchive it (Slack does not let a bot do it)",
+            "not_in_channel": (
+                f"Warroom was removed from {room} and cannot rejoin it. Add it back with "
+                f"`/invite {bot}` in the channel"
+            ),
+            "channel_not_found": (
+                f"Warroom cannot find {room} (deleted, or private without Warroom in it). "
+                f"Restore the channel, or add Warroom back with `/invite {bot}`"
+            ),
+        }.get(exc.code, f"Slack refuses posts to {room} ({exc.code}). Fix the channel")
+        log.warning(
+            "incident %s: cannot post to %s (%s): messages wait", incident.id, channel, exc.code
+        )
+        then = (
+            "and the waiting messages will follow in order."
+            if row.destination == "channel"
+            else "and the announcement thread gets its updates again (the war room has them all)."
+        )
+        await self._tell(
+            incident,
+            f":warning: Warroom cannot post the messages of incident #{incident.id}: {fix}, {then}",
+            people=("commander", "declarer"),
+        )
+
+    async def _room_fixed(self, incident: Incident) -> None:
+        async with self.services.db.session() as session:
+            await repo.set_fields(session, incident.id or 0, room_problem=None)
+        log.warning("incident %s: posting works again (%s)", incident.id, incident.room_problem)
+        incident.room_problem = None
+
+    async def _tell(self, incident: Incident, text: str, people: tuple[str, ...]) -> None:
+        """Say it on the timeline and, by DM, to the incident's commander (and declarer)."""
+        assert incident.id is not None
+        async with self.services.db.session() as session:
+            roles = await repo.current_roles(session, incident.id)
+            session.add(repo.event(incident.id, self.services.clock.now(), "problem", text))
+        wanted = {"commander": roles.get(Role.COMMANDER), "declarer": incident.declared_by}
+        for user in dict.fromkeys(wanted[p] for p in people if wanted[p]):
+            if not user or user == self.services.bot_user_id:
+                continue
+            try:
+                await self.services.slack.dm(user, blocks.simple(text))
+            except SlackError as exc:
+                log.warning("incident %s: could not tell %s: %s", incident.id, user, exc.code)
 
     @staticmethod
     def _where(row: OutboxMessage, incident: Incident) -> tuple[str | None, str | None]:
@@ -214,9 +491,16 @@ class Outbox:
                 )
             )
 
-    async def _release(self, row: OutboxMessage, due: datetime, error: SlackError | None) -> None:
-        """Back to pending until `due`; a failed attempt is counted."""
+    async def _release(
+        self,
+        row: OutboxMessage,
+        due: datetime,
+        error: SlackError | None,
+        held: SlackError | None = None,
+    ) -> None:
+        """Back to pending until `due`; a failed attempt (`error`) is counted, a hold is not."""
         attempts = row.attempts + (1 if error else 0)
+        said = error or held
         async with self.services.db.session() as session:
             await session.exec(
                 update(OutboxMessage)
@@ -228,7 +512,7 @@ class Outbox:
                     due_at=due,
                     lease_until=None,
                     uncertain=row.uncertain,
-                    outcome=f"{error.method}: {error.code}" if error else row.outcome,
+                    outcome=f"{said.method}: {said.code}" if said else row.outcome,
                 )
             )
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
 from app.messages.blocks import Message
@@ -19,6 +19,25 @@ from app.messages.blocks import Message
 TRANSIENT = frozenset(
     {"ratelimited", "internal_error", "service_unavailable", "fatal_error", "request_timeout"}
 )
+# The token itself is refused: nothing will work until it does again.
+CREDENTIAL = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+# The conversation cannot take the message: archived, deleted, or the bot is not in it.
+ROOM = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
+# The message a reply or an edit points at is gone (someone deleted it).
+GONE = frozenset({"thread_not_found", "message_not_found"})
+
+
+class ErrorKind(StrEnum):
+    """What a Slack error means for the work that hit it."""
+
+    TRANSIENT = "transient"  # try again later: rate limits, outages, lost connections
+    CREDENTIAL = "credential"  # the token is refused: hold everything until it works
+    ROOM = "room"  # the conversation is archived, gone, or the bot was removed
+    GONE_THREAD = "gone_thread"  # the message replied to (or edited) was deleted
+    INVALID_MESSAGE = "invalid_message"  # Slack refuses this request for good
+
 
 # A private answer to the person who asked (a response_url, an ephemeral message, a DM, a line
 # on a terminal): what a use case says back does not depend on where the request came from.
@@ -72,6 +91,24 @@ class SlackError(Exception):
         return self.code in TRANSIENT or self.code.startswith(
             ("http_5", "http_429", "connection_error")
         )
+
+    @property
+    def kind(self) -> ErrorKind:
+        if self.transient:
+            return ErrorKind.TRANSIENT
+        if self.code in CREDENTIAL:
+            return ErrorKind.CREDENTIAL
+        if self.code in ROOM:
+            return ErrorKind.ROOM
+        if self.code in GONE:
+            return ErrorKind.GONE_THREAD
+        return ErrorKind.INVALID_MESSAGE
+
+    @property
+    def retryable(self) -> bool:
+        """The same request may work later without anyone changing it: a transient failure,
+        or a refused token (work is held until Slack accepts it again)."""
+        return self.kind in (ErrorKind.TRANSIENT, ErrorKind.CREDENTIAL)
 
     @property
     def uncertain(self) -> bool:

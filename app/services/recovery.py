@@ -73,6 +73,6 @@ class Recovery:
             finally:
                 await self.rooms.release_lease(incident_id)
         for incident_id in stale:
-            if await self.rooms.refresh(incident_id):
+            if await self.rooms.refresh(incident_id, sweep=True):
                 repaired.append(incident_id)
         return repaired

@@ -10,13 +10,20 @@ and the repair sweep runs it again; a step refused for good is said in the chann
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
+from app.domain.escalation import retry_delay
+from app.domain.lifecycle import Status
 from app.domain.naming import channel_name
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
@@ -27,15 +34,33 @@ from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import incident_snapshot
 from app.services.outbox import enqueue
-from app.services.ports import SlackError
+from app.services.ports import ErrorKind, SlackError
 from app.store import repo
-from app.store.leases import release_repair_lease, take_repair_lease
-from app.store.models import Incident
+from app.store.leases import release_repair_lease, renewing, take_repair_lease
+from app.store.models import Incident, TimelineEvent
 
 log = logging.getLogger(__name__)
 
 NOTIFICATION_KEY = "notification:{id}"
 ANNOUNCEMENT_KEY = "announcement:{id}"
+
+
+def digest(shown: str | Message) -> str:
+    """A short fingerprint of a topic or message, to tell whether Slack already shows it."""
+    if isinstance(shown, Message):
+        shown = json.dumps([shown.text, shown.blocks], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(shown.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One thing a refresh keeps current: its column, what it should show, what Slack last
+    accepted, and how to send it."""
+
+    column: str
+    digest: str
+    published: str | None
+    send: Callable[[], Awaitable[None]]
 
 
 class Rooms:
@@ -46,6 +71,9 @@ class Rooms:
         self.announcements = announcements
         self._announce_id: str | None = None
         self._building: dict[int, asyncio.Lock] = {}
+        self._refreshing: dict[int, asyncio.Lock] = {}
+        # Incidents whose refresh needs a person first (archived room …): when to try again.
+        self._refresh_later: dict[int, tuple[datetime, int]] = {}
 
     def render(self, template: str, i: IncidentSnapshot, **extra: Any) -> str:
         return self.announcements.render(template, i, **extra)
@@ -96,7 +124,9 @@ class Rooms:
                 if not claimed and not await self.take_lease(incident_id):
                     return False
                 try:
-                    return await self._build(incident_id, repair)
+                    every = self.services.policy.escalation.lease_seconds / 3
+                    async with renewing(lambda: self.take_lease(incident_id), every):
+                        return await self._build(incident_id, repair)
                 finally:
                     if not claimed:
                         await self.release_lease(incident_id)
@@ -213,17 +243,52 @@ class Rooms:
         return info
 
     async def audience(self, severity: int) -> list[str]:
-        return await self.services.slack.expand(self.services.policy.audience(severity))
+        people, _ = await self.reachable(self.services.policy.audience(severity))
+        return people
+
+    async def reachable(self, ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+        """User IDs for a mix of users and user groups, each group read on its own, so one
+        Slack does not know does not keep everyone else out. Returns the people and, for each
+        group that could not be read, Slack's error; outages raise."""
+        targets = list(dict.fromkeys(ids))
+        results = await asyncio.gather(
+            *(self.services.slack.expand([t]) for t in targets), return_exceptions=True
+        )
+        people: list[str] = []
+        unreachable: dict[str, str] = {}
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, SlackError) and not result.retryable:
+                unreachable[target] = result.code
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                people.extend(result)
+        return list(dict.fromkeys(people)), unreachable
+
+    async def report_unreachable(self, i: IncidentSnapshot, unreachable: dict[str, str]) -> None:
+        """Say in the war room, once per incident, which user groups could not be read."""
+        for group, code in unreachable.items():
+            text = (
+                f"Could not read the user group <!subteam^{group}> ({code}), so its members "
+                "were not paged or invited; everyone else was. Fix `[directory]` in the policy "
+                "file."
+            )
+            async with self.services.db.session() as session:
+                said = await session.exec(
+                    select(TimelineEvent.id)
+                    .where(col(TimelineEvent.incident_id) == i.id)
+                    .where(col(TimelineEvent.kind) == "problem")
+                    .where(col(TimelineEvent.text) == text)
+                )
+                if said.first() is not None:
+                    continue
+            await self.problem(i, text)
 
     async def _invite_people(self, i: IncidentSnapshot) -> None:
-        wanted = [i.declared_by, *i.roles.values()]
-        try:
-            wanted += await self.audience(i.severity)
-        except SlackError as exc:
-            if exc.transient:
-                raise
-            await self.problem(i, f"Could not read the on-call user groups ({exc.code}).")
-        await self.invite(i, wanted)
+        people, unreachable = await self.reachable(self.services.policy.audience(i.severity))
+        if unreachable:
+            await self.report_unreachable(i, unreachable)
+        await self.invite(i, [i.declared_by, *i.roles.values(), *people])
 
     async def invite(self, i: IncidentSnapshot, users: list[str]) -> None:
         """Invite people; Slack's lasting refusals are said in the channel, outages raised."""
@@ -244,18 +309,20 @@ class Rooms:
         key = NOTIFICATION_KEY.format(id=i.id)
         if not ts and repair:
             ts = await self.services.slack.find_posted(i.channel_id, key)
+        shown: dict[str, str] = {}
         if not ts:
-            ts = await self.services.slack.post(
-                i.channel_id, self.announcements.notification(i), key=key
-            )
+            notification = self.announcements.notification(i)
+            ts = await self.services.slack.post(i.channel_id, notification, key=key)
+            # What it shows, so a refresh does not send the same again.
+            shown["published_notification"] = digest(notification)
         if ts != incident.notification_ts:
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, notification_ts=ts)
+                await repo.set_fields(session, i.id, notification_ts=ts, **shown)
         if not incident.notification_pinned:
             try:
                 await self.services.slack.pin(i.channel_id, ts)
             except SlackError as exc:
-                if exc.transient:
+                if exc.retryable:
                     raise
                 await self.problem(i, f"Could not pin the incident summary ({exc.code}).")
             async with self.services.db.session() as session:
@@ -282,19 +349,73 @@ class Rooms:
                 return
             key = ANNOUNCEMENT_KEY.format(id=i.id)
             ts = None
+            shown: dict[str, str] = {}
             if repair:
                 oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
                 ts = await self.services.slack.find_posted(channel, key, oldest)
-            ts = ts or await self._post_joining(channel, self.announcements.announcement(i), key)
+            if not ts:
+                announcement = self.announcements.announcement(i)
+                ts = await self._post_joining(channel, announcement, key)
+                shown["published_announcement"] = digest(announcement)
         except SlackError as exc:
-            if exc.transient:
+            if exc.retryable:
                 raise
             await self.problem(i, f"Could not post the announcement ({exc.code}).")
             return
         async with self.services.db.session() as session:
             await repo.set_fields(
-                session, i.id, announcement_channel_id=channel, announcement_ts=ts
+                session, i.id, announcement_channel_id=channel, announcement_ts=ts, **shown
             )
+
+    async def reannounce(self, incident_id: int, gone_ts: str) -> str | None:
+        """Post the announcement again after someone deleted it (`gone_ts`); the thread
+        continues under the new one. Returns the new ts; None when there is nothing to post
+        or another replica is at it."""
+        lock = self._building.setdefault(incident_id, asyncio.Lock())
+        try:
+            async with lock:
+                async with self.services.db.session() as session:
+                    incident = await repo.get(session, incident_id)
+                if incident is None or incident.is_private:
+                    return None
+                channel = incident.announcement_channel_id
+                if incident.announcement_ts and incident.announcement_ts != gone_ts:
+                    return incident.announcement_ts  # already posted again
+                if not channel or not await self.take_lease(incident_id):
+                    return None
+                try:
+                    snap = await self.snapshot(incident_id)
+                    key = ANNOUNCEMENT_KEY.format(id=incident_id)
+                    announcement = self.announcements.announcement(snap)
+                    ts = await self._post_joining(channel, announcement, key)
+                    async with self.services.db.session() as session:
+                        await repo.set_fields(
+                            session,
+                            incident_id,
+                            announcement_ts=ts,
+                            published_announcement=digest(announcement),
+                        )
+                        session.add(
+                            repo.event(
+                                incident_id,
+                                self.services.clock.now(),
+                                "announcement_reposted",
+                                "The announcement was deleted; posted again",
+                                previous=gone_ts,
+                            )
+                        )
+                finally:
+                    await self.release_lease(incident_id)
+                log.warning(
+                    "incident %s: announcement %s was deleted; posted again as %s",
+                    incident_id,
+                    gone_ts,
+                    ts,
+                )
+                return ts
+        finally:
+            if not lock.locked():
+                self._building.pop(incident_id, None)
 
     async def _post_joining(self, channel: str, message: Message, key: str) -> str:
         try:
@@ -307,7 +428,10 @@ class Rooms:
 
     async def _set_topic(self, i: IncidentSnapshot) -> None:
         if i.channel_id:
-            await self.services.slack.set_topic(i.channel_id, await self.topic(i))
+            topic = await self.topic(i)
+            await self.services.slack.set_topic(i.channel_id, topic)
+            async with self.services.db.session() as session:
+                await repo.set_fields(session, i.id, published_topic=digest(topic))
 
     async def _tell_declarer(self, incident: Incident, message: Message) -> None:
         try:
@@ -320,11 +444,25 @@ class Rooms:
 
     # --- keeping it current -----------------------------------------------------------------
 
-    async def refresh(self, incident_id: int) -> bool:
+    async def refresh(self, incident_id: int, sweep: bool = False) -> bool:
         """Bring the topic, pinned notification and announcement headline up to date.
 
-        Records the version it showed, so the repair sweep retries a refresh Slack refused.
+        Each is sent only if it differs from what Slack last accepted, and recorded only once
+        Slack accepts it; the version is marked shown when all three are. What Slack refused
+        (an outage, a refused token, an archived room, a removed bot) is redone by the repair
+        sweep (`sweep`), with a backoff when a person has to fix something first.
         """
+        if sweep and not self._refresh_due(incident_id):
+            return False
+        lock = self._refreshing.setdefault(incident_id, asyncio.Lock())
+        async with lock:
+            return await self._refresh(incident_id)
+
+    def _refresh_due(self, incident_id: int) -> bool:
+        later = self._refresh_later.get(incident_id)
+        return later is None or self.services.clock.now() >= later[0]
+
+    async def _refresh(self, incident_id: int) -> bool:
         async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             assert incident is not None
@@ -333,34 +471,122 @@ class Rooms:
             return False
         if incident.published_version >= incident.version:
             return True  # nothing they show has changed: spare Slack's rate limits
-        calls = [self._set_topic(i)]
-        if i.channel_id and incident.notification_ts:
-            calls.append(
-                self.services.slack.update(
-                    i.channel_id, incident.notification_ts, self.announcements.notification(i)
-                )
-            )
-        if incident.announcement_channel_id and incident.announcement_ts:
-            calls.append(
-                self.services.slack.update(
-                    incident.announcement_channel_id,
-                    incident.announcement_ts,
-                    self.announcements.announcement(i),
-                )
-            )
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, SlackError) and r.transient]
-        if failed:
-            log.warning("incident %s: refresh incomplete: %s", incident_id, failed[0])
-            return False
+        parts = [p for p in await self._shown(incident, i) if p.digest != p.published]
+        results = await asyncio.gather(*(p.send() for p in parts), return_exceptions=True)
+        accepted: dict[str, str] = {}
+        refused: list[SlackError] = []
+        for part, result in zip(parts, results, strict=True):
+            if isinstance(result, SlackError):
+                closed = incident.status == Status.CLOSED.value
+                if not (closed and result.kind is ErrorKind.ROOM):  # archived on purpose
+                    refused.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                accepted[part.column] = part.digest
         async with self.services.db.session() as session:
-            await session.exec(
-                update(Incident)
-                .where(col(Incident.id) == incident_id)
-                .where(col(Incident.published_version) < incident.version)
-                .values(published_version=incident.version)
+            if accepted:
+                await repo.set_fields(session, incident_id, **accepted)
+            if not refused:
+                await session.exec(
+                    update(Incident)
+                    .where(col(Incident.id) == incident_id)
+                    .where(col(Incident.published_version) < incident.version)
+                    .values(published_version=incident.version)
+                )
+        if not refused:
+            self._refresh_later.pop(incident_id, None)
+            return True
+        first = refused[0]
+        if first.kind is not ErrorKind.CREDENTIAL:  # that one is logged once, elsewhere
+            log.warning("incident %s: refresh incomplete: %s", incident_id, first)
+        if not any(r.retryable for r in refused):
+            # A person has to fix the room first: try again later, not on every tick.
+            tries = self._refresh_later.get(incident_id, (None, 0))[1] + 1
+            self._refresh_later[incident_id] = (
+                self.services.clock.now() + retry_delay(tries),
+                tries,
             )
-        return True
+        return False
+
+    async def _shown(self, incident: Incident, i: IncidentSnapshot) -> list[_Shown]:
+        """What the topic, pinned notification and announcement should show now."""
+        shown: list[_Shown] = []
+        channel = i.channel_id
+        if channel:
+            topic = await self.topic(i)
+            shown.append(
+                _Shown(
+                    "published_topic",
+                    digest(topic),
+                    incident.published_topic,
+                    lambda: self._publish_topic(channel, topic),
+                )
+            )
+        ts = incident.notification_ts
+        if channel and ts:
+            notification = self.announcements.notification(i)
+            shown.append(
+                _Shown(
+                    "published_notification",
+                    digest(notification),
+                    incident.published_notification,
+                    lambda: self._publish_notification(i, ts, notification),
+                )
+            )
+        where, at = incident.announcement_channel_id, incident.announcement_ts
+        if where and at:
+            announcement = self.announcements.announcement(i)
+            shown.append(
+                _Shown(
+                    "published_announcement",
+                    digest(announcement),
+                    incident.published_announcement,
+                    lambda: self._publish_announcement(i.id, where, at, announcement),
+                )
+            )
+        return shown
+
+    async def _publish_topic(self, channel: str, topic: str) -> None:
+        try:
+            await self.services.slack.set_topic(channel, topic)
+        except SlackError as exc:
+            if exc.code != "not_in_channel":
+                raise
+            try:
+                await self.services.slack.join(channel)  # public rooms only
+            except SlackError as join_error:
+                if join_error.retryable:
+                    raise
+                raise exc from None  # a private room: a person must add the bot back
+            await self.services.slack.set_topic(channel, topic)
+
+    async def _publish_notification(self, i: IncidentSnapshot, ts: str, message: Message) -> None:
+        assert i.channel_id
+        try:
+            await self.services.slack.update(i.channel_id, ts, message)
+        except SlackError as exc:
+            if exc.kind is not ErrorKind.GONE_THREAD:
+                raise
+            # Someone deleted the pinned notification: post and pin it again.
+            fresh = await self.services.slack.post(
+                i.channel_id, message, key=NOTIFICATION_KEY.format(id=i.id)
+            )
+            await self.services.slack.pin(i.channel_id, fresh)
+            async with self.services.db.session() as session:
+                await repo.set_fields(session, i.id, notification_ts=fresh)
+            log.warning("incident %s: pinned notification was deleted; posted again", i.id)
+
+    async def _publish_announcement(
+        self, incident_id: int, channel: str, ts: str, message: Message
+    ) -> None:
+        try:
+            await self.services.slack.update(channel, ts, message)
+        except SlackError as exc:
+            if exc.kind is not ErrorKind.GONE_THREAD:
+                raise
+            if await self.reannounce(incident_id, ts) is None:
+                raise
 
     async def problem(self, i: IncidentSnapshot, text: str) -> None:
         """Say in the war room what did not work, and keep it on the timeline."""

@@ -45,6 +45,10 @@ class Incident(SQLModel, table=True):
     announcement_channel_id: str | None = None
     announcement_ts: str | None = None
     war_room_ready: bool = False
+    # Why Warroom cannot post where the incident's messages go ("channel:is_archived",
+    # "thread:not_in_channel" …), once the commander and declarer were told; cleared when a
+    # post gets through again. Messages wait meanwhile.
+    room_problem: str | None = None
 
     detected_at: datetime = _utc(nullable=False)
     declared_at: datetime = _utc(nullable=False)
@@ -64,6 +68,11 @@ class Incident(SQLModel, table=True):
     # `published_version` is the one those last showed. Different means "refresh them".
     version: int = 0
     published_version: int = 0
+    # A digest of the topic, pinned notification and announcement as Slack last accepted
+    # them: a refresh sends only what differs, and only what Slack took counts as shown.
+    published_topic: str | None = None
+    published_notification: str | None = None
+    published_announcement: str | None = None
     retro_held_at: datetime | None = _utc(nullable=True)
     # When the postmortem document was last generated; closing waits for it.
     postmortem_at: datetime | None = _utc(nullable=True)

@@ -1,17 +1,13 @@
-"""Response metrics: the pure computation, and `warroom stats` agreeing with `/incident stats`."""
+"""Response metrics: the pure computation and its table."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from app.domain.lifecycle import Status
 from app.domain.metrics import compute, spread
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import stats
-from tests.conftest import BOB, Bot
-from tests.helpers import answers, channel, last_view
-from tests.test_cli import clean_env, run
 
 T = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
 TARGETS = {1: 0, 2: 15, 3: 60, 4: None}
@@ -81,49 +77,3 @@ def test_metrics_by_severity() -> None:
     table = stats.table(rows)
     assert "Sev4" in table and "n/a" in table and "33% (1/3)" in table
     assert "Incident 2" not in table  # private or not, numbers only
-
-
-async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
-    fake, clock = bot.fake, bot.clock
-    await bot.slack.command("declare sev2 Checkout errors")
-    await bot.settle()
-    clock.advance(minutes=4)
-    await bot.slack.command("ack 1", user=BOB)
-    await bot.settle()
-    clock.advance(minutes=20)
-    await bot.slack.command("declare sev1 Login down")
-    await bot.settle()
-    clock.advance(minutes=30)
-    await bot.slack.command("ack 2", user=BOB)
-    await bot.slack.command("resolve 2")
-    await bot.settle()
-    await bot.slack.submit(last_view(fake, "resolve_incident"), {})
-    await bot.settle()
-    await bot.slack.command("declare")
-    await bot.settle()
-    await bot.slack.submit(
-        last_view(fake, "declare_incident"),
-        {"title": "Secret breach", "severity": "4", "private": ["private"]},
-    )
-    await bot.settle()
-    assert channel(fake, "incident-3").is_private
-
-    await bot.slack.command("stats", user=BOB)
-    await bot.settle()
-    shown = answers(fake)[-1]
-    env = clean_env(tmp_path, DATABASE_URL=bot.warroom.settings.database_url)
-    code, printed, err = await run(["stats"], env, tmp_path)
-    assert code == 0, err
-    table = printed.split("\n\n", 1)[1].rstrip("\n")
-    assert f"```\n{table}\n```" in shown
-    assert printed.startswith("Incidents declared in the last 30 days")
-    lines = {line.split()[0]: line.split() for line in table.splitlines()[2:]}
-    assert lines["Sev2"][:4] == ["Sev2", "1", "4m", "4m"]
-    assert lines["Sev1"][:4] == ["Sev1", "1", "30m", "30m"] and "0%" in lines["Sev1"][-2]
-    assert lines["Sev4"][1] == "1" and lines["Sev4"][-1] == "n/a"
-    assert lines["All"][1] == "3"
-    assert "Secret breach" not in shown + printed
-    code, printed7, _ = await run(["stats", "--days", "7"], env, tmp_path)
-    await bot.slack.command("stats 7d", user=BOB)
-    await bot.settle()
-    assert printed7.split("\n\n", 1)[1].rstrip("\n") in answers(fake)[-1]

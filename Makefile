@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test wheel-check lint format bench load clean
+.PHONY: install run test test-fast wheel-check lint format bench load clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -29,12 +29,22 @@ format: $(STAMP)
 	$(BIN)/ruff format app tests bench
 	$(BIN)/ruff check --fix app tests bench
 
-# SQLite always; the same suite again on Postgres when WARROOM_TEST_POSTGRES_URL is set.
+# The pure tests only (tests/unit): no database, no fake Slack, no processes; a few seconds.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+# Lint, then every tier on SQLite with coverage (the `warroom` processes the e2e tests start are
+# measured too; below [tool.coverage.report] fail_under the run fails); then the same suite again
+# on Postgres, without coverage, when WARROOM_TEST_POSTGRES_URL is set.
+# Tests that never open a database need not run twice.
+NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.py
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
 	@if [ -n "$$WARROOM_TEST_POSTGRES_URL" ]; then \
 		echo "== again on Postgres =="; \
-		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest; \
+		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest \
+			tests/integration tests/e2e $(NO_DATABASE); \
 	fi
 
 # Build the wheel, install it in a new environment outside the checkout, run it from there
@@ -51,4 +61,4 @@ load: $(STAMP)
 	$(BIN)/python -m bench.load
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .coverage .coverage.*

@@ -8,19 +8,10 @@ from pathlib import Path
 
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import (
-    ALICE,
-    BOB,
-    CEO,
-    ENG_LEAD,
-    ONCALL,
-    ONCALL_BACKUP,
-    VP_OPS,
-    Bot,
-    settings_for,
-    start_bot,
-)
-from tests.helpers import (
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, CEO, ENG_LEAD, ONCALL, ONCALL_BACKUP, VP_OPS
+from tests.support.factories import settings_for
+from tests.support.helpers import (
     all_posted_text,
     announcements,
     answers,
@@ -28,7 +19,7 @@ from tests.helpers import (
     channel,
     last_view,
 )
-from tests.slackclient import eventually
+from tests.support.slackclient import eventually
 
 
 async def test_declare_from_command_builds_the_war_room(bot: Bot) -> None:

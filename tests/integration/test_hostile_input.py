@@ -7,8 +7,8 @@ import re
 import pytest
 
 from app.services.incidents import INVISIBLE
-from tests.conftest import Bot
-from tests.helpers import all_posted_text, channel, last_view
+from tests.support.bot import Bot
+from tests.support.helpers import all_posted_text, channel, last_view
 
 PING = "<!channel>"
 HOSTILE = [
@@ -108,7 +108,7 @@ async def test_update_text_over_the_limit_is_refused_whole(bot: Bot) -> None:
     room = channel(bot.fake, "incident-1").id
     await bot.slack.command("update " + "y" * 3001, channel=room)
     await bot.settle()
-    from tests.helpers import answers
+    from tests.support.helpers import answers
 
     assert "Investigation is 3,001 characters; at most 3,000 fit." in answers(bot.fake)[-1]
     snap = await bot.warroom.incidents.snapshot(1)
@@ -130,7 +130,7 @@ async def test_ten_thousand_characters_are_refused_whole(bot: Bot) -> None:
     await bot.settle()
     snap = await bot.warroom.incidents.snapshot(1)
     assert snap.last_update_at is None
-    from tests.helpers import answers
+    from tests.support.helpers import answers
 
     assert "Investigation is 10,999 characters; at most 3,000 fit." in answers(bot.fake)[-1]
     assert_no_leak(bot)

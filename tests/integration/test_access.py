@@ -31,23 +31,11 @@ from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from app.slack.listeners import gate
 from app.slack.listeners.commands import TABLE
-from tests.conftest import (
-    ALICE,
-    BOB,
-    BOT_TOKEN,
-    CAROL,
-    DAVE,
-    ENG_LEAD,
-    ERIN,
-    ONCALL_GROUP,
-    Bot,
-    fresh_database,
-    policy_with,
-    settings_for,
-    start_bot,
-)
-from tests.helpers import answers, channel, dms, last_view
-from tests.slackclient import fill_state
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, ENG_LEAD, ERIN, ONCALL_GROUP
+from tests.support.factories import fresh_database, policy_with, settings_for
+from tests.support.helpers import answers, channel, dms, last_view
+from tests.support.slackclient import fill_state
 
 OUTSIDER = BOB
 NUMBER = 1  # incident #1 and action item A1: private in one world, never used in the other

@@ -1,17 +1,13 @@
-"""Response metrics: the pure computation, and `warroom stats` agreeing with `/incident stats`."""
+"""Response metrics: the pure computation and its table."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from app.domain.lifecycle import Status
 from app.domain.metrics import compute, spread
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import stats
-from tests.conftest import ALICE, BOB, Bot
-from tests.helpers import answers, channel, last_view
-from tests.test_cli import clean_env, run
 
 T = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
 TARGETS = {1: 0, 2: 15, 3: 60, 4: None}
@@ -81,53 +77,3 @@ def test_metrics_by_severity() -> None:
     table = stats.table(rows)
     assert "Sev4" in table and "n/a" in table and "33% (1/3)" in table
     assert "Incident 2" not in table  # private or not, numbers only
-
-
-async def test_cli_and_slack_stats_agree(bot: Bot, tmp_path: Path) -> None:
-    fake, clock = bot.fake, bot.clock
-    await bot.slack.command("declare sev2 Checkout errors")
-    await bot.settle()
-    clock.advance(minutes=4)
-    await bot.slack.command("ack 1", user=BOB)
-    await bot.settle()
-    clock.advance(minutes=20)
-    await bot.slack.command("declare sev1 Login down")
-    await bot.settle()
-    clock.advance(minutes=30)
-    await bot.slack.command("ack 2", user=BOB)
-    await bot.slack.command("resolve 2")
-    await bot.settle()
-    await bot.slack.submit(last_view(fake, "resolve_incident"), {})
-    await bot.settle()
-    await bot.slack.command("declare")
-    await bot.settle()
-    await bot.slack.submit(
-        last_view(fake, "declare_incident"),
-        {"title": "Secret breach", "severity": "4", "private": ["private"]},
-    )
-    await bot.settle()
-    assert channel(fake, "incident-3").is_private
-
-    # Alice declared the private incident: she sees all three, as the CLI does.
-    await bot.slack.command("stats", user=ALICE)
-    await bot.settle()
-    shown = answers(fake)[-1]
-    env = clean_env(tmp_path, DATABASE_URL=bot.warroom.settings.database_url)
-    code, printed, err = await run(["stats"], env, tmp_path)
-    assert code == 0, err
-    table = printed.split("\n\n", 1)[1].rstrip("\n")
-    assert f"```\n{table}\n```" in shown
-    assert printed.startswith("Incidents declared in the last 30 days")
-    blocks = {block.split(":")[0]: block.splitlines() for block in table.split("\n\n")}
-    assert blocks["Sev2"][:2] == ["Sev2: 1 incident", "Acknowledge    median 4m, p90 4m"]
-    assert blocks["Sev1"][:2] == ["Sev1: 1 incident", "Acknowledge    median 30m, p90 30m"]
-    assert blocks["Sev1"][-1] == "Ack in target  0% (0/1)"
-    assert blocks["Sev3"] == ["Sev3: no incidents"]
-    assert blocks["Sev4"][0] == "Sev4: 1 incident"
-    assert blocks["Sev4"][-1] == "Ack in target  n/a (no target)"
-    assert blocks["All severities"][0] == "All severities: 3 incidents"
-    assert "Secret breach" not in shown + printed
-    code, printed7, _ = await run(["stats", "--days", "7"], env, tmp_path)
-    await bot.slack.command("stats 7d", user=ALICE)
-    await bot.settle()
-    assert printed7.split("\n\n", 1)[1].rstrip("\n") in answers(fake)[-1]

@@ -24,21 +24,11 @@ from app.services.clock import ManualClock
 from app.services.outbox import Outgoing, enqueue
 from app.services.ports import ErrorKind, SlackError
 from app.store.models import EscalationRow, Incident, OutboxMessage, TimelineEvent
-from tests.conftest import (
-    ALICE,
-    BOB,
-    DAVE,
-    ENG_LEAD,
-    ONCALL,
-    ONCALL_BACKUP,
-    ONCALL_GROUP,
-    Bot,
-    policy_with,
-    settings_for,
-    start_bot,
-)
-from tests.helpers import answers, channel, dms, last_view
-from tests.slackclient import eventually
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, DAVE, ENG_LEAD, ONCALL, ONCALL_BACKUP, ONCALL_GROUP
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import answers, channel, dms, last_view
+from tests.support.slackclient import eventually
 
 
 async def declared(bot: Bot, text: str = "declare sev3 Checkout is slow") -> str:

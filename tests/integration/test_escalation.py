@@ -12,7 +12,8 @@ from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from app.services.incidents import DeclareRequest, ResolveRequest
 from app.store.models import EscalationRow, TimelineEvent
-from tests.conftest import (
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import (
     ALICE,
     CEO,
     DAVE,
@@ -22,24 +23,11 @@ from tests.conftest import (
     ONCALL_BACKUP,
     SPECIALIST,
     VP_ENG,
-    Bot,
-    policy_with,
-    settings_for,
-    start_bot,
 )
-from tests.helpers import answers, bot_messages, channel, dms, last_view
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import answers, bot_messages, channel, dms, escalation_dms, last_view
 
 LADDER_TARGETS = {1: {ONCALL_BACKUP, DAVE}, 2: {ENG_MGR}, 3: {VP_ENG}}
-
-
-def escalation_dms(fake: FakeSlack) -> Counter[tuple[str, str]]:
-    """(user, first line) of every escalation or page DM, counted."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for user in [ONCALL_BACKUP, DAVE, ENG_MGR, VP_ENG, ENG_LEAD, ONCALL, "UONCALL2", CEO]:
-        for message in dms(fake, user):
-            if "escalated to you" in message.text or "You are paged" in message.text:
-                counts[(user, message.text.splitlines()[0])] += 1
-    return counts
 
 
 def step_posts(bot: Bot, room: str) -> list[str]:

@@ -31,10 +31,11 @@ from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
 from app.store.db import Database
 from app.store.migrate import alembic_config, upgrade
-from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
+from tests.support.bot import Bot
+from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
 
 WARROOM = [sys.executable, "-m", "app.cli"]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REVISIONS = [
     rev.revision
     for rev in reversed(list(ScriptDirectory.from_config(alembic_config("x")).walk_revisions()))

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.conftest import ALICE, BOB, Bot
-from tests.helpers import announcements, answers, bot_messages, channel, last_view
+from tests.support.bot import Bot
+from tests.support.constants import ALICE, BOB
+from tests.support.helpers import announcements, answers, bot_messages, channel, last_view
 
 
 async def declared(bot: Bot, text: str = "declare sev3 Queue backlog") -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from app.fake_slack import FakeSlack
 from app.fake_slack.state import Channel, Message
+from tests.support.constants import CEO, DAVE, ENG_LEAD, ENG_MGR, ONCALL, ONCALL_BACKUP, VP_ENG
 
 
 def channel(fake: FakeSlack, name: str) -> Channel:
@@ -62,3 +64,13 @@ def dms(fake: FakeSlack, user: str) -> list[Message]:
     """Messages the bot sent to `user` in their direct-message conversation."""
     ims = [c for c in fake.workspace.channels.values() if c.is_im and c.im_user == user]
     return [m for c in ims for m in fake.messages(c.id) if m.user == "UBOT"]
+
+
+def escalation_dms(fake: FakeSlack) -> Counter[tuple[str, str]]:
+    """(user, first line) of every escalation or page DM, counted."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for user in [ONCALL_BACKUP, DAVE, ENG_MGR, VP_ENG, ENG_LEAD, ONCALL, "UONCALL2", CEO]:
+        for message in dms(fake, user):
+            if "escalated to you" in message.text or "You are paged" in message.text:
+                counts[(user, message.text.splitlines()[0])] += 1
+    return counts

@@ -25,9 +25,10 @@ import pytest
 from app.config import ConfigError, HttpLimits, load_settings
 from app.fake_slack import FakeSlack
 from app.server import ParsedBoltRequest, parse_slack_body
-from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, Bot
-from tests.helpers import bot_messages, channel
-from tests.slackclient import TEAM, SlackSender, eventually
+from tests.support.bot import Bot
+from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.support.helpers import bot_messages, channel
+from tests.support.slackclient import TEAM, SlackSender, eventually
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -217,7 +218,7 @@ async def test_healthz_answers_when_the_database_hangs(
 
 # -- Connection limits, on the real `warroom serve --http` process --------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

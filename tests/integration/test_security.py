@@ -10,19 +10,10 @@ import pytest
 
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import (
-    ALICE,
-    BOB,
-    BOT_TOKEN,
-    CAROL,
-    DAVE,
-    SIGNING_SECRET,
-    Bot,
-    policy_with,
-    settings_for,
-    start_bot,
-)
-from tests.helpers import answers, channel, last_view
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, SIGNING_SECRET
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import answers, channel, last_view
 
 
 async def declared(bot: Bot, text: str = "declare sev3 Queue backlog") -> str:

@@ -16,9 +16,10 @@ from pathlib import Path
 import aiohttp
 
 from app.fake_slack import Call, FakeSlack
-from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET, fresh_database
-from tests.slackclient import SlackSender, eventually
-from tests.test_cli import clean_env, free_port
+from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.support.factories import fresh_database
+from tests.support.processes import clean_env, free_port
+from tests.support.slackclient import SlackSender, eventually
 
 POLICY = """
 [escalation]

@@ -8,9 +8,9 @@ from collections import Counter
 from datetime import timedelta
 
 from app.fake_slack import FakeSlack
-from tests.conftest import BOB, CAROL, Bot
-from tests.helpers import channel, last_view
-from tests.test_escalation import escalation_dms
+from tests.support.bot import Bot
+from tests.support.constants import BOB, CAROL
+from tests.support.helpers import channel, escalation_dms, last_view
 
 RATE = 0.2
 

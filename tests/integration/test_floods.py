@@ -20,9 +20,10 @@ from app.integrations.priority_gate import PriorityGate
 from app.services.incidents import ResolveRequest
 from app.services.ports import Priority, SlackError
 from app.store.models import ActionItem, Incident, StatusUpdate, TimelineEvent
-from tests.conftest import ALICE, BOB, ONCALL, ONCALL_GROUP, Bot, start_bot
-from tests.helpers import all_posted_text, answers, bot_messages, channel, dms, last_view
-from tests.slackclient import eventually
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, ONCALL, ONCALL_GROUP
+from tests.support.helpers import all_posted_text, answers, bot_messages, channel, dms, last_view
+from tests.support.slackclient import eventually
 
 # Bidi embeddings, overrides and isolates; zero-width characters and marks; word joiner, BOM.
 INVISIBLE = (

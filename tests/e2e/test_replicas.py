@@ -17,8 +17,9 @@ from app.bootstrap import build
 from app.fake_slack import FakeSlack
 from app.server import prepare
 from app.services.clock import ManualClock
-from tests.conftest import policy_with, settings_for, start_bot
-from tests.test_escalation import escalation_dms
+from tests.support.bot import start_bot
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import escalation_dms
 
 INCIDENTS = 8
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import ALICE, Bot
-from tests.helpers import announcements, bot_messages, channel, last_view
+from tests.support.bot import Bot
+from tests.support.constants import ALICE
+from tests.support.helpers import announcements, bot_messages, channel, last_view
 
 
 async def test_channel_creation_failure_is_repaired_on_a_later_tick(bot: Bot) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,34 +11,10 @@ import aiohttp
 import pytest
 
 from app.fake_slack import FakeSlack
-from tests.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.helpers import announcements, bot_messages
-from tests.slackclient import SlackSender, eventually
-
-WARROOM = [sys.executable, "-m", "app.cli"]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    keep = {"PATH", "HOME", "LANG", "SYSTEMROOT"}
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env["PYTHONPATH"] = str(ROOT)
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    env.update(extra)
-    return env
-
-
-async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *WARROOM,
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.support.helpers import announcements, bot_messages
+from tests.support.processes import WARROOM, clean_env, free_port, run
+from tests.support.slackclient import SlackSender, eventually
 
 
 async def test_serve_without_credentials_explains_itself(tmp_path: Path) -> None:
@@ -99,12 +72,6 @@ async def test_check_reports_each_problem(tmp_path: Path, fake: FakeSlack) -> No
     code, out, _ = await run(["check"], env, tmp_path)
     assert code == 1
     assert "Slack refused the token (invalid_auth)" in out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: FakeSlack) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import ALICE, BOB, CAROL, CEO, DAVE, VP_OPS, Bot
-from tests.helpers import announcements, answers, bot_messages, channel, dms, last_view
+from tests.support.bot import Bot
+from tests.support.constants import ALICE, BOB, CAROL, CEO, DAVE, VP_OPS
+from tests.support.helpers import announcements, answers, bot_messages, channel, dms, last_view
 
 
 async def test_declare_to_resolve(bot: Bot) -> None:

@@ -22,22 +22,12 @@ from app.domain.snapshot import IncidentSnapshot
 from app.fake_slack import FakeSlack
 from app.messages import stats
 from app.services.clock import ManualClock
-from tests.conftest import (
-    ALICE,
-    BOB,
-    BOT_TOKEN,
-    CAROL,
-    DAVE,
-    ONCALL,
-    SIGNING_SECRET,
-    Bot,
-    policy_with,
-    settings_for,
-    start_bot,
-)
-from tests.helpers import announcements, bot_messages, channel, dms, last_view
-from tests.slackclient import SlackSender, eventually
-from tests.test_cli import WARROOM, clean_env, free_port, run
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, ONCALL, SIGNING_SECRET
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import announcements, bot_messages, channel, dms, last_view
+from tests.support.processes import WARROOM, clean_env, free_port, run
+from tests.support.slackclient import SlackSender, eventually
 
 
 def pinned(bot: Bot, room: str) -> str:

@@ -9,8 +9,10 @@ from app.domain.lifecycle import Status
 from app.domain.roles import Role
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
-from tests.conftest import ALICE, BOB, CAROL, DAVE, Bot, settings_for, start_bot
-from tests.helpers import answers, channel
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE, BOB, CAROL, DAVE
+from tests.support.factories import settings_for
+from tests.support.helpers import answers, channel
 
 
 async def test_an_update_racing_a_mitigation_never_reverts_it(bot: Bot) -> None:

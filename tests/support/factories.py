@@ -1,0 +1,118 @@
+"""The test organisation's policy and settings, the fake workspace, and a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from app.config import Settings, build_policy
+from app.domain.policy import Policy
+from app.fake_slack import FakeSlack
+from tests.support.constants import (
+    ALICE,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    CEO,
+    DAVE,
+    ENG_LEAD,
+    ENG_MGR,
+    ERIN,
+    ONCALL,
+    ONCALL_BACKUP,
+    ONCALL_GROUP,
+    SIGNING_SECRET,
+    SPECIALIST,
+    VP_ENG,
+    VP_OPS,
+)
+
+
+def policy_with(**sections: object) -> Policy:
+    """The test organisation's policy, with `sections` deep-merged over it."""
+    base = {
+        "workspace": {},
+        "directory": {
+            "on_call": [ONCALL_GROUP],
+            "on_call_backup": [ONCALL_BACKUP],
+            "engineering_lead": [ENG_LEAD],
+            "ceo": [CEO],
+            "vp_ops": [VP_OPS],
+            "tech_lead": [DAVE],
+            "engineering_manager": [ENG_MGR],
+            "vp_engineering": [VP_ENG],
+            "specialists": [SPECIALIST],
+        },
+        "links": {"status_page": "https://status.example.com"},
+    }
+    return build_policy(base | sections)
+
+
+def settings_for(fake: FakeSlack, database_url: str, **workspace: str) -> Settings:
+    return Settings(
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        api_url=fake.api_url,
+        database_url=database_url,
+        announce_channel="incidents",
+        policy=policy_with(workspace=workspace),
+    )
+
+
+def fake_workspace() -> FakeSlack:
+    """The fake Slack with the test organisation's people, on-call group and channels, unstarted."""
+    slack = FakeSlack(bot_token=BOT_TOKEN, bot_user_id="UBOT", team_id="T1")
+    for user_id, name in [
+        (ALICE, "alice"),
+        (BOB, "bob"),
+        (CAROL, "carol"),
+        (DAVE, "dave"),
+        (ERIN, "erin"),
+        (ONCALL, "oncall"),
+        (ONCALL_BACKUP, "backup"),
+        (ENG_LEAD, "englead"),
+        (CEO, "ceo"),
+        (VP_OPS, "vpops"),
+        ("UONCALL2", "oncall2"),
+        (ENG_MGR, "engmgr"),
+        (VP_ENG, "vpeng"),
+        (SPECIALIST, "specialist"),
+    ]:
+        slack.add_user(user_id, name=name, real_name=name.capitalize())
+    slack.add_usergroup(ONCALL_GROUP, handle="oncall", users=[ONCALL, "UONCALL2"])
+    slack.add_channel("incidents", is_private=False, members=[ALICE], bot_member=False)
+    slack.add_channel("general", is_private=False, members=[ALICE, BOB], bot_member=False)
+    return slack
+
+
+@asynccontextmanager
+async def fresh_database(folder: Path) -> AsyncIterator[str]:
+    """An empty database: a SQLite file in `folder`, or a new one on the test Postgres server
+    (WARROOM_TEST_DATABASE_URL), dropped afterwards."""
+    server = os.environ.get("WARROOM_TEST_DATABASE_URL", "").strip()
+    if not server:
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        yield f"sqlite+aiosqlite:///{folder / 'warroom.db'}"
+        return
+    import asyncpg
+
+    name = f"warroom_test_{uuid.uuid4().hex[:12]}"
+    admin = server.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = server.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()

@@ -642,6 +642,114 @@ async def test_http_control_surface(fake_slack: FakeSlack, client: AsyncWebClien
     assert fake_slack.calls == [] and fake_slack.workspace.channels == {}
 
 
+async def test_requests_built_in_another_process_get_urls_the_fake_accepts(
+    fake_slack: FakeSlack,
+) -> None:
+    """A driver outside the test process (a sandbox, a benchmark) asks the fake for the
+    response_url and trigger_id of the command it is about to send; both work."""
+    base = fake_slack.base_url
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/_fake/response_urls", json={}) as response:
+            url = (await response.json())["response_url"]
+        async with session.post(f"{base}/_fake/trigger_ids", json={}) as response:
+            trigger = (await response.json())["trigger_id"]
+        async with session.post(url, json={"text": "Only you can see this"}) as response:
+            assert response.status == 200
+        async with session.post(f"{base}/response/R999999", json={"text": "x"}) as response:
+            assert response.status == 404
+    assert fake_slack.responses[-1][1] == {"text": "Only you can see this"}
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    client = AsyncWebClient(token=TOKEN, base_url=fake_slack.api_url, retry_handlers=[])
+    opened = await client.views_open(trigger_id=trigger, view=view)
+    assert fake_slack.workspace.view_triggers[opened["view"]["id"]] == trigger
+
+
+async def test_people_post_pin_and_react_through_the_control_surface(
+    fake_slack: FakeSlack,
+) -> None:
+    channel = fake_slack.add_channel("ops", members=["U1"])
+    base = fake_slack.base_url
+    async with aiohttp.ClientSession() as session:
+        posted = {"channel": channel, "user": "U1", "text": "1 &lt; 2"}
+        async with session.post(f"{base}/_fake/messages", json=posted) as response:
+            ts = (await response.json())["ts"]
+        async with session.post(
+            f"{base}/_fake/pins", json={"channel": channel, "ts": ts, "user": "U1"}
+        ) as response:
+            assert response.status == 200
+        react = {"channel": channel, "ts": ts, "user": "U2", "name": ":pushpin:"}
+        async with session.post(f"{base}/_fake/reactions", json=react) as response:
+            assert response.status == 200
+        async with session.post(f"{base}/_fake/reactions", json=react) as response:
+            assert response.status == 400
+    [message] = fake_slack.messages(channel)
+    assert (message.user, message.text, message.reactions) == (
+        "U1",
+        "1 &lt; 2",
+        {"pushpin": ["U2"]},
+    )
+    assert fake_slack.pins(channel) == [ts]
+
+
+async def test_watchers_hear_of_writes_not_reads(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    seen: list[int] = []
+    stop = fake_slack.on_change(seen.append)
+    channel = (await client.conversations_create(name="ops"))["channel"]["id"]
+    assert len(seen) == 1
+    await client.conversations_history(channel=channel)
+    await client.auth_test()
+    assert len(seen) == 1
+    await client.chat_postMessage(channel=channel, text="hi")
+    await AsyncWebhookClient(fake_slack.new_response_url()).send(text="private")
+    assert len(seen) == 3 and seen[-1] == fake_slack.version
+    stop()
+    await client.chat_postMessage(channel=channel, text="again")
+    assert len(seen) == 3
+
+
+async def test_a_clock_of_its_own_dates_messages_and_channels() -> None:
+    moment = [1_900_000_000.25]
+    fake = FakeSlack(bot_token=TOKEN, clock=lambda: moment[0])
+    async with fake:
+        client = AsyncWebClient(token=TOKEN, base_url=fake.api_url, retry_handlers=[])
+        channel = (await client.conversations_create(name="later"))["channel"]
+        first = await client.chat_postMessage(channel=channel["id"], text="one")
+        second = await client.chat_postMessage(channel=channel["id"], text="two")
+    assert channel["created"] == 1_900_000_000
+    assert first["ts"] == "1900000000.250000" and second["ts"] == "1900000000.250001"
+
+
+async def test_a_private_file_url_serves_the_bytes_to_the_bot_only(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = (await client.conversations_create(name="files"))["channel"]["id"]
+    response = await client.files_upload_v2(
+        channel=channel, content=b"# Postmortem\n", filename="pm.md", title="PM"
+    )
+    url = response["file"]["url_private"]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as answer:
+            assert (answer.status, await answer.read()) == (200, b"# Postmortem\n")
+        async with session.get(url) as answer:
+            assert answer.status == 403
+
+
+async def test_closing_a_modal_closes_the_views_pushed_above_it(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    first = (await client.views_open(trigger_id=fake_slack.new_trigger_id(), view=view))["view"]
+    pushed = (
+        await client.views_push(trigger_id=fake_slack.new_trigger_id(first["id"]), view=view)
+    )["view"]
+    assert fake_slack.workspace.open_stack(pushed["id"]) == [first["id"], pushed["id"]]
+    assert fake_slack.close_view(first["id"]) == [pushed["id"], first["id"]]
+    assert fake_slack.workspace.open_stack(first["id"]) is None
+    assert fake_slack.close_view(first["id"]) == []
+
+
 # block kit limits --------------------------------------------------------------------
 
 

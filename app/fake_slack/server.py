@@ -28,6 +28,7 @@ from .state import (
     EphemeralMessage,
     JsonDict,
     Message,
+    Pin,
     StoredFile,
     User,
     UserGroup,
@@ -38,6 +39,24 @@ logger = logging.getLogger(__name__)
 
 RESPONSE_URL_MAX_USES = 5
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# Methods that only read: calling them changes nothing a watcher of the workspace would see.
+READ_ONLY = frozenset(
+    {
+        "auth.test",
+        "users.info",
+        "users.list",
+        "users.lookupByEmail",
+        "usergroups.list",
+        "usergroups.users.list",
+        "conversations.info",
+        "conversations.list",
+        "conversations.members",
+        "conversations.history",
+        "conversations.replies",
+        "chat.getPermalink",
+        "pins.list",
+    }
+)
 
 Outcome = tuple[int, JsonDict, dict[str, str]]
 
@@ -54,6 +73,7 @@ class FakeSlack:
         bot_name: str = "warroom",
         team_name: str = "Fake Workspace",
         seed: int | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.workspace = Workspace(
@@ -62,6 +82,7 @@ class FakeSlack:
             bot_user_id=bot_user_id,
             bot_name=bot_name,
             seed=seed,
+            now=clock or time.time,
         )
         self.faults = FaultPlan()
         self.rate_limiter: RateLimiter | None = None
@@ -73,6 +94,9 @@ class FakeSlack:
         self._base_url = ""
         # Called with each Web API call before it is applied; True drops it unapplied.
         self.before_call: Callable[[Call], bool] | None = None
+        # Bumped whenever the workspace may look different (see `on_change`).
+        self.version = 0
+        self._watchers: list[Callable[[int], None]] = []
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -107,6 +131,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files/{file_id}/{name}", self._handle_download)
         control.add_routes(app, self)
         return app
 
@@ -145,14 +170,18 @@ class FakeSlack:
             is_bot=is_bot,
             email=email,
         )
-        return self.workspace.add_user(user).to_api(self.workspace.team_id)
+        self.workspace.add_user(user)
+        self.changed()
+        return user.to_api(self.workspace.team_id)
 
     def add_usergroup(
         self, group_id: str, handle: str, users: Iterable[str] = (), name: str = ""
     ) -> JsonDict:
         """Add a user group (e.g. the on-call rota the bot pages)."""
         group = UserGroup(id=group_id, handle=handle, name=name or handle, users=list(users))
-        return self.workspace.add_usergroup(group).to_api(self.workspace.team_id, True)
+        self.workspace.add_usergroup(group)
+        self.changed()
+        return group.to_api(self.workspace.team_id, True)
 
     def add_channel(
         self,
@@ -174,14 +203,16 @@ class FakeSlack:
         channel = Channel(
             id=ws.new_id("C"),
             name=name,
-            created=int(time.time()),
+            created=int(ws.now()),
             creator=people[0] if people else ws.bot_user_id,
             is_private=is_private,
             is_archived=is_archived,
             members=people,
             topic=topic,
         )
-        return ws.add_channel(channel).id
+        ws.add_channel(channel)
+        self.changed()
+        return channel.id
 
     def add_message(
         self,
@@ -204,7 +235,50 @@ class FakeSlack:
             blocks=blocks,
             thread_ts=thread_ts,
         )
-        return ws.add_message(message)
+        ws.add_message(message)
+        self.changed()
+        return message
+
+    def add_pin(self, channel_id: str, ts: str, user: str) -> Message:
+        """Someone pins a message (as a person would in Slack; the bot uses pins.add).
+
+        Raises KeyError for an unknown channel or message, ValueError when already pinned."""
+        ws = self.workspace
+        message = ws.find_message(channel_id, ts)
+        if message is None:
+            raise KeyError(f"{channel_id}/{ts}")
+        if any(pin.ts == ts for pin in ws.pins[channel_id]):
+            raise ValueError("already_pinned")
+        ws.pins[channel_id].append(Pin(ts, int(ws.now()), user))
+        self.changed()
+        return message
+
+    def add_reaction(self, channel_id: str, ts: str, user: str, name: str) -> Message:
+        """Someone reacts to a message with :name: (once per person and name)."""
+        message = self.workspace.find_message(channel_id, ts)
+        if message is None:
+            raise KeyError(f"{channel_id}/{ts}")
+        users = message.reactions.setdefault(name.strip(":"), [])
+        if user in users:
+            raise ValueError("already_reacted")
+        users.append(user)
+        self.changed()
+        return message
+
+    def join(self, channel_id: str, user: str) -> Channel:
+        """Someone joins a public channel (or is already in it)."""
+        channel = self.workspace.channels[channel_id]
+        if not channel.has_member(user):
+            channel.members.append(user)
+            self.changed()
+        return channel
+
+    def close_view(self, view_id: str) -> list[str]:
+        """Someone closed a modal: it and the views pushed above it are gone."""
+        closed = self.workspace.close_view(view_id)
+        if closed:
+            self.changed()
+        return closed
 
     def new_response_url(self) -> str:
         """A response_url on this server; posts to it land in `responses`."""
@@ -214,10 +288,27 @@ class FakeSlack:
 
     def new_trigger_id(self, view_id: str | None = None) -> str:
         """A fresh trigger id; `view_id` says which modal stack views.push will extend."""
-        trigger = f"{next(self._ids)}.{int(time.time())}.fake{next(self._ids):08x}"
+        trigger = f"{next(self._ids)}.{int(self.workspace.now())}.fake{next(self._ids):08x}"
         if view_id is not None:
             self.workspace.trigger_views[trigger] = view_id
         return trigger
+
+    # watching -------------------------------------------------------------------------
+
+    def on_change(self, watcher: Callable[[int], None]) -> Callable[[], None]:
+        """Call `watcher(version)` whenever the workspace may have changed: a Web API call
+        that writes, a post to a response_url, an upload, seeding. Returns the way to stop."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
+
+    def changed(self) -> None:
+        """Tell the watchers that something changed."""
+        self.version += 1
+        for watcher in list(self._watchers):
+            try:
+                watcher(self.version)
+            except Exception:  # a watcher's bug must not fail the call that changed things
+                logger.exception("fake Slack change watcher failed")
 
     # inspection -----------------------------------------------------------------------
 
@@ -338,6 +429,7 @@ class FakeSlack:
             self.workspace.clear_conversations()
             self._responses.clear()
             self._response_urls.clear()
+            self.changed()
         if faults:
             self.faults.reset()
             self.rate_limiter = None
@@ -380,6 +472,8 @@ class FakeSlack:
         if fault is not None and fault.kind == "http":
             return self._finish(call, _http_outcome(fault))
         response = self._finish(call, self._dispatch(call.method, args, token, fault))
+        if call.ok and call.method not in READ_ONLY:
+            self.changed()
         if fault is not None and fault.kind == "drop":
             return self._drop(request, call, "dropped_after_processing")
         return response
@@ -449,6 +543,7 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_payload")
         self._response_urls[response_id] = uses + 1
         self._responses.append((response_id, body))
+        self.changed()
         return web.Response(text="ok")
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
@@ -457,7 +552,21 @@ class FakeSlack:
         if stored is None:
             return web.Response(status=404, text="file_not_found")
         stored.content = await read_upload(request)
+        self.changed()
         return web.Response(text=f"OK - {len(stored.content)}")
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        """A file's `url_private`: its bytes, for a caller with the bot token (as on Slack)."""
+        if bearer_token(request) != self.bot_token:
+            return web.Response(status=403, text="invalid_auth")
+        stored = self.workspace.files.get(request.match_info["file_id"])
+        if stored is None or stored.content is None:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(
+            body=stored.content,
+            content_type="application/octet-stream",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
 
 def _http_outcome(fault: Fault) -> Outcome:

@@ -36,6 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    sandbox = sub.add_parser(
+        "sandbox", help="try Warroom in a browser: the bot, a local Slack and its web page"
+    )
+    sandbox.add_argument("--port", type=int, default=3000, help="web page port (default 3000)")
+    sandbox.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="run the bot's clock N times faster (60: a 5-minute escalation in 5 seconds)",
+    )
+    sandbox.add_argument("--open", action="store_true", help="open the page in a browser")
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -58,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
+        if args.command == "sandbox":
+            return _sandbox(settings, args.port, args.speed, args.open)
         if args.command == "db":
             from app.store.migrate import upgrade_sync
 
@@ -130,6 +143,21 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
             file=sys.stderr,
         )
         return 2
+    return 0
+
+
+def _sandbox(settings: Settings, port: int, speed: float, open_browser: bool) -> int:
+    import math
+
+    if not (math.isfinite(speed) and 0 < speed <= 3600):
+        print("--speed must be more than 0 and at most 3600.", file=sys.stderr)
+        return 2
+    if not 0 <= port <= 65535:
+        print("--port must be between 0 and 65535.", file=sys.stderr)
+        return 2
+    from app.sandbox.run import serve
+
+    asyncio.run(serve(settings, port, speed, open_browser))
     return 0
 
 

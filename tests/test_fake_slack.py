@@ -7,6 +7,7 @@ pagination and faults are pinned down here against the same client the bot uses.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -748,6 +749,43 @@ async def test_closing_a_modal_closes_the_views_pushed_above_it(
     assert fake_slack.close_view(first["id"]) == [pushed["id"], first["id"]]
     assert fake_slack.workspace.open_stack(first["id"]) is None
     assert fake_slack.close_view(first["id"]) == []
+
+
+async def test_a_snapshot_restores_the_workspace_in_a_new_fake(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = (await client.conversations_create(name="ops"))["channel"]["id"]
+    await client.conversations_invite(channel=channel, users="U1")
+    parent = await client.chat_postMessage(channel=channel, text="parent")
+    await client.chat_postMessage(channel=channel, text="reply", thread_ts=parent["ts"])
+    await client.chat_update(channel=channel, ts=parent["ts"], text="edited")
+    await client.pins_add(channel=channel, timestamp=parent["ts"])
+    fake_slack.add_reaction(channel, parent["ts"], "U1", "pushpin")
+    await client.chat_postMessage(channel="U2", text="a DM")
+    await client.files_upload_v2(channel=channel, content=b"\x00bytes", filename="b.bin")
+    home = {"type": "home", "blocks": [{"type": "divider"}]}
+    await client.views_publish(user_id="U1", view=home)
+    data = json.loads(json.dumps(fake_slack.snapshot()))
+
+    again = FakeSlack(bot_token=TOKEN, seed=7)
+    again.restore(data)
+    async with again:
+        before, after = fake_slack.dump_state(), again.dump_state()
+        for key in ("users", "usergroups", "channels", "home_views"):
+            # Files' URLs name the server they are on.
+            old = json.dumps(before[key]).replace(fake_slack.base_url, "")
+            assert json.dumps(after[key]).replace(again.base_url, "") == old, key
+        assert again.files.keys() == fake_slack.files.keys()
+        assert [f.content for f in again.files.values()] == [b"\x00bytes"]
+        second = AsyncWebClient(token=TOKEN, base_url=again.api_url, retry_handlers=[])
+        made = await second.conversations_create(name="ops-2")
+        assert made["channel"]["id"] not in fake_slack.workspace.channels
+        later = await second.chat_postMessage(channel=channel, text="later")
+        assert float(later["ts"]) > max(float(m.ts) for m in fake_slack.messages(channel))
+        dm = await second.conversations_open(users="U2")
+        assert dm["channel"]["id"] == fake_slack.workspace.ims["U2"]
+    with pytest.raises(ValueError):
+        again.restore({**data, "format": 99})
 
 
 # block kit limits --------------------------------------------------------------------

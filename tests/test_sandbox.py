@@ -19,6 +19,7 @@ from aiohttp import web
 from app.config import Settings, build_policy
 from app.domain.policy import Policy
 from app.sandbox import people
+from app.sandbox.run import workspace_file
 from app.sandbox.ui import web_app
 from app.sandbox.world import Sandbox, form_state, to_slack_text
 
@@ -86,9 +87,11 @@ async def eventually_async(check: Any, timeout: float = 10.0) -> Any:
         await asyncio.sleep(0.05)
 
 
-async def start_page(database_url: str, speed: float = 1.0) -> AsyncIterator[Page]:
+async def start_page(
+    database_url: str, speed: float = 1.0, state_file: Path | None = None
+) -> AsyncIterator[Page]:
     settings = Settings(database_url=database_url, policy=Policy())
-    sandbox = Sandbox(settings, speed=speed)
+    sandbox = Sandbox(settings, speed=speed, state_file=state_file)
     await sandbox.start()
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=0.2)
     await runner.setup()
@@ -265,6 +268,49 @@ async def test_at_speed_60_an_unacknowledged_sev2_reaches_the_backup_within_seco
     shown = texts((await page.state(CAROL, dms[0]["id"]))["open"])
     assert "No acknowledgment after 5 minutes" in shown
     assert (await page.state(CAROL))["clock"]["speed"] == 60
+
+
+async def test_a_restart_keeps_the_workspace_and_its_clock(
+    database_url: str, tmp_path: Path
+) -> None:
+    kept = tmp_path / "sandbox.slack.json"
+    async for page in start_page(database_url, speed=60, state_file=kept):
+        general = await page.channel_id(ALICE, "general")
+        await page.command(ALICE, general, "/incident declare sev3 Before the restart")
+        room = await page.channel_id(ALICE, "incident-1")
+        said = await page.act("message", BOB, channel=room, text="on it")
+        left_at = page.sandbox.clock.epoch()
+    assert kept.exists()
+    async for page in start_page(database_url, state_file=kept):
+        assert page.sandbox.clock.epoch() >= left_at
+        assert await page.channel_id(ALICE, "incident-1") == room
+        conversation = (await page.state(ALICE, room))["open"]
+        assert said["ts"] in [m["ts"] for m in conversation["messages"]]
+        assert conversation["pins"], "the Initial Notification is still pinned"
+        await page.command(ALICE, general, "/incident declare sev3 After the restart")
+        await page.channel_id(ALICE, "incident-2")
+    # A workspace file that cannot be read is left aside: the sandbox starts afresh.
+    kept.write_text("{not json")
+    async for page in start_page(database_url, state_file=kept):
+        assert [c["name"] for c in (await page.state(ALICE))["channels"]] == [
+            "general",
+            "incidents",
+        ]
+
+
+def test_the_workspace_is_kept_next_to_a_sqlite_file_or_nowhere(tmp_path: Path) -> None:
+    database = tmp_path / "s.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    (tmp_path / "s.slack.json").write_text("{}")
+    # Kept from a database that is gone: it does not match a new one.
+    assert workspace_file(url) == tmp_path / "s.slack.json"
+    assert not (tmp_path / "s.slack.json").exists()
+    database.write_text("")
+    (tmp_path / "s.slack.json").write_text("{}")
+    assert workspace_file(url) == tmp_path / "s.slack.json"
+    assert (tmp_path / "s.slack.json").exists()
+    assert workspace_file("sqlite+aiosqlite:///:memory:") is None
+    assert workspace_file("postgresql+asyncpg://h/db") == Path("warroom-sandbox.slack.json")
 
 
 # --- who is there -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control
+from . import control, snapshot
 from .args import ApiError, Args
 from .faults import DEFAULT_SLOW_SECONDS, Fault, FaultPlan, http_fault
 from .http_io import BadRequestBody, bearer_token, json_response, read_args, read_upload
@@ -439,6 +439,16 @@ class FakeSlack:
     def dump_state(self) -> JsonDict:
         """Everything observable, as JSON, for out-of-process users."""
         return control.dump_state(self)
+
+    def snapshot(self) -> JsonDict:
+        """The workspace's content (people, conversations, pins, views, files) as JSON data,
+        for `restore` in a later run."""
+        return snapshot.dump(self.workspace)
+
+    def restore(self, data: JsonDict) -> None:
+        """Replace the workspace's content with a snapshot's (ValueError if unreadable)."""
+        snapshot.load(self.workspace, data)
+        self.changed()
 
     # HTTP handlers --------------------------------------------------------------------
 

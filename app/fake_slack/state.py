@@ -339,6 +339,11 @@ class TimestampClock:
         self._now = now
         self._last = 0
 
+    def after(self, ts: str) -> None:
+        """Never issue `ts` or anything before it."""
+        seconds, _, micros = ts.partition(".")
+        self._last = max(self._last, int(seconds) * 1_000_000 + int(micros.ljust(6, "0")[:6]))
+
     def next(self) -> str:
         """Return the next ts as Slack formats it: seconds, a dot, six digits."""
         micros = max(int(self._now() * 1_000_000), self._last + 1)
@@ -409,6 +414,14 @@ class Workspace:
     def next_ts(self) -> str:
         """Issue the next message timestamp."""
         return self._clock.next()
+
+    def remember_ids(self, ids: list[str]) -> None:
+        """Ids issued before (a restored workspace): never issued again."""
+        self._issued_ids.update(ids)
+
+    def after_ts(self, ts: str) -> None:
+        """Message timestamps from now on come after `ts` (a restored workspace's last)."""
+        self._clock.after(ts)
 
     # directory ---------------------------------------------------------------------
 

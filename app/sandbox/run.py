@@ -10,6 +10,7 @@ import signal
 import sys
 import webbrowser
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
@@ -38,6 +39,22 @@ def sandbox_settings(settings: Settings, environ: dict[str, str] | None = None) 
     )
 
 
+def workspace_file(database_url: str) -> Path | None:
+    """Where the fake workspace is kept between runs: next to a SQLite database file, else in
+    the current folder; None for a database in memory. A workspace kept next to a SQLite file
+    that is gone is dropped: its channels would not match the new database's incidents."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return Path("warroom-sandbox.slack.json")
+    if not url.database or url.database == ":memory:":
+        return None
+    database = Path(url.database)
+    kept = database.with_suffix(".slack.json")
+    if not database.exists() and kept.exists():
+        kept.unlink()
+    return kept
+
+
 def first_line(url: str, credentials: bool) -> str:
     if credentials:
         return f"Starting the local sandbox at {url} (it never connects to Slack)"
@@ -50,7 +67,9 @@ def first_line(url: str, credentials: bool) -> str:
 async def serve(settings: Settings, port: int, speed: float, open_browser: bool = False) -> None:
     """Serve until SIGINT or SIGTERM."""
     credentials = bool(settings.bot_token)
-    sandbox = Sandbox(sandbox_settings(settings), speed=speed)
+    settings = sandbox_settings(settings)
+    state_file = workspace_file(settings.database_url)
+    sandbox = Sandbox(settings, speed=speed, state_file=state_file)
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)

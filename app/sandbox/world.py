@@ -9,12 +9,17 @@ reaches the fake over the Web API, and the page reads it back from there.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
 import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.bootstrap import Runtime, build
@@ -33,6 +38,7 @@ TEAM = "TSANDBOX"
 # The shortest real interval between two engine ticks, however fast the clock runs.
 MIN_TICK_SECONDS = 0.2
 COMMAND = "/incident"
+SAVE_AFTER_SECONDS = 1.0
 
 
 class Refused(ValueError):
@@ -90,12 +96,13 @@ class Sandbox:
         self,
         settings: Settings,
         speed: float = 1.0,
-        clock_start: float | None = None,
+        state_file: Path | None = None,
     ) -> None:
-        from datetime import UTC, datetime
-
-        start = datetime.fromtimestamp(clock_start, UTC) if clock_start else None
-        self.clock = AcceleratedClock(speed, start=start)
+        self.state_file = state_file
+        saved = _read_state(state_file)
+        # Time never goes backwards across restarts, even after a run at a higher speed.
+        start = max(time.time(), float(saved.get("clock") or 0))
+        self.clock = AcceleratedClock(speed, start=datetime.fromtimestamp(start, UTC))
         self.cast: Cast = cast_for(settings.policy)
         self.fake = FakeSlack(
             bot_token=f"xoxb-sandbox-{secrets.token_hex(12)}",
@@ -116,6 +123,11 @@ class Sandbox:
         self.origins: dict[str, Origin] = {}
         self.ephemera: list[Ephemeral] = []
         self._responses_seen = 0
+        self._save_timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Future[None] | None = None
+        if saved:
+            self._restore(saved)
+            self._responses_seen = len(self.fake.responses)
         self._stop_watching: Callable[[], None] | None = self.fake.on_change(self._watch)
         seed(self.fake, self.cast, [self.settings.announce or "incidents", "general"])
         # Set once the bot answers: before, the page shows the workspace but acts wait.
@@ -159,6 +171,12 @@ class Sandbox:
         self.ready = False
         if self._stop_watching is not None:
             self._stop_watching()
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+        if self._writing is not None:
+            await self._writing
+        if self.state_file is not None:
+            await asyncio.to_thread(_write_atomically, self.state_file, self._state_text())
         if self.listener is not None:
             await self.listener.close()
         if self.runtime is not None:
@@ -174,8 +192,50 @@ class Sandbox:
 
     # --- what the fake hears back -------------------------------------------------------
 
+    # --- keeping the workspace across runs -------------------------------------------
+
+    def _restore(self, saved: JsonDict) -> None:
+        try:
+            self.fake.restore(saved["workspace"])
+            self.ephemera = [Ephemeral(**e) for e in saved.get("ephemera") or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("sandbox: %s not restored (%s); starting afresh", self.state_file, exc)
+            self.fake.reset()
+            self.ephemera = []
+
+    def _state_text(self) -> str:
+        state = {
+            "clock": self.clock.epoch(),
+            "workspace": self.fake.snapshot(),
+            "ephemera": [asdict(e) for e in self.ephemera],
+        }
+        return json.dumps(state, separators=(",", ":"))
+
+    def _save_soon(self) -> None:
+        """Write the workspace a second after a change (once for a burst of changes)."""
+        if self.state_file is None or self._save_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._save_timer = loop.call_later(SAVE_AFTER_SECONDS, self._save)
+
+    def _save(self) -> None:
+        self._save_timer = None
+        if self._writing is not None and not self._writing.done():
+            self._save_soon()  # the previous write is still going: this one comes after
+            return
+        assert self.state_file is not None
+        text = self._state_text()
+        self._writing = asyncio.ensure_future(
+            asyncio.to_thread(_write_atomically, self.state_file, text)
+        )
+
     def _watch(self, _version: int) -> None:
-        """Posts to response_urls become messages only their person sees."""
+        """Posts to response_urls become messages only their person sees; every change is
+        saved."""
+        self._save_soon()
         responses = self.fake.responses
         fresh, self._responses_seen = responses[self._responses_seen :], len(responses)
         for response_id, body in fresh:
@@ -550,6 +610,24 @@ class Sandbox:
                 if view is not None:
                     return {**view, "depth": len(stack)}
         return None
+
+
+def _read_state(path: Path | None) -> JsonDict:
+    """What an earlier run saved ({} when nothing was, or it cannot be read)."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("sandbox: %s cannot be read (%s); starting afresh", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def find_element(blocks: list[JsonDict], block_id: str, action_id: str) -> JsonDict | None:

@@ -152,7 +152,11 @@ class Person:
     def be(self, user_id: str) -> None:
         from selenium.webdriver.support.ui import Select
 
-        Select(self.d.find_element(self.by.ID, "who")).select_by_value(user_id)
+        def pick() -> bool:
+            Select(self.d.find_element(self.by.ID, "who")).select_by_value(user_id)
+            return True
+
+        self.wait(pick, f"{user_id} to pick")
         self.wait(lambda: self.css("#sidebar [data-channel-name='general']"), "the sidebar")
 
     def open(self, channel: str) -> None:
@@ -171,7 +175,7 @@ class Person:
     def type(self, text: str, box: str = "composer-input") -> None:
         from selenium.webdriver.common.keys import Keys
 
-        field = self.d.find_element(self.by.ID, box)
+        field = self.d.find_element(self.by.ID, box)  # never redrawn
         field.send_keys(text)
         field.send_keys(Keys.ENTER)
 
@@ -232,13 +236,24 @@ class Person:
             self.by.CSS_SELECTOR, f"#modal .bk-field-input[data-block-id='{block_id}']"
         )
 
+    def fill(self, block_id: str, text: str) -> None:
+        def typed() -> bool:
+            self.field(block_id).send_keys(text)
+            return True
+
+        self.wait(typed, f"the {block_id} field")
+
     def choose(self, block_id: str, value: str) -> None:
         from selenium.webdriver.support.ui import Select
 
-        Select(self.field(block_id)).select_by_value(value)
+        def chosen() -> bool:
+            Select(self.field(block_id)).select_by_value(value)
+            return True
+
+        self.wait(chosen, f"{value} in {block_id}")
 
     def submit(self) -> None:
-        self.d.find_element(self.by.ID, "modal-submit").click()
+        self.wait(lambda: self.d.find_element(self.by.ID, "modal-submit").click() or True, "Submit")
 
     def modal_closed(self) -> None:
         self.wait(
@@ -309,7 +324,7 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
         lambda: me.css("#modal [data-error-for='investigation']")[0].text, "the form's error"
     )
     assert "investigation" in error
-    me.field("investigation").send_keys("Rolled back deploy 42; error rate falling.")
+    me.fill("investigation", "Rolled back deploy 42; error rate falling.")
     me.screenshot("modal")
     me.submit()
     me.modal_closed()
@@ -334,7 +349,7 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     me.open("incident-1")
     me.click("Resolve", "Incident #1 - Severity 2")
     me.modal("resolve_incident")
-    me.field("root_cause").send_keys("A deploy with a bad connection-pool setting.")
+    me.fill("root_cause", "A deploy with a bad connection-pool setting.")
     me.submit()
     me.modal_closed()
     me.message("Resolved")
@@ -347,6 +362,11 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     )
     assert "Checkout errors" in text
     me.nothing_unsupported()
+
+    # Closing archives the channel: it stays in the sidebar, greyed.
+    me.type("/incident close")
+    me.wait(lambda: me.css("#sidebar .archived[data-channel-name='incident-1']"), "archived")
+    assert not me.d.find_element(me.by.ID, "composer-input").is_enabled()
 
     # What people type is shown as they typed it, formatted, never run.
     me.open("general")

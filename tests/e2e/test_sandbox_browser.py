@@ -379,3 +379,129 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
     assert time.monotonic() - started < 60
+
+
+RENDER = """
+const [texts, blockSets, done] = arguments;
+Promise.all([import("/static/mrkdwn.js"), import("/static/blocks.js")]).then(([m, b]) => {
+  const ctx = {
+    userName: () => "someone", channelName: () => "a-room", groupHandle: () => "a-team",
+    now: () => Date.now() / 1000, openChannel: () => {}, people: () => [], channels: () => [],
+    onAction: () => {}, form: new Map(),
+  };
+  const tags = (node) => [...new Set([...node.querySelectorAll("*")].map((e) => e.localName))];
+  done({
+    texts: texts.map((t) => { const n = m.renderMrkdwn(t, ctx); return [n.textContent, tags(n)]; }),
+    blocks: blockSets.map((s) => {
+      const n = b.renderBlocks(s, ctx);
+      return [n.textContent, n.querySelectorAll(".unsupported").length];
+    }),
+  });
+}).catch((e) => done({ error: String(e) }));
+"""
+SHOWN_TAGS = {
+    "a", "blockquote", "br", "code", "div", "em", "li", "ol", "pre", "s", "span", "strong",
+    "time", "ul",
+}  # fmt: skip
+
+
+def test_every_message_template_and_form_renders_in_the_page(
+    browser: Any, sandbox_url: str
+) -> None:
+    """Every built-in template, rendered with the sample data `warroom check` uses, and the
+    blocks and forms built from them, through the page's own renderers: no mrkdwn markup left
+    showing, only text-formatting elements, nothing unsupported."""
+    from datetime import date
+
+    from app.checks import template_samples
+    from app.domain.policy import Policy
+    from app.messages import blocks
+    from app.messages.render import DOCUMENTS, Renderer
+    from app.slack import action_views, views
+
+    policy, renderer = Policy(), Renderer()
+    samples = template_samples(policy)
+    texts = [
+        renderer.render(name, **context)
+        for name, contexts in sorted(samples.items())
+        if name.endswith(".md.j2") and name not in DOCUMENTS
+        for context in contexts
+    ]
+    incident = samples["initial_notification.md.j2"][-1]["i"]
+    body = renderer.render(
+        "initial_notification.md.j2", **samples["initial_notification.md.j2"][-1]
+    )
+    items = max((c["items"] for c in samples["action_list.md.j2"]), key=len)
+    block_sets = [
+        blocks.initial_notification(incident, body).blocks,
+        blocks.announcement(incident, "Headline", body).blocks,
+        action_views.action_list(renderer, items, date.today(), incident).blocks,
+        views.declare_modal(policy, "{}")["blocks"],
+        views.update_modal(incident, "{}")["blocks"],
+        views.resolve_modal(incident, "{}")["blocks"],
+        views.roles_modal(incident, policy, "{}")["blocks"],
+        action_views.reassign_modal(items[0], "{}")["blocks"],
+    ]
+    browser.get(f"{sandbox_url}/")
+    browser.set_script_timeout(20)
+    result = browser.execute_async_script(RENDER, texts, block_sets)
+    assert "error" not in result, result
+    assert len(result["texts"]) == len(texts) > 40
+    for source, (shown, tags) in zip(texts, result["texts"], strict=True):
+        for markup in ("<@", "<#", "<!", "&lt;", "&gt;", "&amp;"):
+            assert markup not in shown, (markup, source)
+        assert set(tags) <= SHOWN_TAGS, (tags, source)
+    for shown, unsupported in result["blocks"]:
+        assert unsupported == 0, shown
+        assert "<@" not in shown and "&amp;" not in shown
+
+
+CASES = """
+const [cases, done] = arguments;
+import("/static/mrkdwn.js").then((m) => {
+  const ctx = {
+    userName: (id) => ({ U1: "alice" })[id] || id, channelName: () => "incident-7",
+    groupHandle: () => "oncall", now: () => Date.now() / 1000, openChannel: () => {},
+  };
+  done(cases.map((text) => {
+    const node = m.renderMrkdwn(text, ctx);
+    const links = [...node.querySelectorAll("a")].map((a) => a.href);
+    const tags = [...node.querySelectorAll("*")].map((e) => e.localName).join(" ");
+    return [node.textContent, tags, links];
+  }));
+}).catch((e) => done(String(e)));
+"""
+
+
+@pytest.mark.parametrize(
+    ("mrkdwn", "text", "tags", "links"),
+    [
+        ("*bold* _it_ ~gone~ `c`", "bold it gone c", "strong em s code", []),
+        ("snake_case_name and 2*3*4", "snake_case_name and 2*3*4", "", []),
+        ("&lt;script&gt;alert(1)&lt;/script&gt; &amp;", "<script>alert(1)</script> &", "", []),
+        ("<img src=x onerror=alert(1)>", "img src=x onerror=alert(1)", "span", []),
+        (
+            "<https://example.com/a?b=1&amp;c=2|the docs> <javascript:alert(1)|x>",
+            "the docs x",
+            "a span",
+            ["https://example.com/a?b=1&c=2"],
+        ),
+        ("<@U1> <@U1|old> <#C1> <!subteam^S1> <!here>", "@alice @alice #incident-7 @oncall @here",
+         "span span span span span", []),
+        ("*Update <!date^0^{date_num}|x>: Identified*", None, "strong time", []),
+        ("> quoted *line*\nafter", "quoted lineafter", "blockquote strong", []),
+        ("• one\n• *two*", "onetwo", "ul li li strong", []),
+        ("```&lt;b&gt; *not bold*```", "<b> *not bold*", "pre", []),
+        (":white_check_mark: done :nope:", "✅ done :nope:", "", []),
+    ],
+)  # fmt: skip
+def test_mrkdwn_is_drawn_as_slack_shows_it_and_never_as_html(
+    browser: Any, sandbox_url: str, mrkdwn: str, text: str | None, tags: str, links: list[str]
+) -> None:
+    if not browser.current_url.startswith(sandbox_url):
+        browser.get(f"{sandbox_url}/")
+    [(shown, drawn, hrefs)] = browser.execute_async_script(CASES, [mrkdwn])
+    if text is not None:
+        assert shown == text
+    assert drawn == tags
+    assert hrefs == links

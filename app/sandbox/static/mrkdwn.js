@@ -175,8 +175,9 @@ const EMPHASIS = [
 
 function emphasisPattern(mark) {
   const m = mark === "*" ? "\\*" : mark;
-  // Opening mark at the start or after a non-word character, closing mark before one.
-  return new RegExp(`(^|[^\\p{L}\\p{N}${m}])${m}(?=\\S)((?:(?!${m}).)*?\\S)${m}(?=$|[^\\p{L}\\p{N}${m}])`, "u");
+  // Opening mark at the start or after a non-word character and before a non-space; the
+  // closing one is the first after a non-space and before a non-word character.
+  return new RegExp(`(^|[^\\p{L}\\p{N}${m}])${m}(?=\\S)(.*?\\S)${m}(?=$|[^\\p{L}\\p{N}])`, "u");
 }
 
 const PATTERNS = EMPHASIS.map((e) => ({ ...e, re: emphasisPattern(e.mark) }));

@@ -103,7 +103,7 @@ def browser(sandbox_url: str) -> Iterator[Any]:
         "--no-sandbox",
         "--disable-dev-shm-usage",
         "--disable-gpu",
-        "--window-size=1200,760",
+        "--window-size=1200,900",
         "--lang=en-US",
     ):
         options.add_argument(argument)
@@ -325,12 +325,12 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     )
     assert "investigation" in error
     me.fill("investigation", "Rolled back deploy 42; error rate falling.")
-    me.screenshot("modal")
+    me.screenshot("sandbox-modal")
     me.submit()
     me.modal_closed()
     me.message("Rolled back deploy 42")
     me.nothing_unsupported()
-    me.screenshot("channel")
+    me.screenshot("sandbox-channel")
 
     # The update is in the announcement's thread in #incidents too.
     me.open("incidents")
@@ -343,7 +343,7 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
         lambda: "Checkout errors" in me.d.find_element(me.by.ID, "home-body").text, "the Home tab"
     )
     me.nothing_unsupported()
-    me.screenshot("home")
+    me.screenshot("sandbox-home")
 
     # Resolve through the resolution form, then generate the postmortem and read it.
     me.open("incident-1")

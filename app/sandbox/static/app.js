@@ -166,6 +166,7 @@ function render() {
   renderPeople(data);
   if (!person(ui.me) || person(ui.me).is_bot) {
     $("app").classList.add("nobody");
+    renderWelcome(data);
     return;
   }
   $("app").classList.remove("nobody");
@@ -213,6 +214,23 @@ function sidebarItem(channel) {
   if (channel.archived) item.appendChild(el("span", "nav-note", "archived"));
   item.addEventListener("click", () => openChannel(channel.id));
   return item;
+}
+
+function renderWelcome(data) {
+  const box = $("welcome-people");
+  const humans = data.people.filter((p) => !p.is_bot);
+  draw(box, humans.map((p) => ({
+    key: JSON.stringify(p),
+    node: () => {
+      const button = el("button", "welcome-person");
+      button.type = "button";
+      button.dataset.user = p.id;
+      button.appendChild(el("span", "welcome-name", `Be ${p.name}`));
+      button.appendChild(el("span", "welcome-role", p.functions.join(", ") || p.real_name));
+      button.addEventListener("click", () => choose(p.id));
+      return button;
+    },
+  })));
 }
 
 function renderSidebar(data) {

@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the bot's clock N times faster (60: a 5-minute escalation in 5 seconds)",
     )
     sandbox.add_argument("--open", action="store_true", help="open the page in a browser")
+    sandbox.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="the bot connects over Socket Mode (as `warroom serve` does) instead of HTTP",
+    )
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -70,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
         if args.command == "sandbox":
-            return _sandbox(settings, args.port, args.speed, args.open)
+            return _sandbox(settings, args.port, args.speed, args.open, args.socket_mode)
         if args.command == "db":
             from app.store.migrate import upgrade_sync
 
@@ -146,7 +151,9 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
     return 0
 
 
-def _sandbox(settings: Settings, port: int, speed: float, open_browser: bool) -> int:
+def _sandbox(
+    settings: Settings, port: int, speed: float, open_browser: bool, socket_mode: bool
+) -> int:
     import math
 
     if not (math.isfinite(speed) and 0 < speed <= 3600):
@@ -157,7 +164,7 @@ def _sandbox(settings: Settings, port: int, speed: float, open_browser: bool) ->
         return 2
     from app.sandbox.run import serve
 
-    asyncio.run(serve(settings, port, speed, open_browser))
+    asyncio.run(serve(settings, port, speed, open_browser, socket_mode))
     return 0
 
 

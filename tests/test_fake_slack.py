@@ -788,6 +788,41 @@ async def test_a_snapshot_restores_the_workspace_in_a_new_fake(
         again.restore({**data, "format": 99})
 
 
+async def test_socket_mode_envelopes_reach_the_app_and_its_acknowledgments_come_back(
+    fake_slack: FakeSlack,
+) -> None:
+    from slack_sdk.socket_mode.aiohttp import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    from app.fake_slack.socket_mode import NotConnected
+
+    api = AsyncWebClient(token=TOKEN, base_url=fake_slack.api_url, retry_handlers=[])
+    with pytest.raises(NotConnected):
+        await fake_slack.send_envelope("events_api", {"event": {}})
+    await expect_error(api.apps_connections_open(app_token=TOKEN), "not_allowed_token_type")
+    client = SocketModeClient(app_token=fake_slack.app_token, web_client=api)
+
+    async def acknowledge(client: SocketModeClient, request: SocketModeRequest) -> None:
+        text = request.payload.get("text")
+        reply = {"text": f"got {text}"} if request.type == "slash_commands" else None
+        await client.send_socket_mode_response(SocketModeResponse(request.envelope_id, reply))
+
+    client.socket_mode_request_listeners.append(acknowledge)  # type: ignore[arg-type]
+    await client.connect()
+    try:
+        await fake_slack.sockets.wait_connected(5)
+        assert await fake_slack.send_envelope("slash_commands", {"text": "hi"}) == {
+            "text": "got hi"
+        }
+        assert await fake_slack.send_envelope("events_api", {"event": {}}) == {}
+    finally:
+        await client.close()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{fake_slack.base_url}/link/?ticket=guessed") as response:
+            assert response.status == 404
+
+
 # block kit limits --------------------------------------------------------------------
 
 

@@ -88,10 +88,13 @@ async def eventually_async(check: Any, timeout: float = 10.0) -> Any:
 
 
 async def start_page(
-    database_url: str, speed: float = 1.0, state_file: Path | None = None
+    database_url: str,
+    speed: float = 1.0,
+    state_file: Path | None = None,
+    socket_mode: bool = False,
 ) -> AsyncIterator[Page]:
     settings = Settings(database_url=database_url, policy=Policy())
-    sandbox = Sandbox(settings, speed=speed, state_file=state_file)
+    sandbox = Sandbox(settings, speed=speed, state_file=state_file, socket_mode=socket_mode)
     await sandbox.start()
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=0.2)
     await runner.setup()
@@ -112,6 +115,13 @@ async def page(database_url: str) -> AsyncIterator[Page]:
         yield running
 
 
+@pytest.fixture(params=["http", "socket_mode"])
+async def either_page(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Page]:
+    """The bot hears Slack's requests over signed HTTP, or over Socket Mode."""
+    async for running in start_page(database_url, socket_mode=request.param == "socket_mode"):
+        yield running
+
+
 def texts(conversation: dict[str, Any]) -> str:
     """Everything shown in a conversation: messages, replies, answers only the viewer sees."""
     parts = [json.dumps(m["blocks"]) + m["text"] for m in conversation["messages"]]
@@ -124,7 +134,12 @@ def texts(conversation: dict[str, Any]) -> str:
 # --- the story, as people tell it through the page ----------------------------------------
 
 
-async def test_an_incident_from_declare_to_postmortem_through_the_page(page: Page) -> None:
+async def test_an_incident_from_declare_to_postmortem_through_the_page(
+    either_page: Page,
+) -> None:
+    page = either_page
+    # Over Socket Mode the bot listens on no port: requests come over its WebSocket.
+    assert (page.sandbox.listener is None) is page.sandbox.socket_mode
     general = await page.channel_id(ALICE, "general")
     await page.command(ALICE, general, "/incident declare sev2 Checkout errors")
     room = await page.channel_id(ALICE, "incident-1")
@@ -202,7 +217,8 @@ async def test_an_incident_from_declare_to_postmortem_through_the_page(page: Pag
     assert "Checkout errors" in document and "A bad deploy" in document
 
 
-async def test_the_home_tab_and_its_declare_form(page: Page) -> None:
+async def test_the_home_tab_and_its_declare_form(either_page: Page) -> None:
+    page = either_page
     await page.act("home", ALICE)
     await page.settle()
     home = (await page.state(ALICE))["home"]

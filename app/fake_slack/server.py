@@ -16,12 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control, snapshot
+from . import control, snapshot, socket_mode
 from .args import ApiError, Args
 from .faults import DEFAULT_SLOW_SECONDS, Fault, FaultPlan, http_fault
 from .http_io import BadRequestBody, bearer_token, json_response, read_args, read_upload
 from .methods import HANDLERS
 from .ratelimit import RateLimiter
+from .socket_mode import SocketHub
 from .state import (
     Call,
     Channel,
@@ -55,6 +56,7 @@ READ_ONLY = frozenset(
         "conversations.replies",
         "chat.getPermalink",
         "pins.list",
+        "apps.connections.open",
     }
 )
 
@@ -74,8 +76,11 @@ class FakeSlack:
         team_name: str = "Fake Workspace",
         seed: int | None = None,
         clock: Callable[[], float] | None = None,
+        app_token: str = "xapp-test",
     ) -> None:
         self.bot_token = bot_token
+        # The app-level token: apps.connections.open (Socket Mode) takes only this one.
+        self.app_token = app_token
         self.workspace = Workspace(
             team_id=team_id,
             team_name=team_name,
@@ -94,6 +99,7 @@ class FakeSlack:
         self._base_url = ""
         # Called with each Web API call before it is applied; True drops it unapplied.
         self.before_call: Callable[[Call], bool] | None = None
+        self.sockets = SocketHub(self.workspace.app_id)
         # Bumped whenever the workspace may look different (see `on_change`).
         self.version = 0
         self._watchers: list[Callable[[int], None]] = []
@@ -115,6 +121,7 @@ class FakeSlack:
 
     async def stop(self) -> None:
         """Stop serving; pending slow calls are cut off."""
+        await self.sockets.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -132,6 +139,7 @@ class FakeSlack:
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/files/{file_id}/{name}", self._handle_download)
+        app.router.add_get("/link/", self.sockets.handle)
         control.add_routes(app, self)
         return app
 
@@ -292,6 +300,16 @@ class FakeSlack:
         if view_id is not None:
             self.workspace.trigger_views[trigger] = view_id
         return trigger
+
+    # Socket Mode ----------------------------------------------------------------------
+
+    async def send_envelope(
+        self, kind: str, payload: JsonDict, timeout: float = socket_mode.ACK_TIMEOUT
+    ) -> JsonDict:
+        """Send the connected app a Socket Mode envelope (`slash_commands`, `interactive`,
+        `events_api`); returns its acknowledgment's payload ({} when it had none). Raises
+        NotConnected, or TimeoutError without an acknowledgment in time."""
+        return await self.sockets.send(kind, payload, timeout)
 
     # watching -------------------------------------------------------------------------
 
@@ -498,6 +516,8 @@ class FakeSlack:
     def _dispatch(
         self, method: str, args: dict[str, Any], token: str | None, fault: Fault | None
     ) -> Outcome:
+        if method == "apps.connections.open":
+            return self._connections_open(token)
         handler = HANDLERS.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
@@ -512,6 +532,15 @@ class FakeSlack:
         if fault is not None and fault.kind == "error":
             return 200, {"ok": False, "error": fault.error}, {}
         return self._run(method, args)
+
+    def _connections_open(self, token: str | None) -> Outcome:
+        """apps.connections.open: a WebSocket URL, for the app-level token only."""
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token != self.app_token:
+            error = "not_allowed_token_type" if token == self.bot_token else "invalid_auth"
+            return 200, {"ok": False, "error": error}, {}
+        return 200, {"ok": True, "url": self.sockets.new_url(self.base_url)}, {}
 
     def _run(self, method: str, args: dict[str, Any]) -> Outcome:
         try:

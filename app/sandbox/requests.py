@@ -1,6 +1,7 @@
 """What Slack sends the bot, built from what a person does in the sandbox: slash commands,
-clicks, form submissions and Events API callbacks, signed with the signing secret and posted
-over HTTP to the bot's `/slack/events`, exactly as Slack would."""
+clicks, form submissions and Events API callbacks, delivered as Slack delivers them: signed
+with the signing secret and posted over HTTP to the bot's `/slack/events` (`SlackRequests`), or
+as envelopes over the bot's Socket Mode connection (`SocketRequests`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+
+from app.fake_slack import FakeSlack
+from app.fake_slack.socket_mode import NotConnected
 
 JsonDict = dict[str, Any]
 
@@ -68,8 +72,7 @@ class SlackRequests:
         trigger_id: str,
         command: str = "/incident",
     ) -> Answer:
-        """A slash command, form-encoded; `text` is in Slack's format (escaped, mentions
-        as `<@U…|name>`)."""
+        """A slash command; `text` is in Slack's format (escaped, mentions as `<@U…|name>`)."""
         fields = {
             "token": "sandbox",
             "team_id": self.team_id,
@@ -85,7 +88,7 @@ class SlackRequests:
             "response_url": response_url,
             "trigger_id": trigger_id,
         }
-        return await self._post(urlencode(fields), "application/x-www-form-urlencoded")
+        return await self._deliver_command(fields)
 
     async def interaction(self, payload: JsonDict) -> Answer:
         """An interactivity payload (block_actions, view_submission, view_closed…)."""
@@ -97,11 +100,10 @@ class SlackRequests:
             "enterprise": None,
             **payload,
         }
-        body = urlencode({"payload": json.dumps(full, separators=(",", ":"))})
-        return await self._post(body, "application/x-www-form-urlencoded")
+        return await self._deliver_interaction(full)
 
     async def event(self, event: JsonDict, event_time: int) -> Answer:
-        """An Events API callback (JSON), with a fresh event_id."""
+        """An Events API callback, with a fresh event_id."""
         body = {
             "token": "sandbox",
             "team_id": self.team_id,
@@ -112,7 +114,46 @@ class SlackRequests:
             "event_time": event_time,
             "is_ext_shared_channel": False,
         }
+        return await self._deliver_event(body)
+
+    # HTTP: a form for a command, a form with one `payload` field for an interaction, JSON for
+    # an event.
+
+    async def _deliver_command(self, fields: dict[str, str]) -> Answer:
+        return await self._post(urlencode(fields), "application/x-www-form-urlencoded")
+
+    async def _deliver_interaction(self, payload: JsonDict) -> Answer:
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+        return await self._post(body, "application/x-www-form-urlencoded")
+
+    async def _deliver_event(self, body: JsonDict) -> Answer:
         return await self._post(json.dumps(body, separators=(",", ":")), "application/json")
+
+
+class SocketRequests(SlackRequests):
+    """The same requests as envelopes over the bot's Socket Mode connection to the fake; the
+    acknowledgment's payload is the answer."""
+
+    def __init__(self, fake: FakeSlack, team_id: str, app_id: str) -> None:
+        super().__init__("", "", team_id, app_id)
+        self.fake = fake
+
+    async def _envelope(self, kind: str, payload: JsonDict) -> Answer:
+        try:
+            return Answer(200, await self.fake.send_envelope(kind, payload))
+        except TimeoutError:
+            return Answer(504, {})  # Slack: "operation_timeout", shown to the person
+        except NotConnected:
+            return Answer(503, {})
+
+    async def _deliver_command(self, fields: dict[str, str]) -> Answer:
+        return await self._envelope("slash_commands", dict(fields))
+
+    async def _deliver_interaction(self, payload: JsonDict) -> Answer:
+        return await self._envelope("interactive", payload)
+
+    async def _deliver_event(self, body: JsonDict) -> Answer:
+        return await self._envelope("events_api", body)
 
 
 def _parse(raw: str) -> JsonDict:

@@ -64,12 +64,18 @@ def first_line(url: str, credentials: bool) -> str:
     )
 
 
-async def serve(settings: Settings, port: int, speed: float, open_browser: bool = False) -> None:
+async def serve(
+    settings: Settings,
+    port: int,
+    speed: float,
+    open_browser: bool = False,
+    socket_mode: bool = False,
+) -> None:
     """Serve until SIGINT or SIGTERM."""
     credentials = bool(settings.bot_token)
     settings = sandbox_settings(settings)
     state_file = workspace_file(settings.database_url)
-    sandbox = Sandbox(settings, speed=speed, state_file=state_file)
+    sandbox = Sandbox(settings, speed=speed, state_file=state_file, socket_mode=socket_mode)
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
@@ -86,7 +92,8 @@ async def serve(settings: Settings, port: int, speed: float, open_browser: bool 
         await sandbox.start()
         database = make_url(sandbox.settings.database_url).render_as_string(hide_password=True)
         pace = "real time" if speed == 1 else f"{speed:g}× real time"
-        print(f"Sandbox ready: {url}/ (database {database}; clock at {pace})", flush=True)
+        how = "; Socket Mode" if socket_mode else ""
+        print(f"Sandbox ready: {url}/ (database {database}; clock at {pace}{how})", flush=True)
         if open_browser:
             webbrowser.open(f"{url}/")
         await _until_stopped()

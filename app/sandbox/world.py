@@ -22,12 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
 from app.bootstrap import Runtime, build
 from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.fake_slack.state import Channel, Message, Workspace
 from app.sandbox.people import Cast, cast_for, seed
-from app.sandbox.requests import Answer, JsonDict, SlackRequests
+from app.sandbox.requests import Answer, JsonDict, SlackRequests, SocketRequests
 from app.server import Listener, listen, prepare
 from app.services.clock import AcceleratedClock
 
@@ -97,8 +99,11 @@ class Sandbox:
         settings: Settings,
         speed: float = 1.0,
         state_file: Path | None = None,
+        socket_mode: bool = False,
     ) -> None:
         self.state_file = state_file
+        # Deliver Slack's requests over Socket Mode (the manifest's default) instead of HTTP.
+        self.socket_mode = socket_mode
         saved = _read_state(state_file)
         # Time never goes backwards across restarts, even after a run at a higher speed.
         start = max(time.time(), float(saved.get("clock") or 0))
@@ -111,12 +116,14 @@ class Sandbox:
             bot_name="warroom",
             team_name="Warroom sandbox",
             clock=self.clock.epoch,
+            app_token=f"xapp-sandbox-{secrets.token_hex(12)}",
         )
         self.signing_secret = secrets.token_hex(24)
         settings = replace(settings, policy=self.cast.policy)
         self.settings = scaled_policy_settings(settings, speed)
         self.runtime: Runtime | None = None
         self.listener: Listener | None = None
+        self.socket_handler: AsyncSocketModeHandler | None = None
         self.requests: SlackRequests | None = None
         # trigger_id -> the person whose act issued it (the modals it opens are theirs)
         self.triggers: dict[str, str] = {}
@@ -149,19 +156,26 @@ class Sandbox:
         self.settings = replace(
             self.settings,
             bot_token=self.fake.bot_token,
-            signing_secret=self.signing_secret,
-            app_token="",
+            signing_secret="" if self.socket_mode else self.signing_secret,
+            app_token=self.fake.app_token if self.socket_mode else "",
             api_url=self.fake.api_url,
         )
         self.runtime = build(self.settings, clock=self.clock)
         await prepare(self.runtime)
-        self.listener = await listen(self.runtime, "127.0.0.1", 0)
-        self.requests = SlackRequests(
-            f"http://127.0.0.1:{self.listener.port}/slack/events",
-            self.signing_secret,
-            TEAM,
-            self.workspace.app_id,
-        )
+        if self.socket_mode:
+            # As `warroom serve` connects: the app token opens a WebSocket to the fake.
+            self.socket_handler = AsyncSocketModeHandler(self.runtime.app, self.settings.app_token)
+            await self.socket_handler.connect_async()
+            await self.fake.sockets.wait_connected(10)
+            self.requests = SocketRequests(self.fake, TEAM, self.workspace.app_id)
+        else:
+            self.listener = await listen(self.runtime, "127.0.0.1", 0)
+            self.requests = SlackRequests(
+                f"http://127.0.0.1:{self.listener.port}/slack/events",
+                self.signing_secret,
+                TEAM,
+                self.workspace.app_id,
+            )
         await self.runtime.engine.tick()
         tick = self.settings.policy.escalation.tick_seconds
         self.runtime.engine.start(interval=max(MIN_TICK_SECONDS, tick / self.speed))
@@ -177,6 +191,8 @@ class Sandbox:
             await self._writing
         if self.state_file is not None:
             await asyncio.to_thread(_write_atomically, self.state_file, self._state_text())
+        if self.socket_handler is not None:
+            await self.socket_handler.close_async()
         if self.listener is not None:
             await self.listener.close()
         if self.runtime is not None:

@@ -3,8 +3,9 @@
 A person acts in the web page (types a command, clicks a button, submits a form, pins a
 message); `Sandbox` turns each act into what Slack would do: it changes the fake workspace where
 a person's act changes it (a message, a pin), issues the `response_url` and `trigger_id` Slack
-would issue, and sends the bot the signed request Slack would send. What the bot does in return
-reaches the fake over the Web API, and the page reads it back from there.
+would issue, and sends the bot the request Slack would send (signed over HTTP, or an envelope
+over Socket Mode). What the bot does in return reaches the fake over the Web API, and the page
+reads it back from there.
 """
 
 from __future__ import annotations
@@ -82,13 +83,13 @@ def scaled_policy_settings(settings: Settings, speed: float) -> Settings:
     """Leases and the repair grace are about processes, not incidents: they keep their real
     length however fast the sandbox's clock runs."""
     escalation = settings.policy.escalation
-    faster = escalation.model_copy(
+    scaled = escalation.model_copy(
         update={
             "lease_seconds": max(1, round(escalation.lease_seconds * speed)),
             "repair_after_seconds": round(escalation.repair_after_seconds * speed),
         }
     )
-    return replace(settings, policy=settings.policy.model_copy(update={"escalation": faster}))
+    return replace(settings, policy=settings.policy.model_copy(update={"escalation": scaled}))
 
 
 class Sandbox:

@@ -6,6 +6,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test test-fast wheel-check lint format bench load clean
 
+# Exits 0 when SLACK_BOT_TOKEN is set in the environment or in .env.
+define HAS_SLACK_TOKEN
+import os, sys
+from dotenv import dotenv_values
+token = os.environ.get("SLACK_BOT_TOKEN") or dotenv_values(".env").get("SLACK_BOT_TOKEN") or ""
+sys.exit(0 if token.strip() else 1)
+endef
+export HAS_SLACK_TOKEN
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +24,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The bot when Slack credentials are configured (SLACK_BOT_TOKEN in the environment or .env),
+# else the local sandbox (`warroom sandbox`: the bot, a local Slack and a web page).
 run: $(STAMP)
-	@$(BIN)/warroom serve $(ARGS)
+	@if $(BIN)/python -c "$$HAS_SLACK_TOKEN"; then \
+		$(BIN)/warroom serve $(ARGS); \
+	else \
+		$(BIN)/warroom sandbox $(ARGS); \
+	fi
 
 # Style, types, and the import contract (layers point down; no cycles): see pyproject.toml.
 lint: $(STAMP)

@@ -36,6 +36,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    sandbox = sub.add_parser(
+        "sandbox", help="try Warroom in a browser: the bot, a local Slack and its web page"
+    )
+    sandbox.add_argument("--port", type=int, default=3000, help="web page port (default 3000)")
+    sandbox.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="run the bot's clock N times faster (60: a 5-minute escalation in 5 seconds)",
+    )
+    sandbox.add_argument("--open", action="store_true", help="open the page in a browser")
+    sandbox.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="the bot connects over Socket Mode (as `warroom serve` does) instead of HTTP",
+    )
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
@@ -60,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings, args.http, args.host, args.port)
+        if args.command == "sandbox":
+            return _sandbox(settings, args.port, args.speed, args.open, args.socket_mode)
         if args.command == "db":
             asyncio.run(_upgrade(settings))
             print(f"Database is up to date ({_redact(settings.database_url)}).")
@@ -163,6 +181,23 @@ async def _upgrade(settings: Settings) -> None:
     await wait_for_database(settings.database_url, settings.db_wait_seconds)
     async with database_errors(settings.database_url):
         await upgrade(settings.database_url)
+
+
+def _sandbox(
+    settings: Settings, port: int, speed: float, open_browser: bool, socket_mode: bool
+) -> int:
+    import math
+
+    if not (math.isfinite(speed) and 0 < speed <= 3600):
+        print("--speed must be more than 0 and at most 3600.", file=sys.stderr)
+        return 2
+    if not 0 <= port <= 65535:
+        print("--port must be between 0 and 65535.", file=sys.stderr)
+        return 2
+    from app.sandbox.run import serve
+
+    asyncio.run(serve(settings, port, speed, open_browser, socket_mode))
+    return 0
 
 
 async def _stats(settings: Settings, days: int) -> str:

@@ -20,6 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4003, help="0 picks a free port")
     parser.add_argument("--token", default="xoxb-test", help="the bot token to accept")
+    parser.add_argument(
+        "--app-token", default="xapp-test", help="the app-level token (Socket Mode) to accept"
+    )
     parser.add_argument("--bot-user", default="UBOT", help="the bot's user id")
     parser.add_argument("--team", default="T1", help="the workspace id")
     parser.add_argument("--seed", type=int, default=None, help="seed for generated ids")
@@ -33,6 +36,7 @@ async def serve(options: argparse.Namespace) -> None:
         bot_user_id=options.bot_user,
         team_id=options.team,
         seed=options.seed,
+        app_token=options.app_token,
     )
     await fake.start(host=options.host, port=options.port)
     print(fake.api_url, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-import time
 
 from .api_common import (
     Handler,
@@ -44,7 +43,7 @@ def create(ws: Workspace, args: Args) -> JsonDict:
     channel = Channel(
         id=ws.new_id("C"),
         name=name,
-        created=int(time.time()),
+        created=int(ws.now()),
         creator=ws.bot_user_id,
         is_private=args.flag("is_private"),
         members=[ws.bot_user_id],
@@ -106,7 +105,7 @@ def set_topic(ws: Workspace, args: Args) -> JsonDict:
         raise ApiError("too_long")
     channel.topic = topic
     channel.topic_creator = ws.bot_user_id
-    channel.topic_last_set = int(time.time())
+    channel.topic_last_set = int(ws.now())
     return {"channel": ws.channel_api(channel)}
 
 
@@ -182,7 +181,7 @@ def _open_mpim(ws: Workspace, users: list[str]) -> Channel:
     channel = Channel(
         id=ws.new_id("G"),
         name="mpdm-" + "--".join(names) + "-1",
-        created=int(time.time()),
+        created=int(ws.now()),
         creator=ws.bot_user_id,
         is_mpim=True,
         members=[ws.bot_user_id, *users],

@@ -7,8 +7,6 @@ is served by the HTTP server (see server.py), which stores the content on the fi
 
 from __future__ import annotations
 
-import time
-
 from .api_common import Handler, require_can_post, resolve_target, thread_parent
 from .args import ApiError, Args
 from .state import PERMALINK_HOST, Channel, JsonDict, Message, StoredFile, Workspace
@@ -25,7 +23,7 @@ def get_upload_url(ws: Workspace, args: Args) -> JsonDict:
         name=filename,
         length=length,
         user=ws.bot_user_id,
-        created=int(time.time()),
+        created=int(ws.now()),
     )
     ws.files[stored.id] = stored
     return {"upload_url": f"{ws.base_url}/upload/{stored.id}", "file_id": stored.id}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from .api_common import Handler, require_member, visible_channel
 from .args import ApiError, Args
 from .state import Channel, JsonDict, Message, Pin, Workspace
@@ -25,7 +23,7 @@ def pins_add(ws: Workspace, args: Args) -> JsonDict:
     pins = ws.pins[channel.id]
     if any(pin.ts == message.ts for pin in pins):
         raise ApiError("already_pinned")
-    pins.append(Pin(message.ts, int(time.time()), ws.bot_user_id))
+    pins.append(Pin(message.ts, int(ws.now()), ws.bot_user_id))
     return {}
 
 

@@ -102,6 +102,7 @@ def views_open(ws: Workspace, args: Args) -> JsonDict:
     view = _build(ws, spec, ws.new_id("V"), None)
     ws.used_triggers.add(trigger)
     ws.views[view["id"]] = view
+    ws.view_triggers[view["id"]] = trigger
     ws.view_stacks.append([view["id"]])
     return {"view": view}
 
@@ -132,6 +133,7 @@ def views_push(ws: Workspace, args: Args) -> JsonDict:
         stack.append(view["id"])
     ws.used_triggers.add(trigger)
     ws.views[view["id"]] = view
+    ws.view_triggers[view["id"]] = trigger
     return {"view": view}
 
 

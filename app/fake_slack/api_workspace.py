@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from .api_common import Handler, page_body
 from .args import ApiError, Args, paginate
 from .state import PERMALINK_HOST, JsonDict, Workspace
@@ -36,7 +34,7 @@ def users_list(ws: Workspace, args: Args) -> JsonDict:
     """users.list: paginated directory including the bot."""
     page, next_cursor = paginate(list(ws.users.values()), args, default_limit=200)
     body = page_body("members", [u.to_api(ws.team_id) for u in page], next_cursor)
-    body["cache_ts"] = int(time.time())
+    body["cache_ts"] = int(ws.now())
     return body
 
 

@@ -29,6 +29,11 @@ def add_routes(app: web.Application, fake: FakeSlack) -> None:
     app.router.add_post("/_fake/users", _bind(fake, _post_user))
     app.router.add_post("/_fake/usergroups", _bind(fake, _post_usergroup))
     app.router.add_post("/_fake/channels", _bind(fake, _post_channel))
+    app.router.add_post("/_fake/messages", _bind(fake, _post_message))
+    app.router.add_post("/_fake/pins", _bind(fake, _post_pin))
+    app.router.add_post("/_fake/reactions", _bind(fake, _post_reaction))
+    app.router.add_post("/_fake/response_urls", _bind(fake, _post_response_url))
+    app.router.add_post("/_fake/trigger_ids", _bind(fake, _post_trigger_id))
 
 
 def _bind(fake: FakeSlack, handler: Callable[[FakeSlack, JsonDict], JsonDict]) -> Route:
@@ -202,3 +207,31 @@ def _post_channel(fake: FakeSlack, body: JsonDict) -> JsonDict:
         topic=body.get("topic", ""),
     )
     return {"ok": True, "id": channel_id}
+
+
+def _post_message(fake: FakeSlack, body: JsonDict) -> JsonDict:
+    """A person's message (text in Slack's format: `&`, `<` and `>` escaped)."""
+    message = fake.add_message(
+        body["channel"], body["user"], body["text"], thread_ts=body.get("thread_ts")
+    )
+    return {"ok": True, "ts": message.ts, "message": fake.workspace.message_api(message)}
+
+
+def _post_pin(fake: FakeSlack, body: JsonDict) -> JsonDict:
+    fake.add_pin(body["channel"], body["ts"], body["user"])
+    return {"ok": True}
+
+
+def _post_reaction(fake: FakeSlack, body: JsonDict) -> JsonDict:
+    fake.add_reaction(body["channel"], body["ts"], body["user"], body["name"])
+    return {"ok": True}
+
+
+def _post_response_url(fake: FakeSlack, _body: JsonDict) -> JsonDict:
+    """A response_url for a request built outside this process (a command, a click)."""
+    return {"ok": True, "response_url": fake.new_response_url()}
+
+
+def _post_trigger_id(fake: FakeSlack, body: JsonDict) -> JsonDict:
+    """A trigger_id for such a request; `view_id` names the modal stack views.push extends."""
+    return {"ok": True, "trigger_id": fake.new_trigger_id(body.get("view_id"))}

@@ -16,18 +16,20 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control
+from . import control, snapshot, socket_mode
 from .args import ApiError, Args
 from .faults import DEFAULT_SLOW_SECONDS, Fault, FaultPlan, http_fault
 from .http_io import BadRequestBody, bearer_token, json_response, read_args, read_upload
 from .methods import HANDLERS
 from .ratelimit import RateLimiter
+from .socket_mode import SocketHub
 from .state import (
     Call,
     Channel,
     EphemeralMessage,
     JsonDict,
     Message,
+    Pin,
     StoredFile,
     User,
     UserGroup,
@@ -38,6 +40,25 @@ logger = logging.getLogger(__name__)
 
 RESPONSE_URL_MAX_USES = 5
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# Methods that only read: calling them changes nothing a watcher of the workspace would see.
+READ_ONLY = frozenset(
+    {
+        "auth.test",
+        "users.info",
+        "users.list",
+        "users.lookupByEmail",
+        "usergroups.list",
+        "usergroups.users.list",
+        "conversations.info",
+        "conversations.list",
+        "conversations.members",
+        "conversations.history",
+        "conversations.replies",
+        "chat.getPermalink",
+        "pins.list",
+        "apps.connections.open",
+    }
+)
 
 Outcome = tuple[int, JsonDict, dict[str, str]]
 
@@ -54,14 +75,19 @@ class FakeSlack:
         bot_name: str = "warroom",
         team_name: str = "Fake Workspace",
         seed: int | None = None,
+        clock: Callable[[], float] | None = None,
+        app_token: str = "xapp-test",
     ) -> None:
         self.bot_token = bot_token
+        # The app-level token: apps.connections.open (Socket Mode) takes only this one.
+        self.app_token = app_token
         self.workspace = Workspace(
             team_id=team_id,
             team_name=team_name,
             bot_user_id=bot_user_id,
             bot_name=bot_name,
             seed=seed,
+            now=clock or time.time,
         )
         self.faults = FaultPlan()
         self.rate_limiter: RateLimiter | None = None
@@ -73,6 +99,10 @@ class FakeSlack:
         self._base_url = ""
         # Called with each Web API call before it is applied; True drops it unapplied.
         self.before_call: Callable[[Call], bool] | None = None
+        self.sockets = SocketHub(self.workspace.app_id)
+        # Bumped whenever the workspace may look different (see `on_change`).
+        self.version = 0
+        self._watchers: list[Callable[[int], None]] = []
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -91,6 +121,7 @@ class FakeSlack:
 
     async def stop(self) -> None:
         """Stop serving; pending slow calls are cut off."""
+        await self.sockets.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -107,6 +138,8 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files/{file_id}/{name}", self._handle_download)
+        app.router.add_get("/link/", self.sockets.handle)
         control.add_routes(app, self)
         return app
 
@@ -145,14 +178,18 @@ class FakeSlack:
             is_bot=is_bot,
             email=email,
         )
-        return self.workspace.add_user(user).to_api(self.workspace.team_id)
+        self.workspace.add_user(user)
+        self.changed()
+        return user.to_api(self.workspace.team_id)
 
     def add_usergroup(
         self, group_id: str, handle: str, users: Iterable[str] = (), name: str = ""
     ) -> JsonDict:
         """Add a user group (e.g. the on-call rota the bot pages)."""
         group = UserGroup(id=group_id, handle=handle, name=name or handle, users=list(users))
-        return self.workspace.add_usergroup(group).to_api(self.workspace.team_id, True)
+        self.workspace.add_usergroup(group)
+        self.changed()
+        return group.to_api(self.workspace.team_id, True)
 
     def add_channel(
         self,
@@ -174,14 +211,16 @@ class FakeSlack:
         channel = Channel(
             id=ws.new_id("C"),
             name=name,
-            created=int(time.time()),
+            created=int(ws.now()),
             creator=people[0] if people else ws.bot_user_id,
             is_private=is_private,
             is_archived=is_archived,
             members=people,
             topic=topic,
         )
-        return ws.add_channel(channel).id
+        ws.add_channel(channel)
+        self.changed()
+        return channel.id
 
     def add_message(
         self,
@@ -204,7 +243,50 @@ class FakeSlack:
             blocks=blocks,
             thread_ts=thread_ts,
         )
-        return ws.add_message(message)
+        ws.add_message(message)
+        self.changed()
+        return message
+
+    def add_pin(self, channel_id: str, ts: str, user: str) -> Message:
+        """Someone pins a message (as a person would in Slack; the bot uses pins.add).
+
+        Raises KeyError for an unknown channel or message, ValueError when already pinned."""
+        ws = self.workspace
+        message = ws.find_message(channel_id, ts)
+        if message is None:
+            raise KeyError(f"{channel_id}/{ts}")
+        if any(pin.ts == ts for pin in ws.pins[channel_id]):
+            raise ValueError("already_pinned")
+        ws.pins[channel_id].append(Pin(ts, int(ws.now()), user))
+        self.changed()
+        return message
+
+    def add_reaction(self, channel_id: str, ts: str, user: str, name: str) -> Message:
+        """Someone reacts to a message with :name: (once per person and name)."""
+        message = self.workspace.find_message(channel_id, ts)
+        if message is None:
+            raise KeyError(f"{channel_id}/{ts}")
+        users = message.reactions.setdefault(name.strip(":"), [])
+        if user in users:
+            raise ValueError("already_reacted")
+        users.append(user)
+        self.changed()
+        return message
+
+    def join(self, channel_id: str, user: str) -> Channel:
+        """Someone joins a public channel (or is already in it)."""
+        channel = self.workspace.channels[channel_id]
+        if not channel.has_member(user):
+            channel.members.append(user)
+            self.changed()
+        return channel
+
+    def close_view(self, view_id: str) -> list[str]:
+        """Someone closed a modal: it and the views pushed above it are gone."""
+        closed = self.workspace.close_view(view_id)
+        if closed:
+            self.changed()
+        return closed
 
     def delete_message(self, channel_id: str, ts: str) -> None:
         """A person deletes a message: it leaves the history and the pins (KeyError when
@@ -224,10 +306,37 @@ class FakeSlack:
 
     def new_trigger_id(self, view_id: str | None = None) -> str:
         """A fresh trigger id; `view_id` says which modal stack views.push will extend."""
-        trigger = f"{next(self._ids)}.{int(time.time())}.fake{next(self._ids):08x}"
+        trigger = f"{next(self._ids)}.{int(self.workspace.now())}.fake{next(self._ids):08x}"
         if view_id is not None:
             self.workspace.trigger_views[trigger] = view_id
         return trigger
+
+    # Socket Mode ----------------------------------------------------------------------
+
+    async def send_envelope(
+        self, kind: str, payload: JsonDict, timeout: float = socket_mode.ACK_TIMEOUT
+    ) -> JsonDict:
+        """Send the connected app a Socket Mode envelope (`slash_commands`, `interactive`,
+        `events_api`); returns its acknowledgment's payload ({} when it had none). Raises
+        NotConnected, or TimeoutError without an acknowledgment in time."""
+        return await self.sockets.send(kind, payload, timeout)
+
+    # watching -------------------------------------------------------------------------
+
+    def on_change(self, watcher: Callable[[int], None]) -> Callable[[], None]:
+        """Call `watcher(version)` whenever the workspace may have changed: a Web API call
+        that writes, a post to a response_url, an upload, seeding. Returns the way to stop."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
+
+    def changed(self) -> None:
+        """Tell the watchers that something changed."""
+        self.version += 1
+        for watcher in list(self._watchers):
+            try:
+                watcher(self.version)
+            except Exception:  # a watcher's bug must not fail the call that changed things
+                logger.exception("fake Slack change watcher failed")
 
     # inspection -----------------------------------------------------------------------
 
@@ -348,6 +457,7 @@ class FakeSlack:
             self.workspace.clear_conversations()
             self._responses.clear()
             self._response_urls.clear()
+            self.changed()
         if faults:
             self.faults.reset()
             self.rate_limiter = None
@@ -357,6 +467,16 @@ class FakeSlack:
     def dump_state(self) -> JsonDict:
         """Everything observable, as JSON, for out-of-process users."""
         return control.dump_state(self)
+
+    def snapshot(self) -> JsonDict:
+        """The workspace's content (people, conversations, pins, views, files) as JSON data,
+        for `restore` in a later run."""
+        return snapshot.dump(self.workspace)
+
+    def restore(self, data: JsonDict) -> None:
+        """Replace the workspace's content with a snapshot's (ValueError if unreadable)."""
+        snapshot.load(self.workspace, data)
+        self.changed()
 
     # HTTP handlers --------------------------------------------------------------------
 
@@ -390,6 +510,8 @@ class FakeSlack:
         if fault is not None and fault.kind == "http":
             return self._finish(call, _http_outcome(fault))
         response = self._finish(call, self._dispatch(call.method, args, token, fault))
+        if call.ok and call.method not in READ_ONLY:
+            self.changed()
         if fault is not None and fault.kind == "drop":
             return self._drop(request, call, "dropped_after_processing")
         return response
@@ -404,6 +526,8 @@ class FakeSlack:
     def _dispatch(
         self, method: str, args: dict[str, Any], token: str | None, fault: Fault | None
     ) -> Outcome:
+        if method == "apps.connections.open":
+            return self._connections_open(token)
         handler = HANDLERS.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
@@ -418,6 +542,15 @@ class FakeSlack:
         if fault is not None and fault.kind == "error":
             return 200, {"ok": False, "error": fault.error}, {}
         return self._run(method, args)
+
+    def _connections_open(self, token: str | None) -> Outcome:
+        """apps.connections.open: a WebSocket URL, for the app-level token only."""
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token != self.app_token:
+            error = "not_allowed_token_type" if token == self.bot_token else "invalid_auth"
+            return 200, {"ok": False, "error": error}, {}
+        return 200, {"ok": True, "url": self.sockets.new_url(self.base_url)}, {}
 
     def _run(self, method: str, args: dict[str, Any]) -> Outcome:
         try:
@@ -459,6 +592,7 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_payload")
         self._response_urls[response_id] = uses + 1
         self._responses.append((response_id, body))
+        self.changed()
         return web.Response(text="ok")
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
@@ -467,7 +601,21 @@ class FakeSlack:
         if stored is None:
             return web.Response(status=404, text="file_not_found")
         stored.content = await read_upload(request)
+        self.changed()
         return web.Response(text=f"OK - {len(stored.content)}")
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        """A file's `url_private`: its bytes, for a caller with the bot token (as on Slack)."""
+        if bearer_token(request) != self.bot_token:
+            return web.Response(status=403, text="invalid_auth")
+        stored = self.workspace.files.get(request.match_info["file_id"])
+        if stored is None or stored.content is None:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(
+            body=stored.content,
+            content_type="application/octet-stream",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
 
 def _http_outcome(fault: Fault) -> Outcome:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -334,12 +335,18 @@ class TimestampClock:
     must still differ; the clock steps forward by one microsecond when needed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
         self._last = 0
+
+    def after(self, ts: str) -> None:
+        """Never issue `ts` or anything before it."""
+        seconds, _, micros = ts.partition(".")
+        self._last = max(self._last, int(seconds) * 1_000_000 + int(micros.ljust(6, "0")[:6]))
 
     def next(self) -> str:
         """Return the next ts as Slack formats it: seconds, a dot, six digits."""
-        micros = max(int(time.time() * 1_000_000), self._last + 1)
+        micros = max(int(self._now() * 1_000_000), self._last + 1)
         self._last = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -355,7 +362,11 @@ class Workspace:
         bot_user_id: str,
         bot_name: str,
         seed: int | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        # The workspace's time (epoch seconds): message timestamps, creation times. Real time
+        # unless the fake is given a clock of its own (a sandbox running faster than life).
+        self.now = now
         self.team_id = team_id
         self.team_name = team_name
         self.bot_user_id = bot_user_id
@@ -363,7 +374,7 @@ class Workspace:
         self.app_id = "A" + bot_user_id.lstrip("U")[:10].ljust(10, "0")
         self.base_url = ""
         self._rng = random.Random(seed)
-        self._clock = TimestampClock()
+        self._clock = TimestampClock(now)
         self._issued_ids: set[str] = set()
         self.users: dict[str, User] = {}
         self.usergroups: dict[str, UserGroup] = {}
@@ -385,6 +396,8 @@ class Workspace:
         self.view_stacks: list[list[str]] = []
         self.used_triggers: set[str] = set()
         self.trigger_views: dict[str, str] = {}
+        # The trigger each modal was opened (or pushed) with: who it was shown to.
+        self.view_triggers: dict[str, str] = {}
         self.files: dict[str, StoredFile] = {}
         self.ephemeral: list[EphemeralMessage] = []
 
@@ -401,6 +414,14 @@ class Workspace:
     def next_ts(self) -> str:
         """Issue the next message timestamp."""
         return self._clock.next()
+
+    def remember_ids(self, ids: list[str]) -> None:
+        """Ids issued before (a restored workspace): never issued again."""
+        self._issued_ids.update(ids)
+
+    def after_ts(self, ts: str) -> None:
+        """Message timestamps from now on come after `ts` (a restored workspace's last)."""
+        self._clock.after(ts)
 
     # directory ---------------------------------------------------------------------
 
@@ -438,7 +459,7 @@ class Workspace:
         channel = Channel(
             id=self.new_id("D"),
             name="",
-            created=int(time.time()),
+            created=int(self.now()),
             creator=self.bot_user_id,
             is_im=True,
             members=[self.bot_user_id, user_id],
@@ -446,6 +467,22 @@ class Workspace:
         )
         self.ims[user_id] = channel.id
         return self.add_channel(channel)
+
+    def close_view(self, view_id: str) -> list[str]:
+        """A person closed a modal (or it was submitted and not kept open): the view and the
+        ones pushed above it leave their stack. Returns the ids closed, top first."""
+        for stack in self.view_stacks:
+            if view_id in stack:
+                closed = stack[stack.index(view_id) :]
+                del stack[stack.index(view_id) :]
+                if not stack:
+                    self.view_stacks.remove(stack)
+                return closed[::-1]
+        return []
+
+    def open_stack(self, view_id: str) -> list[str] | None:
+        """The modal stack a view is in, bottom first, while it is open."""
+        return next((stack for stack in self.view_stacks if view_id in stack), None)
 
     # messages ----------------------------------------------------------------------
 

@@ -79,13 +79,16 @@ class Engine:
 
     # --- running --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """One interval job; overlapping runs are skipped, missed runs collapse into one."""
+    def start(self, interval: float | None = None) -> None:
+        """One interval job; overlapping runs are skipped, missed runs collapse into one.
+
+        It runs every `escalation.tick_seconds` of the policy, or every `interval` real seconds
+        (a clock running faster than real time ticks more often)."""
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self.tick,
             "interval",
-            seconds=self.services.policy.escalation.tick_seconds,
+            seconds=interval or self.services.policy.escalation.tick_seconds,
             max_instances=1,
             coalesce=True,
             id="escalation-tick",

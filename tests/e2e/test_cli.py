@@ -135,3 +135,57 @@ async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: 
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 15)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("transport", ["http", "socket_mode"])
+async def test_sandbox_says_what_it_is_serves_its_page_and_stops_cleanly(
+    tmp_path: Path, transport: str
+) -> None:
+    env = clean_env(tmp_path, LOG_LEVEL="WARNING")
+    del env["DATABASE_URL"]  # the sandbox's own database, in the folder it runs from
+    options = ["--socket-mode"] if transport == "socket_mode" else []
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        "sandbox",
+        "--port",
+        "0",
+        "--speed",
+        "60",
+        *options,
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert first.startswith("No Slack credentials: starting the local sandbox at http://")
+        assert first.rstrip().endswith("— see docs/setup.md to connect a workspace")
+        url = first.split(" at ", 1)[1].split(" ")[0]
+        ready = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert ready.startswith(f"Sandbox ready: {url}/")
+        assert "warroom-sandbox.db" in ready and "60× real time" in ready
+        assert ("Socket Mode" in ready) is bool(options)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/") as response:
+                assert response.status == 200
+                assert "<title>Warroom sandbox</title>" in await response.text()
+            async with session.get(f"{url}/ui/state", params={"as": "UALICE"}) as response:
+                names = {c["name"] for c in (await response.json())["channels"]}
+                assert names == {"general", "incidents"}
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
+    assert (tmp_path / "warroom-sandbox.db").exists()
+    assert (tmp_path / "warroom-sandbox.slack.json").exists()
+    assert proc.stderr is not None
+    logged = (await proc.stderr.read()).decode()
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+
+
+async def test_sandbox_refuses_a_speed_it_cannot_run_at(tmp_path: Path) -> None:
+    code, _, err = await run(["sandbox", "--speed", "0"], clean_env(tmp_path), tmp_path)
+    assert code == 2
+    assert err.strip() == "--speed must be more than 0 and at most 3600."

@@ -38,6 +38,9 @@ def _copy(tmp_path: Path) -> Path:
         ("app/domain/policy.py", "import app.store.models"),
         ("app/store/repo.py", "import app.services.ports"),
         ("app/services/ports.py", "import app.integrations.slack_web"),
+        ("app/server.py", "import app.fake_slack"),
+        ("app/server.py", "import app.sandbox.world"),
+        ("app/fake_slack/state.py", "import app.sandbox.world"),
     ],
 )
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, line: str) -> None:

@@ -125,6 +125,8 @@ def test_wheel_carries_code_templates_migrations_and_licence(installed: Installe
     assert {f"app/templates/{n}" for n in BUILT_IN} <= names
     assert "app/store/migrations/script.py.mako" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    page = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app/sandbox/static").iterdir()}
+    assert page - names == set(), "the sandbox's page files must ship (package-data)"
 
 
 def test_app_is_imported_from_the_new_environment(installed: Installed) -> None:
@@ -281,3 +283,26 @@ async def test_installed_bot_answers_help(installed: Installed, fake: FakeSlack)
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+async def test_installed_sandbox_serves_its_page(installed: Installed) -> None:
+    """`warroom sandbox` from the wheel: its page and scripts come from the package."""
+    proc = await asyncio.create_subprocess_exec(
+        installed.warroom,
+        *("sandbox", "--port", "0"),
+        cwd=installed.home,
+        env=env(installed.home, LOG_LEVEL="WARNING"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    try:
+        first = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        url = first.split(" at ", 1)[1].split(" ")[0]
+        async with aiohttp.ClientSession() as session:
+            for path in ("/", "/static/app.js", "/static/blocks.js", "/static/app.css"):
+                async with session.get(url + path) as response:
+                    assert response.status == 200, (path, first)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)

@@ -7,6 +7,7 @@ pagination and faults are pinned down here against the same client the bot uses.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -640,6 +641,186 @@ async def test_http_control_surface(fake_slack: FakeSlack, client: AsyncWebClien
         async with session.post(f"{base}/_fake/reset", json={}) as response:
             assert response.status == 200
     assert fake_slack.calls == [] and fake_slack.workspace.channels == {}
+
+
+async def test_requests_built_in_another_process_get_urls_the_fake_accepts(
+    fake_slack: FakeSlack,
+) -> None:
+    """A driver outside the test process (a sandbox, a benchmark) asks the fake for the
+    response_url and trigger_id of the command it is about to send; both work."""
+    base = fake_slack.base_url
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/_fake/response_urls", json={}) as response:
+            url = (await response.json())["response_url"]
+        async with session.post(f"{base}/_fake/trigger_ids", json={}) as response:
+            trigger = (await response.json())["trigger_id"]
+        async with session.post(url, json={"text": "Only you can see this"}) as response:
+            assert response.status == 200
+        async with session.post(f"{base}/response/R999999", json={"text": "x"}) as response:
+            assert response.status == 404
+    assert fake_slack.responses[-1][1] == {"text": "Only you can see this"}
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    client = AsyncWebClient(token=TOKEN, base_url=fake_slack.api_url, retry_handlers=[])
+    opened = await client.views_open(trigger_id=trigger, view=view)
+    assert fake_slack.workspace.view_triggers[opened["view"]["id"]] == trigger
+
+
+async def test_people_post_pin_and_react_through_the_control_surface(
+    fake_slack: FakeSlack,
+) -> None:
+    channel = fake_slack.add_channel("ops", members=["U1"])
+    base = fake_slack.base_url
+    async with aiohttp.ClientSession() as session:
+        posted = {"channel": channel, "user": "U1", "text": "1 &lt; 2"}
+        async with session.post(f"{base}/_fake/messages", json=posted) as response:
+            ts = (await response.json())["ts"]
+        async with session.post(
+            f"{base}/_fake/pins", json={"channel": channel, "ts": ts, "user": "U1"}
+        ) as response:
+            assert response.status == 200
+        react = {"channel": channel, "ts": ts, "user": "U2", "name": ":pushpin:"}
+        async with session.post(f"{base}/_fake/reactions", json=react) as response:
+            assert response.status == 200
+        async with session.post(f"{base}/_fake/reactions", json=react) as response:
+            assert response.status == 400
+    [message] = fake_slack.messages(channel)
+    assert (message.user, message.text, message.reactions) == (
+        "U1",
+        "1 &lt; 2",
+        {"pushpin": ["U2"]},
+    )
+    assert fake_slack.pins(channel) == [ts]
+
+
+async def test_watchers_hear_of_writes_not_reads(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    seen: list[int] = []
+    stop = fake_slack.on_change(seen.append)
+    channel = (await client.conversations_create(name="ops"))["channel"]["id"]
+    assert len(seen) == 1
+    await client.conversations_history(channel=channel)
+    await client.auth_test()
+    assert len(seen) == 1
+    await client.chat_postMessage(channel=channel, text="hi")
+    await AsyncWebhookClient(fake_slack.new_response_url()).send(text="private")
+    assert len(seen) == 3 and seen[-1] == fake_slack.version
+    stop()
+    await client.chat_postMessage(channel=channel, text="again")
+    assert len(seen) == 3
+
+
+async def test_a_clock_of_its_own_dates_messages_and_channels() -> None:
+    moment = [1_900_000_000.25]
+    fake = FakeSlack(bot_token=TOKEN, clock=lambda: moment[0])
+    async with fake:
+        client = AsyncWebClient(token=TOKEN, base_url=fake.api_url, retry_handlers=[])
+        channel = (await client.conversations_create(name="later"))["channel"]
+        first = await client.chat_postMessage(channel=channel["id"], text="one")
+        second = await client.chat_postMessage(channel=channel["id"], text="two")
+    assert channel["created"] == 1_900_000_000
+    assert first["ts"] == "1900000000.250000" and second["ts"] == "1900000000.250001"
+
+
+async def test_a_private_file_url_serves_the_bytes_to_the_bot_only(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = (await client.conversations_create(name="files"))["channel"]["id"]
+    response = await client.files_upload_v2(
+        channel=channel, content=b"# Postmortem\n", filename="pm.md", title="PM"
+    )
+    url = response["file"]["url_private"]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as answer:
+            assert (answer.status, await answer.read()) == (200, b"# Postmortem\n")
+        async with session.get(url) as answer:
+            assert answer.status == 403
+
+
+async def test_closing_a_modal_closes_the_views_pushed_above_it(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    first = (await client.views_open(trigger_id=fake_slack.new_trigger_id(), view=view))["view"]
+    pushed = (
+        await client.views_push(trigger_id=fake_slack.new_trigger_id(first["id"]), view=view)
+    )["view"]
+    assert fake_slack.workspace.open_stack(pushed["id"]) == [first["id"], pushed["id"]]
+    assert fake_slack.close_view(first["id"]) == [pushed["id"], first["id"]]
+    assert fake_slack.workspace.open_stack(first["id"]) is None
+    assert fake_slack.close_view(first["id"]) == []
+
+
+async def test_a_snapshot_restores_the_workspace_in_a_new_fake(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = (await client.conversations_create(name="ops"))["channel"]["id"]
+    await client.conversations_invite(channel=channel, users="U1")
+    parent = await client.chat_postMessage(channel=channel, text="parent")
+    await client.chat_postMessage(channel=channel, text="reply", thread_ts=parent["ts"])
+    await client.chat_update(channel=channel, ts=parent["ts"], text="edited")
+    await client.pins_add(channel=channel, timestamp=parent["ts"])
+    fake_slack.add_reaction(channel, parent["ts"], "U1", "pushpin")
+    await client.chat_postMessage(channel="U2", text="a DM")
+    await client.files_upload_v2(channel=channel, content=b"\x00bytes", filename="b.bin")
+    home = {"type": "home", "blocks": [{"type": "divider"}]}
+    await client.views_publish(user_id="U1", view=home)
+    data = json.loads(json.dumps(fake_slack.snapshot()))
+
+    again = FakeSlack(bot_token=TOKEN, seed=7)
+    again.restore(data)
+    async with again:
+        before, after = fake_slack.dump_state(), again.dump_state()
+        for key in ("users", "usergroups", "channels", "home_views"):
+            # Files' URLs name the server they are on.
+            old = json.dumps(before[key]).replace(fake_slack.base_url, "")
+            assert json.dumps(after[key]).replace(again.base_url, "") == old, key
+        assert again.files.keys() == fake_slack.files.keys()
+        assert [f.content for f in again.files.values()] == [b"\x00bytes"]
+        second = AsyncWebClient(token=TOKEN, base_url=again.api_url, retry_handlers=[])
+        made = await second.conversations_create(name="ops-2")
+        assert made["channel"]["id"] not in fake_slack.workspace.channels
+        later = await second.chat_postMessage(channel=channel, text="later")
+        assert float(later["ts"]) > max(float(m.ts) for m in fake_slack.messages(channel))
+        dm = await second.conversations_open(users="U2")
+        assert dm["channel"]["id"] == fake_slack.workspace.ims["U2"]
+    with pytest.raises(ValueError):
+        again.restore({**data, "format": 99})
+
+
+async def test_socket_mode_envelopes_reach_the_app_and_its_acknowledgments_come_back(
+    fake_slack: FakeSlack,
+) -> None:
+    from slack_sdk.socket_mode.aiohttp import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    from app.fake_slack.socket_mode import NotConnected
+
+    api = AsyncWebClient(token=TOKEN, base_url=fake_slack.api_url, retry_handlers=[])
+    with pytest.raises(NotConnected):
+        await fake_slack.send_envelope("events_api", {"event": {}})
+    await expect_error(api.apps_connections_open(app_token=TOKEN), "not_allowed_token_type")
+    client = SocketModeClient(app_token=fake_slack.app_token, web_client=api)
+
+    async def acknowledge(client: SocketModeClient, request: SocketModeRequest) -> None:
+        text = request.payload.get("text")
+        reply = {"text": f"got {text}"} if request.type == "slash_commands" else None
+        await client.send_socket_mode_response(SocketModeResponse(request.envelope_id, reply))
+
+    client.socket_mode_request_listeners.append(acknowledge)  # type: ignore[arg-type]
+    await client.connect()
+    try:
+        await fake_slack.sockets.wait_connected(5)
+        assert await fake_slack.send_envelope("slash_commands", {"text": "hi"}) == {
+            "text": "got hi"
+        }
+        assert await fake_slack.send_envelope("events_api", {"event": {}}) == {}
+    finally:
+        await client.close()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{fake_slack.base_url}/link/?ticket=guessed") as response:
+            assert response.status == 404
 
 
 # block kit limits --------------------------------------------------------------------

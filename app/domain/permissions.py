@@ -5,7 +5,7 @@ An action item is completed or reassigned by its owner, or by those same people.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Literal
+from typing import Literal, get_args
 
 from app.domain.lifecycle import Status
 
@@ -23,20 +23,7 @@ Action = Literal[
     "action",
     "postmortem",
 ]
-ACTIONS: tuple[str, ...] = (
-    "severity",
-    "roles",
-    "resolve",
-    "close",
-    "mitigate",
-    "update",
-    "ack",
-    "snooze",
-    "retro",
-    "note",
-    "action",
-    "postmortem",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
 DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
 
 VERBS = {

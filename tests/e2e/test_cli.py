@@ -13,7 +13,7 @@ import pytest
 from app.fake_slack import FakeSlack
 from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
 from tests.support.helpers import announcements, bot_messages
-from tests.support.processes import WARROOM, clean_env, free_port, run
+from tests.support.processes import WARROOM, clean_env, free_port, run, serving
 from tests.support.slackclient import SlackSender, eventually
 
 
@@ -83,37 +83,8 @@ async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: 
         SLACK_API_URL=fake.api_url.rstrip("/"),
         LOG_LEVEL="WARNING",
     )
-    proc = await asyncio.create_subprocess_exec(
-        *WARROOM,
-        "serve",
-        "--http",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-
-            async def healthy() -> bool:
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        return response.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            deadline = time.monotonic() + 30
-            while not await healthy():
-                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "bot did not become healthy"
-                await asyncio.sleep(0.1)
-
-        async with SlackSender(f"{base}/slack/events", SIGNING_SECRET, fake) as sender:
+    async with serving(env, tmp_path, port) as served:
+        async with SlackSender(f"{served.base}/slack/events", SIGNING_SECRET, fake) as sender:
             started = time.monotonic()
             status, _ = await sender.command("declare sev2 Checkout API returning 500s")
             assert status == 200
@@ -131,10 +102,7 @@ async def test_serve_http_declares_within_the_time_limits(tmp_path: Path, fake: 
 
             await eventually(complete, timeout=5)
             assert time.monotonic() - started < 5
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
-    assert proc.returncode == 0
+    assert served.proc.returncode == 0
 
 
 @pytest.mark.parametrize("transport", ["http", "socket_mode"])

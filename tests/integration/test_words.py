@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from app.domain.lifecycle import Status
@@ -26,7 +24,7 @@ from tests.support.bot import Bot, start_bot
 from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, ONCALL, SIGNING_SECRET
 from tests.support.factories import policy_with, settings_for
 from tests.support.helpers import announcements, bot_messages, channel, dms, last_view
-from tests.support.processes import WARROOM, clean_env, free_port, run
+from tests.support.processes import clean_env, free_port, run, serving
 from tests.support.slackclient import SlackSender, eventually
 
 
@@ -397,43 +395,12 @@ async def test_served_bot_logs_incidents_not_its_libraries(tmp_path: Path, fake:
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.api_url,
     )
-    proc = await asyncio.create_subprocess_exec(
-        *WARROOM,
-        "serve",
-        "--http",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-
-            async def healthy() -> bool:
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        return response.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            deadline = time.monotonic() + 30
-            while not await healthy():
-                assert proc.returncode is None
-                assert time.monotonic() < deadline, "bot did not become healthy"
-                await asyncio.sleep(0.1)
-        async with SlackSender(f"{base}/slack/events", SIGNING_SECRET, fake) as sender:
+    async with serving(env, tmp_path, port) as served:
+        async with SlackSender(f"{served.base}/slack/events", SIGNING_SECRET, fake) as sender:
             await sender.command("declare sev2 Falcon checkout outage")
             await eventually(lambda: fake.channel_by_name("incident-1"), timeout=10)
         await asyncio.sleep(3.5)  # a few engine ticks
-    finally:
-        proc.terminate()
-        _, err = await asyncio.wait_for(proc.communicate(), 15)
-    log = err.decode()
+    log = served.stderr
     assert "incident 1 declared: Sev2 by UALICE" in log, log
     assert "alembic" not in log and "apscheduler" not in log, log
     assert "Falcon" not in log

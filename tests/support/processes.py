@@ -6,7 +6,12 @@ import asyncio
 import os
 import socket
 import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import aiohttp
 
 WARROOM = [sys.executable, "-m", "app.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +47,54 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Served:
+    """A `warroom serve --http` process, healthy; `stderr` holds its log once it stopped."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, base: str) -> None:
+        self.proc = proc
+        self.base = base
+        self.stderr = ""
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Served]:
+    """Start the bot in HTTP mode on `port`, wait until /healthz answers 200, and stop it
+    (SIGTERM) afterwards, keeping what it logged."""
+    proc = await asyncio.create_subprocess_exec(
+        *WARROOM,
+        *("serve", "--http", "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    served = Served(proc, f"http://127.0.0.1:{port}")
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while not await _healthy(session, served.base):
+                if proc.returncode is not None:
+                    raise AssertionError(f"the bot exited: {await _stderr(proc)}")
+                assert time.monotonic() < deadline, "the bot did not become healthy"
+                await asyncio.sleep(0.1)
+        yield served
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+        served.stderr = err.decode()
+
+
+async def _healthy(session: aiohttp.ClientSession, base: str) -> bool:
+    try:
+        async with session.get(f"{base}/healthz") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def _stderr(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stderr is not None
+    return (await proc.stderr.read()).decode()

@@ -140,7 +140,7 @@ def _intend(incident: Incident, plan: str, now: datetime) -> None:
 class Incidents:
     def __init__(self, services: Services, announcements: Announcements) -> None:
         self.services = services
-        self.say = announcements
+        self.announcements = announcements
         self._locks: dict[int, asyncio.Lock] = {}
         self._declarers: dict[str, asyncio.Lock] = {}
 
@@ -300,7 +300,9 @@ class Incidents:
             incident.acknowledged_by = user
             session.add(repo.event(incident_id, now, "acknowledged", "Acknowledged", user))
             _intend(incident, "acknowledged", now)
-            await self._announce(session, incident, now, lambda i: self.say.acknowledged(i, user))
+            await self._announce(
+                session, incident, now, lambda snap: self.announcements.acknowledged(snap, user)
+            )
         return Change(await self.snapshot(incident_id))
 
     async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
@@ -334,7 +336,10 @@ class Incidents:
                 )
             )
             await self._announce(
-                session, incident, now, lambda i: self.say.role_assigned(i, role, user, by)
+                session,
+                incident,
+                now,
+                lambda snap: self.announcements.role_assigned(snap, role, user, by),
             )
         return Change(await self.snapshot(incident_id))
 
@@ -402,7 +407,7 @@ class Incidents:
                     session,
                     incident,
                     now,
-                    lambda i: self.say.update_posted(i, update),
+                    lambda snap: self.announcements.update_posted(snap, update),
                     visible=target != current,
                 )
         except IntegrityError:
@@ -453,7 +458,10 @@ class Incidents:
             incident.severity = severity
             _intend(incident, "severity", now)
             await self._announce(
-                session, incident, now, lambda i: self.say.severity_changed(i, old, by)
+                session,
+                incident,
+                now,
+                lambda snap: self.announcements.severity_changed(snap, old, by),
             )
         log.info(
             "incident %d severity changed: Sev%d -> Sev%d by %s", incident_id, old, severity, by
@@ -467,7 +475,9 @@ class Incidents:
             self._move(session, incident, Status.MITIGATED, now, by)
             incident.mitigated_at = incident.mitigated_at or now
             _intend(incident, "progress", now)
-            await self._announce(session, incident, now, lambda i: self.say.mitigated(i, by))
+            await self._announce(
+                session, incident, now, lambda snap: self.announcements.mitigated(snap, by)
+            )
         return Change(await self.snapshot(incident_id))
 
     async def resolve(self, incident_id: int, req: ResolveRequest, by: str) -> Change:
@@ -487,7 +497,7 @@ class Incidents:
             for name, value in fields.items():
                 setattr(incident, name, value)
             _intend(incident, "resolved", now)
-            await self._announce(session, incident, now, self.say.resolved)
+            await self._announce(session, incident, now, self.announcements.resolved)
         log.info("incident %d resolved: Sev%d by %s", incident_id, incident.severity, by)
         return Change(await self.snapshot(incident_id))
 
@@ -534,7 +544,7 @@ class Incidents:
                 session,
                 incident,
                 now,
-                lambda i: self.say.closed(i, by, int(open_items), skipped),
+                lambda snap: self.announcements.closed(snap, by, int(open_items), skipped),
             )
         log.info(
             "incident %d closed: Sev%d by %s%s",

@@ -219,6 +219,16 @@ class Links(_Strict):
     escalation_contacts: str = ""
 
 
+def _channel_format(value: str) -> str:
+    if "{id}" not in value:
+        raise ValueError("must contain {id} so every incident gets its own channel")
+    try:
+        value.format(id=1, slug="x", date="20250101")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"only {{id}}, {{slug}} and {{date}} may appear ({exc})") from None
+    return value
+
+
 class Workspace(_Strict):
     announce_channel: str = "incidents"
     channel_name_format: str = "incident-{id}"
@@ -228,13 +238,7 @@ class Workspace(_Strict):
     @field_validator("channel_name_format")
     @classmethod
     def _format_has_id(cls, value: str) -> str:
-        if "{id}" not in value:
-            raise ValueError("must contain {id} so every incident gets its own channel")
-        try:
-            value.format(id=1, slug="x", date="20250101")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"only {{id}}, {{slug}} and {{date}} may appear ({exc})") from None
-        return value
+        return _channel_format(value)
 
     @field_validator("timezone")
     @classmethod
@@ -340,6 +344,26 @@ class Permissions(_Strict):
         return value
 
 
+class Drills(_Strict):
+    """Practice incidents (`/incident drill`, the declare form's Drill option). A drill runs
+    like an incident inside its own channel: its pages and escalations reach only the people in
+    the drill, it is announced only in `announce_channel` (empty: nowhere), and it counts in no
+    metrics. A drill stays a drill."""
+
+    channel_name_format: str = "drill-{id}"
+    announce_channel: str = ""
+
+    @field_validator("channel_name_format")
+    @classmethod
+    def _format_has_id(cls, value: str) -> str:
+        return _channel_format(value)
+
+    @field_validator("announce_channel")
+    @classmethod
+    def _bare_name(cls, value: str) -> str:
+        return value.strip().lstrip("#")
+
+
 class Limits(_Strict):
     """What one person may set in motion. Each declare opens a channel, posts an announcement
     and pages the severity's people: at most `declares_per_person` declares by one person in
@@ -374,6 +398,7 @@ class Policy(_Strict):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     permissions: Permissions = Field(default_factory=Permissions)
     limits: Limits = Field(default_factory=Limits)
+    drills: Drills = Field(default_factory=Drills)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
 

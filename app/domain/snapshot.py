@@ -39,6 +39,7 @@ class IncidentSnapshot:
     users_affected: str = ""
     next_steps: str = ""
     source_permalink: str | None = None
+    is_drill: bool = False
     roles: dict[Role, str] = field(default_factory=dict)
 
     @property

@@ -116,6 +116,8 @@ def incident_actions(incident: IncidentSnapshot) -> dict[str, Any]:
 
 def initial_notification(incident: IncidentSnapshot, body: str) -> Message:
     title = f"Incident #{incident.id} · Sev{incident.severity}"
+    if incident.is_drill:
+        title = f"DRILL · {title}"
     blocks = [header(title), *sections(body)]
     if incident.status.is_open:
         blocks.append(incident_actions(incident))

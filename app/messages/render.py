@@ -31,6 +31,9 @@ from app.messages import mrkdwn
 
 # The built-in templates: the repository's templates/ folder, installed as this package.
 BUILT_IN = "app.templates"
+# What marks every message about a drill (a practice incident), and its topic.
+DRILL_MARK = ":test_tube: *DRILL*"
+DRILL_TOPIC = "DRILL · "
 # Templates of downloadable Markdown documents, rendered by `Renderer.document`.
 DOCUMENTS = frozenset({"postmortem.md.j2"})
 
@@ -183,8 +186,14 @@ class Renderer:
         return env
 
     def render(self, name: str, **context: Any) -> str:
-        env = self.plain_env if name.endswith(".txt.j2") else self.env
-        return env.get_template(name).render(**context).strip()
+        """Render a message. One about a drill (`i.is_drill`) is marked DRILL whatever the
+        template says, built-in or the operator's, so practice is never taken for real."""
+        plain = name.endswith(".txt.j2")
+        env = self.plain_env if plain else self.env
+        text = env.get_template(name).render(**context).strip()
+        if getattr(context.get("i"), "is_drill", False):
+            text = f"{DRILL_TOPIC}{text}" if plain else f"{DRILL_MARK} {text}"
+        return text
 
     def document(self, name: str, **context: Any) -> str:
         """A Markdown document (not a Slack message): see `_finalize_document`."""

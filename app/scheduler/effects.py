@@ -114,6 +114,13 @@ class Effects:
     def _people(self, functions: list[str]) -> list[str]:
         return self.services.policy.directory.members(functions)
 
+    async def _targets(self, row: EscalationRow, snap: Any) -> list[str]:
+        """Who a page or escalation step reaches: the people its functions name, or, in a
+        drill, the people in the drill and nobody else (never the severity's real audience)."""
+        if snap.is_drill:
+            return await self.rooms.in_drill(snap)
+        return self._people(row.targets)
+
     async def _dm(self, user: str, message: Message) -> None:
         await self.services.slack.dm(user, message)
 
@@ -143,11 +150,9 @@ class Effects:
     ) -> None:
         """DM everyone at once; each DM is recorded as done on its own, so a failure of one
         leaves the others sent and not repeated."""
-        people = [
-            p
-            for p in await self._reachable(row, snap, ids, mark_done)
-            if p != self.services.bot_user_id
-        ]
+        # A drill's people are users already: no user group is read for a drill.
+        reached = ids if snap.is_drill else await self._reachable(row, snap, ids, mark_done)
+        people = [p for p in reached if p != self.services.bot_user_id]
         results = await asyncio.gather(
             *(
                 self._once(row, snap, f"dm:{p}", mark_done, functools.partial(self._dm, p, message))
@@ -181,7 +186,7 @@ class Effects:
         await self.services.slack.post(snap.channel_id, message)
 
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
-        ids = self._people(row.targets)
+        ids = await self._targets(row, snap)
         await self._dm_each(row, snap, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
         mentions = Mrkdwn(" ".join(user(i) for i in ids))
         text = self.rooms.render("page_channel.md.j2", snap, mentions=mentions)
@@ -197,9 +202,11 @@ class Effects:
 
     async def _escalate(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         rung = self._rung(row, snap.severity)
-        ids = self._people(row.targets)
+        ids = await self._targets(row, snap)
         say = rung.say if rung else "Escalating."
-        if (rung is None or rung.invite) and snap.channel_id:  # else on the retry (NotYet)
+        # A drill brings nobody new in: its people are in the room already.
+        invite = (rung is None or rung.invite) and not snap.is_drill
+        if invite and snap.channel_id:  # else on the retry (NotYet)
             people = await self._reachable(row, snap, ids, mark_done)
             await self._once(
                 row, snap, "invite", mark_done, lambda: self.rooms.invite(snap, people)
@@ -213,8 +220,15 @@ class Effects:
             say=say,
             number=(row.step or 0) + 1,
             mentions=Mrkdwn(" ".join(user(i) for i in ids)),
-            unconfigured=", ".join(f for f in row.targets if not self._people([f])),
-            suggest=Mrkdwn(" ".join(user(i) for i in self._people(rung.suggest if rung else []))),
+            unconfigured=(
+                "" if snap.is_drill else ", ".join(f for f in row.targets if not self._people([f]))
+            ),
+            suggest=Mrkdwn(
+                " ".join(
+                    user(i)
+                    for i in self._people(rung.suggest if rung and not snap.is_drill else [])
+                )
+            ),
             checklist=rung.checklist if rung else [],
         )
         await self._once(

@@ -107,6 +107,24 @@ class Access:
     async def visible(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
         return [i for i in incidents if await self.can_see(i, user)]
 
+    async def in_drill(self, incident: IncidentSnapshot, user: str) -> bool:
+        """Whether `user` takes part in a drill: its declarer, a role holder or a member of
+        its channel."""
+        if user == incident.declared_by or user in incident.roles.values():
+            return True
+        if not incident.channel_id:
+            return False
+        return user in await self.members(incident.channel_id)
+
+    async def listed(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
+        """The incidents a list shows `user` (`/incident list`, App Home): those they may see,
+        drills only to the people in them (a drill is practice, not news for everyone)."""
+        return [
+            i
+            for i in await self.visible(incidents, user)
+            if not i.is_drill or await self.in_drill(i, user)
+        ]
+
     async def require_sight(
         self, incident: IncidentSnapshot, user: str, missing: NotFound | None = None
     ) -> None:

@@ -87,7 +87,7 @@ class Announcements:
 
     def resolved(self, i: IncidentSnapshot) -> list[Outgoing]:
         text = self.render("resolution.md.j2", i)
-        header = blocks.header(f"Incident #{i.id} resolved")
+        header = blocks.header(f"{'DRILL · ' if i.is_drill else ''}Incident #{i.id} resolved")
         return self._both(blocks.message(text, [header, *blocks.sections(text)]), broadcast=True)
 
     def closed(

@@ -155,7 +155,9 @@ class Flows:
             return
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
-        if change.incident.channel_id:
+        # A drill brings in nobody from the severity's real audience: its pages go to the
+        # people in the drill.
+        if change.incident.channel_id and not change.incident.is_drill:
             await self._invite(incident_id, await self.rooms.audience(severity))
         await self.firing.fire_due(incident_id)  # page the new audience now
 

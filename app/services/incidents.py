@@ -45,6 +45,8 @@ class DeclareRequest:
     description: str = ""
     service: str = ""
     is_private: bool = False
+    # A practice incident (`/incident drill`): see `[drills]` in the policy.
+    is_drill: bool = False
     commander: str | None = None
     detected_at: datetime | None = None
     request_key: str | None = None
@@ -218,6 +220,7 @@ class Incidents:
                     description=req.description,
                     service=req.service,
                     is_private=req.is_private,
+                    is_drill=req.is_drill,
                     declared_by=req.declared_by,
                     request_key=req.request_key,
                     source_channel_id=req.source_channel_id,
@@ -244,10 +247,12 @@ class Incidents:
                         incident.id,
                         now,
                         "declared",
-                        f"Declared Sev{req.severity}: {req.title}",
+                        f"Declared Sev{req.severity}{' drill' if req.is_drill else ''}: "
+                        f"{req.title}",
                         req.declared_by,
                         severity=req.severity,
                         commander=commander,
+                        drill=req.is_drill,
                     )
                 )
                 _intend(incident, "declared", now)
@@ -262,7 +267,13 @@ class Incidents:
             if existing is None or existing.id is None:
                 raise
             return Change(await self.snapshot(existing.id), changed=False)
-        log.info("incident %d declared: Sev%d by %s", incident_id, req.severity, req.declared_by)
+        log.info(
+            "incident %d declared: Sev%d%s by %s",
+            incident_id,
+            req.severity,
+            " drill" if req.is_drill else "",
+            req.declared_by,
+        )
         return Change(await self.snapshot(incident_id))
 
     async def _within_limit(self, session: AsyncSession, user: str, now: datetime) -> None:

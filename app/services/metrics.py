@@ -21,11 +21,17 @@ Sight = Callable[[list[IncidentSnapshot]], Awaitable[list[IncidentSnapshot]]]
 async def stats(
     db: Database, policy: Policy, now: datetime, days: int, seen: Sight | None = None
 ) -> list[SeverityStats]:
-    """Incidents declared in the last `days` days. `seen` keeps those the reader may see (in
-    Slack: private ones only for the people in them); the CLI's operator sees them all."""
+    """Incidents (never drills) declared in the last `days` days. `seen` keeps those the
+    reader may see (in Slack: private ones only for the people in them); the CLI's operator
+    sees them all."""
     since = now - timedelta(days=days)
     async with db.session() as session:
-        result = await session.exec(select(Incident).where(col(Incident.declared_at) >= since))
+        # Drills are practice: they count in no metrics, for anyone.
+        result = await session.exec(
+            select(Incident)
+            .where(col(Incident.declared_at) >= since)
+            .where(col(Incident.is_drill).is_(False))
+        )
         rows = [row for row in result.all() if row.id is not None]
         roles = await repo.roles_for(session, [row.id for row in rows if row.id is not None])
     incidents = [repo.snapshot(row, roles[row.id]) for row in rows if row.id is not None]

@@ -30,6 +30,7 @@ from app.domain.snapshot import IncidentSnapshot
 from app.messages import blocks, mrkdwn
 from app.messages.blocks import Message
 from app.messages.mrkdwn import escape
+from app.messages.render import DRILL_MARK
 from app.services.announcements import Announcements
 from app.services.context import Services
 from app.services.errors import incident_snapshot
@@ -183,16 +184,22 @@ class Rooms:
 
     @staticmethod
     def _ready(i: IncidentSnapshot) -> Message:
+        drill = f"{DRILL_MARK} " if i.is_drill else ""
         return blocks.simple(
-            f"Incident #{i.id} declared: {blocks.severity_emoji(i.severity)} Sev{i.severity} - "
-            f"{escape(i.title)}. Join the war room: <#{i.channel_id}>"
+            f"{drill}Incident #{i.id} declared: {blocks.severity_emoji(i.severity)} "
+            f"Sev{i.severity} - {escape(i.title)}. Join the war room: <#{i.channel_id}>"
         )
 
     async def _create_channel(self, incident: Incident, reuse: bool) -> None:
         """Create the channel. On a repair, first adopt a channel the bot already created for
         this incident (the process may have died before it could record it)."""
         assert incident.id is not None
-        fmt = self.services.policy.workspace.channel_name_format
+        policy = self.services.policy
+        fmt = (
+            policy.drills.channel_name_format
+            if incident.is_drill
+            else policy.workspace.channel_name_format
+        )
         day = incident.declared_at.astimezone(
             ZoneInfo(self.services.policy.workspace.timezone)
         ).date()
@@ -246,6 +253,20 @@ class Rooms:
         people, _ = await self.reachable(self.services.policy.audience(severity))
         return people
 
+    async def in_drill(self, i: IncidentSnapshot) -> list[str]:
+        """The people in a drill: its declarer, its role holders and the members of its
+        channel (whoever was invited by hand). A drill's pages and escalations reach them and
+        nobody else."""
+        members: list[str] = []
+        if i.channel_id:
+            try:
+                members = await self.services.slack.members(i.channel_id)
+            except SlackError as exc:
+                if exc.retryable:
+                    raise
+        people = [i.declared_by, *i.roles.values(), *members]
+        return [p for p in dict.fromkeys(people) if p and p != self.services.bot_user_id]
+
     async def reachable(self, ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """User IDs for a mix of users and user groups, each group read on its own, so one
         Slack does not know does not keep everyone else out. Returns the people and, for each
@@ -285,6 +306,9 @@ class Rooms:
             await self.problem(i, text)
 
     async def _invite_people(self, i: IncidentSnapshot) -> None:
+        if i.is_drill:  # the severity's real audience is never brought into a drill
+            await self.invite(i, [i.declared_by, *i.roles.values()])
+            return
         people, unreachable = await self.reachable(self.services.policy.audience(i.severity))
         if unreachable:
             await self.report_unreachable(i, unreachable)
@@ -335,16 +359,28 @@ class Rooms:
             )
         return self._announce_id
 
+    def announce_channel_for(self, i: IncidentSnapshot) -> str:
+        """Where the incident is announced: a drill only where `[drills] announce_channel`
+        says ("" for nowhere)."""
+        if i.is_drill:
+            return self.services.policy.drills.announce_channel
+        return self.services.announce_channel
+
     async def _announce(self, incident: Incident, i: IncidentSnapshot, repair: bool) -> None:
-        if i.is_private or incident.announcement_ts:
+        name = self.announce_channel_for(i)
+        if i.is_private or incident.announcement_ts or not name:
             return
         try:
-            channel = await self.announce_channel_id()
+            if i.is_drill:
+                channel = await self.services.slack.find_channel(name)
+            else:
+                channel = await self.announce_channel_id()
             if channel is None:
+                hint = "[drills] announce_channel" if i.is_drill else "WARROOM_ANNOUNCE_CHANNEL"
                 await self.problem(
                     i,
-                    f"The announcement channel #{escape(self.services.announce_channel)} was not "
-                    "found: create it or set WARROOM_ANNOUNCE_CHANNEL.",
+                    f"The announcement channel #{escape(name)} was not found: create it or set "
+                    f"{hint}.",
                 )
                 return
             key = ANNOUNCEMENT_KEY.format(id=i.id)

@@ -23,6 +23,7 @@ _HASH_REF = re.compile(r"^#(\d{1,9})$")
 # Concrete examples for the hints in parse errors (the table holds the usage lines).
 EXAMPLES = {
     "declare": "/incident declare sev2 Checkout API returning 500s",
+    "drill": "/incident drill sev2 Checkout API returning 500s",
     "role": "/incident role commander|tech-lead|comms @person",
     "severity": "/incident severity sev1",
     "update": "/incident update <text>",
@@ -125,18 +126,26 @@ def _leading_hash_ref(args: list[str]) -> tuple[int | None, list[str]]:
 
 
 def declare(args: list[str], text: str) -> Command:
+    return _declaring("declare", args, text, "Or type `/incident` alone for the form.")
+
+
+def drill(args: list[str], text: str) -> Command:
+    """`drill [<sev> <title>]`: a practice incident, declared like `declare`."""
+    return _declaring("drill", args, text, "Or type `/incident drill` alone for the form.")
+
+
+def _declaring(name: str, args: list[str], text: str, form_hint: str) -> Command:
     if not args:
-        return Command("declare")
+        return Command(name)
     if not looks_like_severity(args[0]):
         raise CommandError(
-            f"Start with the severity, then the title: `{EXAMPLES['declare']}`. "
-            "Or type `/incident` alone for the form."
+            f"Start with the severity, then the title: `{EXAMPLES[name]}`. {form_hint}"
         )
     severity = parse_severity(args[0])
     title = _tail(text, 2)
     if not title:
-        raise CommandError(f"Add a title after the severity: `{EXAMPLES['declare']}`.")
-    return Command("declare", severity=severity, text=title)
+        raise CommandError(f"Add a title after the severity: `{EXAMPLES[name]}`.")
+    return Command(name, severity=severity, text=title)
 
 
 def severity(args: list[str], text: str = "") -> Command:

@@ -99,7 +99,12 @@ def _modal(
     }
 
 
-def declare_modal(policy: Policy, meta: str, description: str = "") -> dict[str, Any]:
+DRILL_OPTION = "drill"
+
+
+def declare_modal(
+    policy: Policy, meta: str, description: str = "", drill: bool = False
+) -> dict[str, Any]:
     severity_options = [
         _option(f"Sev{level} {sev.name} - {sev.impact}", str(level))
         for level, sev in sorted(policy.severities.items())
@@ -147,8 +152,20 @@ def declare_modal(policy: Policy, meta: str, description: str = "") -> dict[str,
             },
             optional=True,
         ),
+        _input(DRILL_OPTION, "Drill", _drill_checkbox(drill), optional=True),
     ]
     return _modal(DECLARE, "Declare incident", "Declare", blocks, meta)
+
+
+def _drill_checkbox(checked: bool) -> dict[str, Any]:
+    option = _option("Drill: a practice incident", DRILL_OPTION)
+    option["description"] = _text(
+        "Pages only the people in the drill; not announced, not in the metrics."
+    )
+    element: dict[str, Any] = {"type": "checkboxes", "options": [option]}
+    if checked:
+        element["initial_options"] = [option]
+    return element
 
 
 def _incident_line(incident: IncidentSnapshot) -> dict[str, Any]:

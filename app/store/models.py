@@ -29,6 +29,8 @@ class Incident(SQLModel, table=True):
     description: str = ""
     service: str = ""
     is_private: bool = False
+    # A practice incident: its own room only, no real audience, no metrics. Never changes.
+    is_drill: bool = False
     declared_by: str
     # Idempotency key of the request that declared it (view id, trigger id …).
     request_key: str | None = Field(default=None, unique=True)

@@ -118,6 +118,7 @@ def snapshot(incident: Incident, roles: dict[Role, str]) -> IncidentSnapshot:
         users_affected=incident.users_affected,
         next_steps=incident.next_steps,
         source_permalink=incident.source_permalink,
+        is_drill=incident.is_drill,
         roles=roles,
     )
 

@@ -62,6 +62,24 @@ async def declare_form(call: Call) -> None:
 
 
 @command(
+    "drill",
+    usage="drill [<sev> <title>]",
+    summary="A practice incident in its own `drill-<id>` channel, every message marked DRILL: "
+    "pages and escalations reach only the people in the drill, no announcement, no metrics. "
+    "Alone it opens the form with Drill ticked. A drill stays a drill.",
+    section=Section.DECLARE,
+    parser=grammar.drill,
+)
+async def drill_form(call: Call) -> None:
+    # An immediate drill (with a severity) never gets here: it runs from the acknowledgment.
+    meta = views.metadata(
+        reply_url=call.body.get("response_url"), channel=call.body.get("channel_id")
+    )
+    view = views.declare_modal(call.bot.services.policy, meta, drill=True)
+    await call.bot.services.slack.open_view(call.body["trigger_id"], view)
+
+
+@command(
     "ack",
     usage="ack [42]",
     summary="Acknowledge. Once per incident; the status does not change.",
@@ -310,7 +328,7 @@ async def close(call: Call) -> None:
 @command(
     "list",
     usage="list",
-    summary="Open incidents you may see, Sev1 first.",
+    summary="Open incidents you may see, Sev1 first (drills only if you are in them).",
     section=Section.ANYWHERE,
     aliases=("ls",),
     parser=grammar.nothing("list"),
@@ -409,10 +427,11 @@ def _work(
     bot: Bot, command: Command, body: dict[str, Any], reply: Replier
 ) -> Callable[[], Awaitable[None]]:
     """What the command does after the acknowledgment; bad input raises before it."""
-    if command.name == "declare" and command.severity is not None:
+    if command.name in ("declare", "drill") and command.severity is not None:
         req = DeclareRequest(
             title=command.text,
             severity=command.severity,
+            is_drill=command.name == "drill",
             declared_by=body.get("user_id", ""),
             request_key=request_key(body),
             source_channel_id=body.get("channel_id"),
@@ -489,7 +508,7 @@ async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Repl
 
 async def list_text(bot: Bot, user: str) -> str:
     access = bot.services.access
-    incidents = await access.visible(await bot.incidents.open_incidents(), user)
+    incidents = await access.listed(await bot.incidents.open_incidents(), user)
     return bot.services.renderer.render(
         "incident_list.md.j2", incidents=incidents, now=bot.services.clock.now()
     )

@@ -36,11 +36,12 @@ def register(bot: Bot) -> None:
 
 
 async def publish_home(bot: Bot, user: str) -> None:
-    """Open incidents the viewer may see (most severe first), the viewer's roles and open
-    action items, and a Declare button. Re-published when what it shows changes for them."""
+    """Open incidents the viewer may see (most severe first; drills only to the people in
+    them), the viewer's roles and open action items, and a Declare button. Re-published when
+    what it shows changes for them."""
     permissions = bot.services.access
     renderer = bot.services.renderer
-    incidents = await permissions.visible(await bot.incidents.open_incidents(), user)
+    incidents = await permissions.listed(await bot.incidents.open_incidents(), user)
     listing = renderer.render(
         "incident_list.md.j2",
         incidents=incidents[:MAX_HOME_INCIDENTS],

@@ -37,6 +37,7 @@ def register(bot: Bot) -> None:
             description=v.get("description") or "",
             service=v.get("service") or "",
             is_private="private" in (v.get("private") or []),
+            is_drill=views.DRILL_OPTION in (v.get(views.DRILL_OPTION) or []),
             commander=v.get("commander"),
             detected_at=v.get("detected_at"),
             request_key=f"view:{view.get('id')}",

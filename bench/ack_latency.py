@@ -22,14 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import aiohttp
-from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
@@ -43,6 +41,7 @@ from bench.harness import (
     RESULT_PREFIX,
     SIGNING_SECRET,
     TEAM,
+    Control,
     Outcome,
     Row,
     SignedClient,
@@ -57,6 +56,7 @@ from bench.harness import (
     serve,
     sqlite_url,
     submission_body,
+    until_stopped,
 )
 
 SEQUENTIAL_ROUNDS = 6
@@ -77,41 +77,11 @@ COMMANDS = ("status 1", "declare sev3 Bench command {n}", "help")
 # --- the two servers ------------------------------------------------------------------------
 
 
-class _Control:
-    """A small HTTP side door into a server process: mint response URLs, wait for the bot to
-    finish its post-ack work, read a view the bot opened. Served on its own port so the
-    measured app is exactly the production one."""
-
-    def __init__(self) -> None:
-        self.app = web.Application()
-
-    def route(
-        self, method: str, path: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]
-    ) -> None:
-        async def wrapped(request: web.Request) -> web.Response:
-            body = await request.json() if request.body_exists else {}
-            return web.json_response(await handler(body))
-
-        self.app.router.add_route(method, path, wrapped)
-
-
-async def _until_stopped() -> None:
-    """Serve until the parent closes our stdin (or signals us)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    reader = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
-    waiter = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-
-
 async def serve_ours() -> dict[str, Any]:
     """The real bot: `build`, `prepare`, `web_app` on aiohttp, against the in-process fake."""
     fake = new_fake()
     await fake.start()
-    control = _Control()
+    control = Control()
     try:
         async with sqlite_url("ack") as url, running_bot(fake, url) as bot:
 
@@ -135,7 +105,7 @@ async def serve_ours() -> dict[str, Any]:
             runner, port = await serve(control.app)
             _announce(bot.url, port)
             try:
-                await _until_stopped()
+                await until_stopped()
             finally:
                 await runner.cleanup()
             return {"slack_calls": len(fake.calls)}
@@ -182,7 +152,7 @@ def bare_app() -> AsyncApp:
 
 
 async def serve_bare() -> dict[str, Any]:
-    control = _Control()
+    control = Control()
 
     async def settle(_body: dict[str, Any]) -> dict[str, Any]:
         return {"idle": True}
@@ -192,7 +162,7 @@ async def serve_bare() -> dict[str, Any]:
     control_runner, control_port = await serve(control.app)
     _announce(f"http://127.0.0.1:{port}/slack/events", control_port)
     try:
-        await _until_stopped()
+        await until_stopped()
     finally:
         await control_runner.cleanup()
         await runner.cleanup()

@@ -21,6 +21,7 @@ BENCHMARKS = (
     ("declare path", "bench.declare_path"),
     ("engine scale", "bench.engine_scale"),
     ("sustained", "bench.sustained"),
+    ("visible", "bench.visible"),
 )
 TIMEOUT = 240
 

@@ -13,12 +13,13 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,11 +248,12 @@ def new_fake() -> FakeSlack:
     return fake
 
 
-def settings_for(fake: FakeSlack, database_url: str) -> Settings:
+def settings_for(api_url: str, database_url: str) -> Settings:
+    """The bot's settings against the fake Slack serving `api_url`."""
     return Settings(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
-        api_url=fake.api_url,
+        api_url=api_url,
         database_url=database_url,
         announce_channel=ANNOUNCE,
         log_level="WARNING",
@@ -276,6 +278,36 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, port
 
 
+class Control:
+    """A small HTTP side door into a server process (mint response URLs, wait for the bot to
+    finish its post-ack work, read its CPU time...). Served on its own port so the measured app
+    is exactly the production one."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+
+    def route(
+        self, method: str, path: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]
+    ) -> None:
+        async def wrapped(request: web.Request) -> web.Response:
+            body = await request.json() if request.body_exists else {}
+            return web.json_response(await handler(body))
+
+        self.app.router.add_route(method, path, wrapped)
+
+
+async def until_stopped() -> None:
+    """Serve until the parent closes our stdin (or signals us)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    reader = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
 @dataclass
 class RunningBot:
     """The real bot, served over HTTP like `warroom serve --http`, and the fake it talks to."""
@@ -295,7 +327,7 @@ async def running_bot(
 ) -> AsyncIterator[RunningBot]:
     """Build the bot from settings (`build`), migrate and identify (`prepare`), and serve its
     `web_app` on a local port: the same path a request takes in production."""
-    warroom = build(settings_for(fake, database_url), clock=clock)
+    warroom = build(settings_for(fake.api_url, database_url), clock=clock)
     await prepare(warroom)
     runner, port = await serve(web_app(warroom))
     try:

@@ -22,6 +22,16 @@ def _cells(number: str, row: Row) -> list[list[str]]:
     ]
 
 
+def label(section: int, sub: int) -> str:
+    """1a … 1z, then 1aa, 1ab …: a benchmark may have more than 26 rows."""
+    letters = ""
+    sub += 1
+    while sub:
+        sub, rest = divmod(sub - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"{section}{letters}"
+
+
 def _line(parts: Sequence[str]) -> str:
     return "  ".join(part.ljust(width) for part, (_, width) in zip(parts, COLUMNS, strict=True))
 
@@ -32,7 +42,7 @@ def table(sections: Sequence[tuple[str, Outcome]]) -> str:
     out = [_line([name for name, _ in COLUMNS]).rstrip(), rule]
     for index, (_, outcome) in enumerate(sections, start=1):
         for sub, row in enumerate(outcome.rows):
-            cells = _cells(f"{index}{chr(ord('a') + sub)}", row)
+            cells = _cells(label(index, sub), row)
             for depth in range(max(len(c) for c in cells)):
                 out.append(_line([c[depth] if depth < len(c) else "" for c in cells]).rstrip())
         out.append(rule)
@@ -44,11 +54,11 @@ def notes(sections: Sequence[tuple[str, Outcome]]) -> str:
     lines: list[str] = []
     for index, (_, outcome) in enumerate(sections, start=1):
         for sub, row in enumerate(outcome.rows):
-            label = f"{index}{chr(ord('a') + sub)}"
+            name = label(index, sub)
             if row.ok is False and row.why:
-                lines += textwrap.wrap(f"{label} MISS: {row.why}", 100, subsequent_indent="    ")
+                lines += textwrap.wrap(f"{name} MISS: {row.why}", 100, subsequent_indent="    ")
             if row.note:
-                lines += textwrap.wrap(f"{label} {row.note}", 100, subsequent_indent="    ")
+                lines += textwrap.wrap(f"{name} {row.note}", 100, subsequent_indent="    ")
     return "\n".join(lines)
 
 

@@ -565,6 +565,8 @@ class FakeSlack:
     def _finish(self, call: Call, outcome: Outcome) -> web.Response:
         status, body, headers = outcome
         call.ok = bool(body.get("ok"))
+        if call.ok:  # only a handler that ran answers ok: its effect is in the workspace now
+            call.applied_at = time.time()
         call.error = body.get("error")
         call.status = status
         return json_response(body, status, headers)

@@ -307,7 +307,12 @@ class StoredFile:
 
 @dataclass
 class Call:
-    """One Web API call as the fake saw it, recorded even when it failed."""
+    """One Web API call as the fake saw it, recorded even when it failed.
+
+    `at` is when the request arrived; `applied_at` is when the call took effect on the
+    workspace (after any delay the fault plan adds), and stays None for a call that was
+    refused, failed or dropped unapplied: what people in Slack see changes at `applied_at`.
+    """
 
     method: str
     args: JsonDict
@@ -315,6 +320,7 @@ class Call:
     error: str | None
     at: float
     status: int = 200
+    applied_at: float | None = None
 
     def to_json(self) -> JsonDict:
         """Serialise for the HTTP control surface."""
@@ -325,6 +331,7 @@ class Call:
             "error": self.error,
             "at": self.at,
             "status": self.status,
+            "applied_at": self.applied_at,
         }
 
 

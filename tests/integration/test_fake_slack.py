@@ -527,6 +527,23 @@ async def test_delay_and_slow(fake_slack: FakeSlack, client: AsyncWebClient) -> 
     assert time.monotonic() - started < 0.2
 
 
+async def test_calls_record_when_they_took_effect(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    cid = fake_slack.add_channel("ops", bot_member=True)
+    fake_slack.delay("chat.postMessage", 0.2)
+    await client.chat_postMessage(channel=cid, text="seen after the delay")
+    posted = fake_slack.calls[-1]
+    assert posted.applied_at is not None and posted.applied_at - posted.at >= 0.2
+    assert posted.to_json()["applied_at"] == posted.applied_at
+    fake_slack.reset_faults()
+    fake_slack.fail_http("chat.postMessage", status=429)
+    await expect_error(client.chat_postMessage(channel=cid, text="refused"), "ratelimited")
+    await expect_error(client.chat_postMessage(channel="CNOPE", text="x"), "channel_not_found")
+    assert [c.applied_at for c in fake_slack.calls[-2:]] == [None, None]
+    assert [m.text for m in fake_slack.messages(cid)] == ["seen after the delay"]
+
+
 async def outcomes(fake: FakeSlack, count: int) -> list[str]:
     """Run auth.test `count` times and describe what each call met."""
     client = AsyncWebClient(token=TOKEN, base_url=fake.api_url, retry_handlers=[])

@@ -10,6 +10,8 @@ finished, not repeated.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -22,6 +24,12 @@ from app.services.context import Services
 from app.store.claims import claim
 from app.store.models import InboxRequest
 
+log = logging.getLogger(__name__)
+
+
+class NotRecorded(Exception):
+    """The request could not be stored in time: the acknowledgment must say nothing was done."""
+
 
 class Inbox:
     def __init__(self, services: Services) -> None:
@@ -29,11 +37,59 @@ class Inbox:
         # Rows are owned by this replica's name plus this run's token: a row with the same
         # name and another token was left by an earlier run of this replica (a restart).
         self.owner = f"{services.replica}#{uuid.uuid4().hex[:8]}"
+        # Inserts that answered too late, and the deletes undoing them (kept referenced).
+        self._late: set[asyncio.Task[Any]] = set()
 
     # Longer than any command takes, even queued behind Slack's rate limits: another replica
     # takes a request over only when its process is surely gone (a restart of the same replica
     # takes its own back at once).
     _lease = timedelta(minutes=5)
+
+    # Slack waits 3 seconds for an acknowledgment; a database that does not answer within this
+    # gets the answer "nothing was done" instead of a silent timeout.
+    record_within = 2.0
+
+    async def record_before_ack(self, key: str, kind: str, body: dict[str, Any]) -> int | None:
+        """`record`, answered within `record_within` seconds or raising `NotRecorded`.
+
+        The insert is not cancelled when it is late (cancelling a query on a connection that
+        does not answer can hang too): it goes on in the background, and if it lands after all
+        its row is deleted again, since the sender was told nothing was done."""
+        task = asyncio.create_task(self.record(key, kind, body))
+        finished, _ = await asyncio.wait({task}, timeout=self.record_within)
+        if not finished:
+            log.error(
+                "the inbox did not answer within %.1fs; request %s refused", self.record_within, key
+            )
+            self._late.add(task)
+            task.add_done_callback(self._undo_late)
+            raise NotRecorded(key)
+        try:
+            return task.result()
+        except Exception as exc:
+            log.exception("the inbox could not record request %s", key)
+            raise NotRecorded(key) from exc
+
+    def _undo_late(self, task: asyncio.Task[int | None]) -> None:
+        self._late.discard(task)
+        if task.cancelled() or task.exception() is not None or task.result() is None:
+            return
+        undo = asyncio.create_task(self._delete_late(task.result()))
+        self._late.add(undo)
+        undo.add_done_callback(self._late.discard)
+
+    async def _delete_late(self, request_id: int | None) -> None:
+        assert request_id is not None
+        for _ in range(60):
+            try:
+                await self.done(request_id)
+                log.warning(
+                    "inbox request %s stored too late to be acknowledged; forgotten", request_id
+                )
+                return
+            except Exception:
+                await asyncio.sleep(1)
+        log.error("inbox request %s stored too late could not be forgotten", request_id)
 
     async def record(self, key: str, kind: str, body: dict[str, Any]) -> int | None:
         """Store the request under this process's lease; None when a request with the same key

@@ -6,6 +6,7 @@ Built by the composition root (`app.bootstrap`); listeners never build anything 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
@@ -39,6 +40,10 @@ class Bot:
     firing: Firing
     inbox: Inbox
     inflight: InFlight = field(default_factory=InFlight)
+    # Every button, form and shortcut registered through the gate: a click or form recorded in
+    # the inbox is carried out again through its own entry after a crash.
+    # (`gate.Replayable`; the listeners depend on this module, not the other way round)
+    replayables: list[Any] = field(default_factory=list)
     # The bot's own identity from auth.test (user_id, bot_id, team_id), learned at start-up.
     identity: dict[str, str] = field(default_factory=dict)
 

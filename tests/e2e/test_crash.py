@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from app.fake_slack import Call, FakeSlack
-from tests.support.constants import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.support.constants import ALICE, BOB, BOT_TOKEN, SIGNING_SECRET
 from tests.support.factories import fresh_database
 from tests.support.processes import clean_env, free_port
 from tests.support.slackclient import SlackSender, eventually
@@ -318,6 +318,71 @@ async def test_a_burst_of_updates_survives_a_kill(tmp_path: Path) -> None:
                 counts = posted()
                 assert all(counts[n] == 1 for n in received), counts
                 assert all(c == 1 for c in counts.values()), counts
+            finally:
+                await bot.stop()
+    finally:
+        await fake.stop()
+
+
+async def test_a_resolve_form_acknowledged_before_a_kill_is_carried_out_after_it(
+    tmp_path: Path,
+) -> None:
+    """A resolve form is acknowledged (it is in the inbox before the acknowledgment) and the bot
+    SIGKILLed at its first Slack call after it: the sight check of a private incident, so
+    before anything of the resolve is stored. Restarted, the bot carries it out: the incident
+    is resolved and the resolution posted exactly once."""
+    fake = await new_world()
+    fake.add_user(BOB, name="bob")
+    try:
+        async with fresh_database(tmp_path) as url:
+            bot = BotProcess(fake, url, tmp_path)
+            # Bob, a member of the room but no role holder, may resolve.
+            policy = tmp_path / "warroom.toml"
+            policy.write_text(policy.read_text() + '[permissions]\nrestricted = ["close"]\n')
+            try:
+                await bot.start()
+                async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as s:
+                    await s.command("declare")
+                    form = await eventually(
+                        lambda: [
+                            v for v in fake.views.values() if v["callback_id"] == "declare_incident"
+                        ]
+                    )
+                    await s.submit(form[0], {"title": "Secret breach", "private": ["private"]})
+                    room = await eventually(lambda: fake.channel_by_name("incident-1"), timeout=15)
+                    assert room.is_private
+                    fake.join(room.id, BOB)
+                    await s.command("resolve", channel=room.id, user=BOB)
+                    view = await eventually(
+                        lambda: [
+                            v for v in fake.views.values() if v["callback_id"] == "resolve_incident"
+                        ]
+                    )
+                    await asyncio.sleep(1)  # the declare's and the form's own calls are over
+                    calls = len(fake.calls)
+                    bot.kill_at(1)
+                    status, answer = await s.submit(
+                        view[0],
+                        {"root_cause": "A bad deploy", "impact_summary": "Checkout"},
+                        user=BOB,
+                    )
+                assert status == 200 and not answer.get("errors"), answer
+                assert await bot.wait_dead(lambda: False, timeout=15)
+                assert fake.calls[calls].method == "conversations.members"
+                assert not room.topic or "Resolved" not in room.topic
+
+                def resolutions() -> list[object]:
+                    return [
+                        m
+                        for m in fake.messages(room.id)
+                        if "Issue Resolved" in m.text and m.user == "UBOT"
+                    ]
+
+                await bot.start()
+                await eventually(lambda: resolutions() and "Resolved" in room.topic, timeout=30)
+                await asyncio.sleep(2)  # a few more ticks: nothing may be repeated
+                assert len(resolutions()) == 1
+                assert all(n == 1 for n in keys(fake).values()), keys(fake)
             finally:
                 await bot.stop()
     finally:

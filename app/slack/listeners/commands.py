@@ -19,6 +19,7 @@ from app.messages import stats as stats_text
 from app.messages.mrkdwn import escape
 from app.services.action_items import ActionRequest
 from app.services.errors import InvalidInput
+from app.services.inbox import NotRecorded
 from app.services.incidents import DeclareRequest, validate_declare
 from app.services.metrics import stats
 from app.slack import grammar, views
@@ -403,22 +404,21 @@ async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack(text=":no_entry_sign: " + error_text(exc))
         return
     try:
-        recorded = await bot.inbox.record(_inbox_key(body), "command", _kept(body))
-    except Exception:
-        log.exception("the inbox could not record a command")
+        recorded = await bot.inbox.record_before_ack(_inbox_key(body), "command", gate.kept(body))
+    except NotRecorded:
         await ack(text=NOT_STORED)
         return
     await ack()
     if recorded is None:
         return  # the same request is already recorded, and being carried out
-    await reply.run(work)
-    await bot.inbox.done(recorded)
+    await gate.run(reply, work)
+    try:
+        await bot.inbox.done(recorded)
+    except Exception:
+        log.exception("inbox request %s carried out but not forgotten", recorded)
 
 
-NOT_STORED = (
-    ":warning: Warroom cannot store requests right now (its database is not answering), so "
-    "nothing was done. Send it again in a minute."
-)
+NOT_STORED = gate.NOT_STORED
 # Attempts after which a request recorded but never finished is given up, and its sender told.
 MAX_ATTEMPTS = 3
 
@@ -446,17 +446,19 @@ def _inbox_key(body: dict[str, Any]) -> str:
     return f"command:{body.get('trigger_id') or uuid.uuid4().hex}"
 
 
-def _kept(body: dict[str, Any]) -> dict[str, Any]:
-    """The request as it is stored until carried out: without Slack's legacy token."""
-    return {k: v for k, v in body.items() if k != "token"}
-
-
 async def carry_out_unfinished(bot: Bot) -> None:
-    """Commands acknowledged by a process that died before carrying them out: carry them out
-    now (each is idempotent by its request key), or tell the sender after repeated failures."""
+    """Commands, clicks and forms acknowledged by a process that died before carrying them
+    out: carry them out now (each is idempotent by its request key; clicks and forms go
+    through the gate again, sight included), or tell the sender after repeated failures."""
     for row in await bot.inbox.take_over():
         assert row.id is not None
         body = row.body
+        if row.kind == gate.INTERACTION:
+            if row.attempts > MAX_ATTEMPTS:
+                log.error("inbox request %s given up after %d attempts", row.id, row.attempts - 1)
+            await gate.carry_out(bot, body, given_up=row.attempts > MAX_ATTEMPTS)
+            await bot.inbox.done(row.id)
+            continue
         reply = Replier(bot.services.slack, body.get("user_id", ""), body.get("response_url"))
         if row.attempts > MAX_ATTEMPTS:
             log.error("inbox request %s given up after %d attempts", row.id, row.attempts - 1)
@@ -472,7 +474,7 @@ async def carry_out_unfinished(bot: Bot) -> None:
             except (CommandError, InvalidInput) as exc:
                 await reply.error(exc)
             else:
-                await reply.run(work)
+                await gate.run(reply, work)
         await bot.inbox.done(row.id)
 
 

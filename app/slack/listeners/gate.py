@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.domain.snapshot import IncidentSnapshot
 from app.services.errors import ServiceError, no_item
+from app.services.inbox import NotRecorded
+from app.services.ports import SlackError
 from app.slack import views
 from app.slack.listeners.events import first_delivery
 from app.slack.reply import Replier
@@ -183,45 +186,211 @@ def on_command(bot: Bot, command: str, handle: Callable[[AsyncAck, dict[str, Any
     _register(bot, bot.app.command(command), received, COMMAND, f"command{command}")
 
 
+# --- the inbox: a click or a form Slack was told "received" is carried out, or its sender told
+
+INTERACTION = "interaction"
+NOT_STORED = (
+    ":warning: Warroom cannot store requests right now (its database is not answering), so "
+    "nothing was done. Send it again in a minute."
+)
+NOT_STORED_FORM = (
+    "Warroom cannot store requests right now (its database is not answering), so nothing was "
+    "done. Submit again in a minute."
+)
+FORM_NOT_OPENED = (
+    ":warning: Warroom restarted before it could open the form, and Slack opens a form only "
+    "within seconds of the click. Click the button (or send the command) again."
+)
+
+CarryOut = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Replayable:
+    """A registered button, form or shortcut, found again by a recorded request's payload."""
+
+    type: str  # the payload's type: "block_actions", "view_submission" or "shortcut"
+    name: str | re.Pattern[str]
+    carry_out: CarryOut
+
+    def matches(self, body: dict[str, Any]) -> bool:
+        kind = body.get("type")
+        if kind == "block_actions":
+            found = str(((body.get("actions") or [{}])[0]).get("action_id") or "")
+        elif kind == "view_submission":
+            found = str((body.get("view") or {}).get("callback_id") or "")
+        elif kind in ("shortcut", "message_action"):
+            kind, found = "shortcut", str(body.get("callback_id") or "")
+        else:
+            return False
+        if kind != self.type:
+            return False
+        if isinstance(self.name, str):
+            return found == self.name
+        return self.name.match(found) is not None
+
+
+def interaction_key(body: dict[str, Any]) -> str:
+    """The request's identity: Slack sends the same one again on a retry."""
+    kind = body.get("type")
+    if kind == "view_submission":
+        view = body.get("view") or {}
+        if view.get("id"):
+            return f"interaction:view:{view['id']}:{view.get('hash') or ''}"
+    elif kind == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        stamp = action.get("action_ts") or body.get("trigger_id")
+        if stamp:
+            return f"interaction:action:{action.get('action_id')}:{stamp}"
+    trigger = body.get("trigger_id") or uuid.uuid4().hex
+    return f"interaction:{kind}:{trigger}"
+
+
+def kept(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as it is stored until carried out: without Slack's legacy token."""
+    return {k: v for k, v in body.items() if k != "token"}
+
+
+async def _finish(bot: Bot, recorded: int, carry_out: CarryOut, body: dict[str, Any]) -> None:
+    await carry_out(body)
+    try:
+        await bot.inbox.done(recorded)
+    except Exception:
+        log.exception("inbox request %s carried out but not forgotten", recorded)
+
+
+async def run(reply: Replier, work: Callable[[], Awaitable[None]]) -> None:
+    """`reply.run`, telling the person when a form could not be opened any more."""
+
+    async def guarded() -> None:
+        try:
+            await work()
+        except SlackError as exc:
+            if exc.code not in TRIGGER_GONE:
+                raise
+            log.warning("a form could not be opened: %s", exc.code)
+            await reply.say(FORM_NOT_OPENED)
+
+    await reply.run(guarded)
+
+
+TRIGGER_GONE = frozenset({"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"})
+
+
+def _first_input(view: dict[str, Any]) -> str | None:
+    for block in view.get("blocks") or []:
+        if block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return None
+
+
+async def carry_out(bot: Bot, body: dict[str, Any], given_up: bool) -> None:
+    """A recorded click or form whose process died before carrying it out: through the same
+    path (sight included) as when it arrived, or the sender told it was given up."""
+    user = (body.get("user") or {}).get("id", "")
+    if given_up:
+        url = body.get("response_url") or views.read_metadata(body.get("view") or {}).get(
+            "reply_url"
+        )
+        what = "form" if body.get("type") == "view_submission" else "click"
+        await Replier(bot.services.slack, user, url).say(
+            f":warning: A {what} of yours could not be carried out (Warroom restarted while "
+            "doing it, more than once). Check the incident, then try again."
+        )
+        return
+    for entry in bot.replayables:
+        if entry.matches(body):
+            log.warning("carrying out a %s acknowledged before a restart", body.get("type"))
+            await entry.carry_out(body)
+            return
+    log.error("a recorded %s matches no listener; dropped", body.get("type"))
+
+
 def on_button(bot: Bot, action_id: str | re.Pattern[str], subject: Subject, work: Work) -> None:
-    """A button: acknowledged at once; then sight, then the work, answered privately."""
+    """A button: recorded, acknowledged at once; then sight, then the work, answered
+    privately. When it cannot be recorded the person is told nothing was done."""
+
+    async def carry_out(body: dict[str, Any]) -> None:
+        reply = replier(bot, body)
+        await run(reply, lambda: _through(bot, subject, body, reply, work))
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        try:
+            recorded = await bot.inbox.record_before_ack(
+                interaction_key(body), INTERACTION, kept(body)
+            )
+        except NotRecorded:
+            await ack()
+            await replier(bot, body).say(NOT_STORED)
+            return
         await ack()
-        reply = replier(bot, body)
-        await reply.run(lambda: _through(bot, subject, body, reply, work))
+        if recorded is not None:  # None: the same click is recorded, and being carried out
+            await _finish(bot, recorded, carry_out, body)
 
     name = action_id if isinstance(action_id, str) else action_id.pattern
+    bot.replayables.append(Replayable("block_actions", action_id, carry_out))
     _register(bot, bot.app.action(action_id), clicked, subject, f"clicked_{name}")
 
 
 def on_submit(
     bot: Bot, callback_id: str, subject: Subject, work: Work, check: FieldCheck | None = None
 ) -> None:
-    """A form: field errors (`check`, no database) inside the form; then sight, then the work,
-    answered through the form's reply URL or by DM."""
+    """A form: field errors (`check`, no database) inside the form; then recorded and
+    acknowledged (or, when it cannot be recorded, a form error saying nothing was done); then
+    sight, then the work, answered through the form's reply URL or by DM."""
+
+    async def carry_out(body: dict[str, Any]) -> None:
+        meta = views.read_metadata(body["view"])
+        reply = Replier(bot.services.slack, body["user"]["id"], meta.get("reply_url"))
+        await run(reply, lambda: _through(bot, subject, body, reply, work))
 
     async def submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         errors = check(body["view"]) if check else {}
         if errors:
             await ack(response_action="errors", errors=errors)
             return
+        try:
+            recorded = await bot.inbox.record_before_ack(
+                interaction_key(body), INTERACTION, kept(body)
+            )
+        except NotRecorded:
+            field = _first_input(body["view"])
+            if field:
+                await ack(response_action="errors", errors={field: NOT_STORED_FORM})
+            else:
+                await ack()
+                await replier(bot, body).say(NOT_STORED)
+            return
         await ack()
-        meta = views.read_metadata(body["view"])
-        reply = Replier(bot.services.slack, body["user"]["id"], meta.get("reply_url"))
-        await reply.run(lambda: _through(bot, subject, body, reply, work))
+        if recorded is not None:  # None: the same submission is recorded already
+            await _finish(bot, recorded, carry_out, body)
 
+    bot.replayables.append(Replayable("view_submission", callback_id, carry_out))
     _register(bot, bot.app.view(callback_id), submitted, subject, f"submitted_{callback_id}")
 
 
 def on_shortcut(bot: Bot, callback_id: str, work: Work) -> None:
-    """A shortcut; it names no incident (the message it is used on is the person's own view)."""
+    """A shortcut; it names no incident (the message it is used on is the person's own view).
+    Recorded like a button."""
+
+    async def carry_out(body: dict[str, Any]) -> None:
+        reply = replier(bot, body)
+        await run(reply, lambda: _through(bot, NOTHING, body, reply, work))
 
     async def used(ack: AsyncAck, body: dict[str, Any]) -> None:
+        try:
+            recorded = await bot.inbox.record_before_ack(
+                interaction_key(body), INTERACTION, kept(body)
+            )
+        except NotRecorded:
+            await ack()
+            await replier(bot, body).say(NOT_STORED)
+            return
         await ack()
-        reply = replier(bot, body)
-        await reply.run(lambda: _through(bot, NOTHING, body, reply, work))
+        if recorded is not None:
+            await _finish(bot, recorded, carry_out, body)
 
+    bot.replayables.append(Replayable("shortcut", callback_id, carry_out))
     _register(bot, bot.app.shortcut(callback_id), used, NOTHING, f"shortcut_{callback_id}")
 
 

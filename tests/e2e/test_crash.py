@@ -214,7 +214,7 @@ async def scenario(folder: Path, kill_at: int | None, resolve: bool) -> int:
                 view = None
                 if resolve:
                     await declare(fake, bot)
-                    await eventually(partial(declared_completely, fake), timeout=15)
+                    await eventually(partial(declared_completely, fake), timeout=45)
                     view = await resolve_form(fake, bot)
                 before = len(fake.calls)
                 if kill_at is not None:
@@ -284,7 +284,7 @@ async def test_a_burst_of_updates_survives_a_kill(tmp_path: Path) -> None:
             try:
                 await bot.start()
                 await declare(fake, bot)
-                await eventually(partial(declared_completely, fake), timeout=15)
+                await eventually(partial(declared_completely, fake), timeout=45)
                 room = fake.channel_by_name("incident-1")
                 assert room
                 bot.kill_at(12)
@@ -349,7 +349,7 @@ async def test_a_resolve_form_acknowledged_before_a_kill_is_carried_out_after_it
                         ]
                     )
                     await s.submit(form[0], {"title": "Secret breach", "private": ["private"]})
-                    room = await eventually(lambda: fake.channel_by_name("incident-1"), timeout=15)
+                    room = await eventually(lambda: fake.channel_by_name("incident-1"), timeout=45)
                     assert room.is_private
                     fake.join(room.id, BOB)
                     await s.command("resolve", channel=room.id, user=BOB)

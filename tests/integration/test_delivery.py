@@ -598,3 +598,19 @@ async def test_an_archived_announcement_channel_does_not_hold_the_war_room(bot: 
     told = [t for t in dm_texts(bot.fake, ALICE) if "cannot post" in t]
     assert len(told) == 1 and "announcement channel" in told[0]
     assert set(await outbox_states(bot)) == {"sent", "skipped"}
+
+
+async def test_an_unarchived_announcement_channel_gets_its_headline_at_once(bot: Bot) -> None:
+    room = await declared(bot)
+    announcements = channel(bot.fake, "incidents")
+    announcements.is_archived = True
+    await bot.slack.command("severity sev2", channel=room)
+    await bot.settle()
+    [headline] = [m for m in bot.fake.messages(announcements.id) if f"<#{room}>" in m.text]
+    assert not headline.text.startswith("*Sev2 High*")  # refused
+    announcements.is_archived = False
+    event = {"type": "channel_unarchive", "channel": announcements.id, "user": ALICE}
+    assert await bot.slack.event(event, "EvAnnouncementsBack") == 200
+    await eventually(lambda: headline.text.startswith("*Sev2 High*"), timeout=1)
+    async with bot.warroom.db.session() as session:
+        assert (await session.get(Incident, 1)).room_problem is None  # type: ignore[union-attr]

@@ -9,8 +9,11 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
+from app.domain.lifecycle import Status
 from app.domain.roles import Role
 from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
@@ -22,7 +25,7 @@ from app.services.outbox import Outbox, Outgoing, enqueue
 from app.services.ports import Firing, Say, SlackError, urgent
 from app.services.rooms import Rooms
 from app.store import repo
-from app.store.models import TimelineEvent
+from app.store.models import Incident, TimelineEvent
 
 
 class Flows:
@@ -62,6 +65,28 @@ class Flows:
                 f"({report.errors[0]}); Warroom will post them as soon as it does."
             )
         await self.rooms.refresh(incident_id)
+
+    async def room_works_again(self, channel_id: str) -> list[int]:
+        """Slack says `channel_id` takes posts again (unarchived, or Warroom added back): the
+        open incidents whose war room or announcement channel it is send what they held, in
+        order, and redo the topic, pin and headline Slack refused. Returns their ids."""
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(Incident)
+                .where(
+                    or_(
+                        col(Incident.channel_id) == channel_id,
+                        col(Incident.announcement_channel_id) == channel_id,
+                    )
+                )
+                .where(col(Incident.status) != Status.CLOSED.value)
+                .order_by(col(Incident.id))
+            )
+            found = [(i.id, i.channel_id == channel_id) for i in result.all() if i.id]
+        for incident_id, war_room in found:
+            await self.outbox.room_works_again(incident_id, "channel" if war_room else "thread")
+            await self.rooms.refresh_now(incident_id)
+        return [incident_id for incident_id, _ in found]
 
     async def declare(self, req: DeclareRequest) -> None:
         """Store the incident, then build its war room. A repeated request (same key) found the

@@ -433,6 +433,34 @@ class Outbox:
             people=("commander", "declarer"),
         )
 
+    async def room_works_again(self, incident_id: int, destination: str) -> DeliveryReport:
+        """Slack says the incident's room for `destination` ("channel": the war room, "thread":
+        the announcement channel) takes posts again (unarchived, Warroom added back): forget
+        its problem, end the backoff of the messages the incident holds and send them now."""
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
+            await session.exec(
+                update(Incident)
+                .where(col(Incident.id) == incident_id)
+                .where(col(Incident.room_problem).startswith(f"{destination}:"))
+                .values(room_problem=None)
+            )
+            result = await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.incident_id) == incident_id)
+                .where(col(OutboxMessage.state) == "pending")
+                .where(col(OutboxMessage.due_at) > now)
+                .values(due_at=now, attempts=0)
+            )
+        if result.rowcount:
+            log.warning(
+                "incident %s: Slack says its %s takes posts again: %s held messages sent now",
+                incident_id,
+                "war room" if destination == "channel" else "announcement channel",
+                result.rowcount,
+            )
+        return await self.deliver(incident_id)
+
     async def _room_fixed(self, incident: Incident) -> None:
         async with self.services.db.session() as session:
             await repo.set_fields(session, incident.id or 0, room_problem=None)

@@ -494,6 +494,11 @@ class Rooms:
         async with lock:
             return await self._refresh(incident_id)
 
+    async def refresh_now(self, incident_id: int) -> bool:
+        """Refresh at once, its backoff forgotten: Slack says the room takes posts again."""
+        self._refresh_later.pop(incident_id, None)
+        return await self.refresh(incident_id)
+
     def _refresh_due(self, incident_id: int) -> bool:
         later = self._refresh_later.get(incident_id)
         return later is None or self.services.clock.now() >= later[0]

@@ -271,9 +271,17 @@ async def test_an_archived_room_and_a_deleted_announcement(tmp_path: Path) -> No
             timeout=10,
         )
         assert posted(fake, room_id, "while archived") == 0
-        room.is_archived = False  # a person unarchives it
-        # Warroom is not told: the held message goes on the room's backoff (first 15 s).
-        await eventually(lambda: posted(fake, room_id, "while archived"), timeout=20)
+        room.is_archived = False  # a person unarchives it, and Slack says so
+        fixed = time.monotonic()
+        async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as sender:
+            status = await sender.event(
+                {"type": "channel_unarchive", "channel": room_id, "user": ALICE},
+                event_id="Ev_unarchived_1",
+            )
+        assert status == 200
+        # Not at the room's next retry (15 s after the first refusal): at once.
+        await eventually(lambda: posted(fake, room_id, "while archived"), timeout=3)
+        assert time.monotonic() - fixed < 3
 
         announcements = fake.channel_by_name("incidents")
         assert announcements

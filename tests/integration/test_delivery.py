@@ -212,6 +212,81 @@ async def test_messages_wait_for_a_room_that_cannot_take_them_and_people_are_tol
     assert update < next(i for i, t in enumerate(said) if "acknowledged Incident" in t)
 
 
+@pytest.mark.parametrize(
+    ("private", "trouble", "event_type"),
+    [
+        (False, "archived", "channel_unarchive"),
+        (True, "archived", "group_unarchive"),
+        (True, "bot removed", "member_joined_channel"),
+    ],
+)
+async def test_held_messages_go_out_as_soon_as_slack_says_the_room_works_again(
+    bot: Bot, private: bool, trouble: str, event_type: str
+) -> None:
+    await bot.slack.command("declare")
+    await bot.settle()
+    view = last_view(bot.fake, "declare_incident")
+    await bot.slack.submit(
+        view, {"title": "Card payments fail", **({"private": ["private"]} if private else {})}
+    )
+    await bot.settle()
+    room = channel(bot.fake, "incident-1")
+    if trouble == "archived":
+        room.is_archived = True
+    else:
+        room.members.remove("UBOT")
+    await bot.slack.command("severity sev3", channel=room.id)
+    await bot.slack.command("update Failing over to the second provider", channel=room.id)
+    await bot.slack.command("ack", channel=room.id)
+    await bot.settle()
+    await tick(bot)
+    assert "pending" in await outbox_states(bot)
+    [pinned] = bot.fake.pins(room.id)
+
+    def shows_sev3() -> bool:
+        pin = bot.fake.workspace.index[(room.id, pinned)].text
+        return "Severity 3" in pin and room.topic.startswith("Sev3")
+
+    assert not shows_sev3()  # Slack refused the topic or the pinned notification
+    async with bot.warroom.db.session() as session:
+        assert (await session.get(Incident, 1)).room_problem  # type: ignore[union-attr]
+
+    # A person unarchives the room or adds Warroom back; Slack says so (the clock stands
+    # still: nothing waits for the outbox's next retry).
+    room.is_archived = False
+    if "UBOT" not in room.members:
+        room.members.append("UBOT")
+    event = {"type": event_type, "channel": room.id, "user": "UBOT"}
+    if event_type == "member_joined_channel":
+        event |= {"channel_type": "G", "inviter": ALICE}
+        # Someone else joining says nothing about Warroom's posts.
+        await bot.slack.event({**event, "user": BOB}, "EvOther")
+        await bot.settle()
+        assert "pending" in await outbox_states(bot)
+    else:
+        event["user"] = ALICE
+    assert await bot.slack.event(event, "EvFixed") == 200
+
+    async def delivered() -> bool:
+        return "pending" not in await outbox_states(bot)
+
+    deadline = asyncio.get_running_loop().time() + 1
+    while not await delivered():
+        assert asyncio.get_running_loop().time() < deadline, await outbox_states(bot)
+        await asyncio.sleep(0.02)
+    await bot.slack.event(event, "EvFixed")  # Slack's retry of the same delivery
+    await bot.slack.event(event, "EvFixedAgain")  # and another one: nothing is held any more
+    await bot.settle()
+    assert set(await outbox_states(bot)) <= {"sent", "skipped"}
+    said = texts(bot.fake, room.id)
+    update = [i for i, t in enumerate(said) if "Failing over to the second provider" in t]
+    acked = [i for i, t in enumerate(said) if "acknowledged Incident" in t]
+    assert len(update) == 1 and len(acked) == 1 and update[0] < acked[0], said
+    assert shows_sev3()  # the refused refresh is redone too
+    async with bot.warroom.db.session() as session:
+        assert (await session.get(Incident, 1)).room_problem is None  # type: ignore[union-attr]
+
+
 async def test_a_public_room_the_bot_is_not_in_is_joined_and_the_message_posted(bot: Bot) -> None:
     room = await declared(bot)
     bot.fake.fail("chat.postMessage", "not_in_channel", times=1)
@@ -523,3 +598,19 @@ async def test_an_archived_announcement_channel_does_not_hold_the_war_room(bot: 
     told = [t for t in dm_texts(bot.fake, ALICE) if "cannot post" in t]
     assert len(told) == 1 and "announcement channel" in told[0]
     assert set(await outbox_states(bot)) == {"sent", "skipped"}
+
+
+async def test_an_unarchived_announcement_channel_gets_its_headline_at_once(bot: Bot) -> None:
+    room = await declared(bot)
+    announcements = channel(bot.fake, "incidents")
+    announcements.is_archived = True
+    await bot.slack.command("severity sev2", channel=room)
+    await bot.settle()
+    [headline] = [m for m in bot.fake.messages(announcements.id) if f"<#{room}>" in m.text]
+    assert not headline.text.startswith("*Sev2 High*")  # refused
+    announcements.is_archived = False
+    event = {"type": "channel_unarchive", "channel": announcements.id, "user": ALICE}
+    assert await bot.slack.event(event, "EvAnnouncementsBack") == 200
+    await eventually(lambda: headline.text.startswith("*Sev2 High*"), timeout=1)
+    async with bot.warroom.db.session() as session:
+        assert (await session.get(Incident, 1)).room_problem is None  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    from app.slack.listeners import actions, commands, gate, home, modals, pins, review
+    from app.slack.listeners import actions, commands, gate, home, modals, pins, review, rooms
 
     commands.register(bot)
     home.register(bot)
@@ -17,4 +17,5 @@ def register(bot: Bot) -> None:
     actions.register(bot)
     pins.register(bot)
     review.register(bot)
+    rooms.register(bot)
     gate.verify(bot.app)  # every listener above went through the gate

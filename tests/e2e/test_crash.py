@@ -81,13 +81,16 @@ class BotProcess:
                 assert time.monotonic() < deadline, "the bot did not become healthy"
                 await asyncio.sleep(0.05)
 
-    def kill_at(self, k: int) -> None:
-        """SIGKILL the process when its k-th Slack call from now arrives (before it applies)."""
+    def kill_at(self, k: int, method: str | None = None) -> None:
+        """SIGKILL the process when its k-th Slack call from now (of `method`, if given)
+        arrives, before it applies."""
         seen = 0
         pid = self.proc.pid if self.proc else 0
 
         def observe(call: Call) -> bool:
             nonlocal seen
+            if method is not None and call.method != method:
+                return False
             seen += 1
             if seen == k:
                 os.kill(pid, signal.SIGKILL)
@@ -346,29 +349,39 @@ async def test_a_resolve_form_acknowledged_before_a_kill_is_carried_out_after_it
                     form = await eventually(
                         lambda: [
                             v for v in fake.views.values() if v["callback_id"] == "declare_incident"
-                        ]
+                        ],
+                        timeout=15,
                     )
                     await s.submit(form[0], {"title": "Secret breach", "private": ["private"]})
                     room = await eventually(lambda: fake.channel_by_name("incident-1"), timeout=45)
                     assert room.is_private
+                    # The room is recorded on the incident once the notification is pinned.
+                    await eventually(lambda: fake.pins(room.id), timeout=45)
                     fake.join(room.id, BOB)
                     await s.command("resolve", channel=room.id, user=BOB)
                     view = await eventually(
                         lambda: [
                             v for v in fake.views.values() if v["callback_id"] == "resolve_incident"
-                        ]
+                        ],
+                        timeout=15,
                     )
                     await asyncio.sleep(1)  # the declare's and the form's own calls are over
-                    calls = len(fake.calls)
-                    bot.kill_at(1)
-                    status, answer = await s.submit(
-                        view[0],
-                        {"root_cause": "A bad deploy", "impact_summary": "Checkout"},
-                        user=BOB,
-                    )
-                assert status == 200 and not answer.get("errors"), answer
+                    # The sight check is the submission's first Slack call, made right after
+                    # the acknowledgment; the engine's own calls (a tick) must not set the kill
+                    # off. Bolt sends the acknowledgment up to 10 ms after `ack()` (it polls), so
+                    # the kill may come first: then Slack shows the person an error and they
+                    # submit again, as they would; the recorded request and the new one must
+                    # still resolve the incident once.
+                    bot.kill_at(1, method="conversations.members")
+                    fields = {"root_cause": "A bad deploy", "impact_summary": "Checkout"}
+                    try:
+                        status, answer = await s.submit(view[0], fields, user=BOB)
+                        acknowledged = True
+                    except aiohttp.ClientError:
+                        acknowledged = False
+                if acknowledged:
+                    assert status == 200 and not answer.get("errors"), answer
                 assert await bot.wait_dead(lambda: False, timeout=15)
-                assert fake.calls[calls].method == "conversations.members"
                 assert not room.topic or "Resolved" not in room.topic
 
                 def resolutions() -> list[object]:
@@ -379,6 +392,9 @@ async def test_a_resolve_form_acknowledged_before_a_kill_is_carried_out_after_it
                     ]
 
                 await bot.start()
+                if not acknowledged:
+                    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, fake) as s:
+                        await s.submit(view[0], fields, user=BOB)
                 await eventually(lambda: resolutions() and "Resolved" in room.topic, timeout=30)
                 await asyncio.sleep(2)  # a few more ticks: nothing may be repeated
                 assert len(resolutions()) == 1

@@ -306,6 +306,30 @@ async def carry_out(bot: Bot, body: dict[str, Any], given_up: bool) -> None:
     log.error("a recorded %s matches no listener; dropped", body.get("type"))
 
 
+async def _record_then_ack(
+    bot: Bot,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    carry_out: Callable[[dict[str, Any]], Awaitable[None]],
+    refused: dict[str, Any] | None = None,
+) -> None:
+    """Record the interaction in the inbox, acknowledge, then carry it out. When it cannot be
+    recorded: acknowledge with `refused` (a form error) if given, else say privately that
+    nothing was done. A request already recorded (a retry) is being carried out: ack only."""
+    try:
+        recorded = await bot.inbox.record_before_ack(interaction_key(body), INTERACTION, kept(body))
+    except NotRecorded:
+        if refused:
+            await ack(**refused)
+        else:
+            await ack()
+            await replier(bot, body).say(NOT_STORED)
+        return
+    await ack()
+    if recorded is not None:
+        await _finish(bot, recorded, carry_out, body)
+
+
 def on_button(bot: Bot, action_id: str | re.Pattern[str], subject: Subject, work: Work) -> None:
     """A button: recorded, acknowledged at once; then sight, then the work, answered
     privately. When it cannot be recorded the person is told nothing was done."""
@@ -315,17 +339,7 @@ def on_button(bot: Bot, action_id: str | re.Pattern[str], subject: Subject, work
         await run(reply, lambda: _through(bot, subject, body, reply, work))
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        try:
-            recorded = await bot.inbox.record_before_ack(
-                interaction_key(body), INTERACTION, kept(body)
-            )
-        except NotRecorded:
-            await ack()
-            await replier(bot, body).say(NOT_STORED)
-            return
-        await ack()
-        if recorded is not None:  # None: the same click is recorded, and being carried out
-            await _finish(bot, recorded, carry_out, body)
+        await _record_then_ack(bot, ack, body, carry_out)
 
     name = action_id if isinstance(action_id, str) else action_id.pattern
     bot.replayables.append(Replayable("block_actions", action_id, carry_out))
@@ -349,21 +363,9 @@ def on_submit(
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        try:
-            recorded = await bot.inbox.record_before_ack(
-                interaction_key(body), INTERACTION, kept(body)
-            )
-        except NotRecorded:
-            field = _first_input(body["view"])
-            if field:
-                await ack(response_action="errors", errors={field: NOT_STORED_FORM})
-            else:
-                await ack()
-                await replier(bot, body).say(NOT_STORED)
-            return
-        await ack()
-        if recorded is not None:  # None: the same submission is recorded already
-            await _finish(bot, recorded, carry_out, body)
+        field = _first_input(body["view"])
+        refused = {"response_action": "errors", "errors": {field: NOT_STORED_FORM}} if field else {}
+        await _record_then_ack(bot, ack, body, carry_out, refused)
 
     bot.replayables.append(Replayable("view_submission", callback_id, carry_out))
     _register(bot, bot.app.view(callback_id), submitted, subject, f"submitted_{callback_id}")
@@ -378,17 +380,7 @@ def on_shortcut(bot: Bot, callback_id: str, work: Work) -> None:
         await run(reply, lambda: _through(bot, NOTHING, body, reply, work))
 
     async def used(ack: AsyncAck, body: dict[str, Any]) -> None:
-        try:
-            recorded = await bot.inbox.record_before_ack(
-                interaction_key(body), INTERACTION, kept(body)
-            )
-        except NotRecorded:
-            await ack()
-            await replier(bot, body).say(NOT_STORED)
-            return
-        await ack()
-        if recorded is not None:
-            await _finish(bot, recorded, carry_out, body)
+        await _record_then_ack(bot, ack, body, carry_out)
 
     bot.replayables.append(Replayable("shortcut", callback_id, carry_out))
     _register(bot, bot.app.shortcut(callback_id), used, NOTHING, f"shortcut_{callback_id}")

@@ -52,7 +52,9 @@ test-fast: $(STAMP)
 # measured too; below [tool.coverage.report] fail_under the run fails); then the same suite again
 # on Postgres, without coverage, when WARROOM_TEST_POSTGRES_URL is set.
 # Tests that never open a database need not run twice.
-NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.py
+NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.py \
+	--ignore=tests/e2e/test_cli.py --ignore=tests/e2e/test_make_run.py \
+	--ignore=tests/e2e/test_sandbox_browser.py --ignore=tests/integration/test_fake_slack.py
 
 test: lint
 	$(BIN)/python -m pytest --cov --cov-report=term

@@ -175,6 +175,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         authorize=authorize,  # type: ignore[arg-type]
         user_facing_authorize_error_message=FOREIGN_WORKSPACE,
         logger=_bolt_logger(settings.log_level),
+        # Answer Slack as soon as a listener returns (no polling for `ack()`): listeners only
+        # check, record and acknowledge, and leave the work to `InFlight.later`.
+        process_before_response=True,
     )
     announcements = Announcements(settings.policy, renderer)
     rooms = Rooms(services, announcements)
@@ -202,6 +205,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         firing=engine,
         inbox=Inbox(services),
         identity=identity,
+        inflight=InFlight(settings.concurrent_work),
     )
     register(bot)
     engine.chores.append(lambda: forget_old_events(bot))

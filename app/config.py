@@ -52,6 +52,11 @@ HTTP_LIMITS_ENV = {
 }
 
 
+# Enough to keep several incidents' work moving while Slack answers; few enough that a burst of
+# requests cannot crowd out the next acknowledgment (measured: docs/performance.md).
+DEFAULT_CONCURRENT_WORK = 8
+
+
 @dataclass(frozen=True)
 class Settings:
     bot_token: str = ""
@@ -69,6 +74,8 @@ class Settings:
     # This replica's name among those sharing the database ("" = host and folder, see
     # app.store.leases.ReplicaName).
     replica_name: str = ""
+    # How many acknowledged requests' work runs at once (app.slack.inflight).
+    concurrent_work: int = DEFAULT_CONCURRENT_WORK
 
     @property
     def announce(self) -> str:
@@ -209,7 +216,22 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         policy=policy,
         http=_http_limits(env),
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
+        concurrent_work=_concurrent_work(env),
     )
+
+
+def _concurrent_work(env: dict[str, str]) -> int:
+    name = "WARROOM_CONCURRENT_WORK"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return DEFAULT_CONCURRENT_WORK
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise ConfigError(f"{name}: {raw!r} is not a whole number from 1 to 1000.")
+    return value
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.integrations.priority_gate import PriorityGate
 from app.messages.blocks import Message
-from app.services.ports import ErrorKind, Person, SlackError, priority
+from app.services.ports import ErrorKind, Person, SlackError, priority, waiting_for_slack
 from app.services.slack_auth import SlackAuth
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,12 @@ class SlackGateway:
         key = bucket(method, how.get("json") or how.get("params") or {})
         rank, ticket, refused = priority(), self.gate.ticket(), 0
         while True:
-            held = await self.gate.acquire(key, rank, ticket)
+            if self.gate.contended(key):
+                # Out of budget: the work waiting here lets other work run meanwhile.
+                async with waiting_for_slack():
+                    held = await self.gate.acquire(key, rank, ticket)
+            else:
+                held = await self.gate.acquire(key, rank, ticket)
             wait: float | None = None
             try:
                 response = await self.client.api_call(method, **how)

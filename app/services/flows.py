@@ -47,6 +47,11 @@ class Flows:
 
     async def publish(self, incident_id: int, say: Say | None) -> None:
         """Deliver the incident's queued messages and refresh its topic and headline."""
+        await self.deliver(incident_id, say)
+        await self.rooms.refresh(incident_id)
+
+    async def deliver(self, incident_id: int, say: Say | None) -> None:
+        """Deliver the incident's queued messages; say why when they must wait."""
         report = await self.outbox.deliver(incident_id)
         if report.held and say is not None:
             await say(
@@ -64,7 +69,6 @@ class Flows:
                 ":hourglass: Saved. Slack is not taking messages right now "
                 f"({report.errors[0]}); Warroom will post them as soon as it does."
             )
-        await self.rooms.refresh(incident_id)
 
     async def room_works_again(self, channel_id: str) -> list[int]:
         """Slack says `channel_id` takes posts again (unarchived, or Warroom added back): the
@@ -156,8 +160,11 @@ class Flows:
         change, _ = await self.incidents.post_update(incident_id, req, by, key)
         if not change.changed:
             return  # the same request again: it was posted the first time
+        # What people wait for first: the update in the channel and the thread. The reminder
+        # plan follows (recorded as pending with the change, so a crash here loses nothing).
+        await self.deliver(incident_id, say)
         await self.escalations.run_pending(incident_id)
-        await self.publish(incident_id, say)
+        await self.rooms.refresh(incident_id)
 
     async def quick_update(
         self,

@@ -96,7 +96,8 @@ class Inbox:
         is already stored (a retry or a replay: the first one is being carried out)."""
         now = self.services.clock.now()
         try:
-            async with self.services.db.session() as session:
+            # Before other work's sessions: Slack's 3-second deadline is running.
+            async with self.services.db.session(first=True) as session:
                 row = InboxRequest(
                     key=key,
                     kind=kind,

@@ -153,15 +153,19 @@ class Incidents:
         now: datetime,
         build: Announce,
         visible: bool = True,
+        roles: dict[Role, str] | None = None,
     ) -> IncidentSnapshot:
         """Queue the change's messages in the change's own transaction. A `visible` change
-        (one the topic, pinned summary or headline show) also marks those for a refresh."""
+        (one the topic, pinned summary or headline show) also marks those for a refresh.
+        `roles`: the role holders, when the change read them already and changed none."""
         assert incident.id is not None
         if visible:
             incident.version += 1
         session.add(incident)
         await session.flush()
-        snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
+        if roles is None:
+            roles = await repo.current_roles(session, incident.id)
+        snap = repo.snapshot(incident, roles)
         enqueue(session, incident.id, now, build(snap))
         return snap
 
@@ -170,6 +174,14 @@ class Incidents:
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
         async with self.services.db.session() as session:
             return await incident_snapshot(session, incident_id)
+
+    async def snapshot_in_channel(self, channel_id: str) -> IncidentSnapshot | None:
+        """The incident whose war room `channel_id` is, in one round trip to the database."""
+        async with self.services.db.session() as session:
+            incident = await repo.by_channel(session, channel_id)
+            if incident is None or incident.id is None:
+                return None
+            return repo.snapshot(incident, await repo.current_roles(session, incident.id))
 
     async def in_channel(self, channel_id: str) -> int | None:
         async with self.services.db.session() as session:
@@ -359,8 +371,6 @@ class Incidents:
     ) -> tuple[Change, StatusUpdate]:
         """Store an update. A repeated request key (the same form or command sent again)
         returns the update it stored, unchanged (`changed` False)."""
-        if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
-            return replayed
         now = self.services.clock.now()
         fields = {
             "done_so_far": clean(req.done_so_far, MAX_FIELD, "done_so_far"),
@@ -374,6 +384,10 @@ class Incidents:
         try:
             async with self._change(incident_id) as (session, incident):
                 roles = await self._allow(session, incident, "update", by)
+                if request_key and (
+                    stored := await _update_by_key(session, incident_id, request_key)
+                ):
+                    return Change(repo.snapshot(incident, roles), changed=False), stored
                 current = Status(incident.status)
                 if not current.is_open:
                     raise ServiceError(
@@ -414,30 +428,26 @@ class Incidents:
                 )
                 await session.flush()
                 _intend(incident, "progress", now)
-                await self._announce(
+                snap = await self._announce(
                     session,
                     incident,
                     now,
                     lambda snap: self.announcements.update_posted(snap, update),
                     visible=target != current,
+                    roles=roles,
                 )
         except IntegrityError:
             # The same request twice at the same moment: the first one stands.
             if request_key and (replayed := await self._replayed_update(incident_id, request_key)):
                 return replayed
             raise
-        return Change(await self.snapshot(incident_id)), update
+        return Change(snap), update
 
     async def _replayed_update(
         self, incident_id: int, request_key: str
     ) -> tuple[Change, StatusUpdate] | None:
         async with self.services.db.session() as session:
-            result = await session.exec(
-                select(StatusUpdate)
-                .where(StatusUpdate.incident_id == incident_id)
-                .where(StatusUpdate.request_key == request_key)
-            )
-            update = result.first()
+            update = await _update_by_key(session, incident_id, request_key)
         if update is None:
             return None
         return Change(await self.snapshot(incident_id), changed=False), update
@@ -651,3 +661,15 @@ def status_choice() -> str:
 def _update_summary(fields: dict[str, str]) -> str:
     parts = [fields["investigation"], fields["done_so_far"], fields["eta"]]
     return next((p for p in parts if p), "")[:300]
+
+
+async def _update_by_key(
+    session: AsyncSession, incident_id: int, request_key: str
+) -> StatusUpdate | None:
+    """The update a request stored already (a replay of the same form or command)."""
+    result = await session.exec(
+        select(StatusUpdate)
+        .where(StatusUpdate.incident_id == incident_id)
+        .where(StatusUpdate.request_key == request_key)
+    )
+    return result.first()

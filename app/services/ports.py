@@ -7,8 +7,8 @@ or another chat platform can bring its own.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -69,6 +69,34 @@ def urgent() -> Iterator[None]:
         yield
     finally:
         _PRIORITY.reset(token)
+
+
+# How the work running here waits for Slack's budget (see `waiting_for_slack`).
+SlackWait = Callable[[], AbstractAsyncContextManager[None]]
+_SLACK_WAIT: ContextVar[SlackWait | None] = ContextVar("slack_wait", default=None)
+
+
+@contextmanager
+def on_slack_wait(hook: SlackWait) -> Iterator[None]:
+    """Inside, a call that must wait for Slack's budget waits inside `hook()` (the work's
+    runner gives its turn to other work meanwhile)."""
+    token = _SLACK_WAIT.set(hook)
+    try:
+        yield
+    finally:
+        _SLACK_WAIT.reset(token)
+
+
+@asynccontextmanager
+async def waiting_for_slack() -> AsyncIterator[None]:
+    """Wrap a wait for Slack's budget (a paced or rate-limited method): the runner of the
+    work, if it set a hook, lets other work run meanwhile."""
+    hook = _SLACK_WAIT.get()
+    if hook is None:
+        yield
+        return
+    async with hook():
+        yield
 
 
 class SlackError(Exception):

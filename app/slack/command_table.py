@@ -97,6 +97,9 @@ class Subcommand:
     # Parses the words after the first; entries sharing a word (retro / retro done) let the
     # first one registered parse, and it picks the entry by the Command's name.
     parser: Parser | None = None
+    # May answer with a form: its work goes before other queued work (Slack opens a form only
+    # within 3 seconds of the command; see app.slack.inflight).
+    opens_form: bool = False
 
     @property
     def needs_incident(self) -> bool:
@@ -120,6 +123,7 @@ class CommandTable:
         elsewhere: str | None = None,
         action: str | None = None,
         parser: Parser | None = None,
+        opens_form: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a subcommand; the decorated coroutine is its handler."""
 
@@ -137,6 +141,7 @@ class CommandTable:
                 elsewhere=elsewhere,
                 action=action,
                 parser=parser,
+                opens_form=opens_form,
             )
             self._entries[name] = entry
             for typed in (entry.word, *aliases):

@@ -31,6 +31,7 @@ def register(bot: Bot) -> None:
         lambda seen, body, reply: modals.open_form(
             bot, views.UPDATE, seen.incident_id, body["trigger_id"], reply
         ),
+        opens_form=True,
     )
     gate.on_button(
         bot,
@@ -39,6 +40,7 @@ def register(bot: Bot) -> None:
         lambda seen, body, reply: modals.open_form(
             bot, views.RESOLVE, seen.incident_id, body["trigger_id"], reply
         ),
+        opens_form=True,
     )
     gate.on_button(
         bot,

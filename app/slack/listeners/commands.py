@@ -52,6 +52,7 @@ def parse(text: str) -> Command:
     "`/incident declare sev2 Checkout API returning 500s` declares at once.",
     section=Section.DECLARE,
     parser=grammar.declare,
+    opens_form=True,
 )
 async def declare_form(call: Call) -> None:
     # An immediate declare (with a severity) never gets here: it runs from the acknowledgment.
@@ -70,6 +71,7 @@ async def declare_form(call: Call) -> None:
     "Alone it opens the form with Drill ticked. A drill stays a drill.",
     section=Section.DECLARE,
     parser=grammar.drill,
+    opens_form=True,
 )
 async def drill_form(call: Call) -> None:
     # An immediate drill (with a severity) never gets here: it runs from the acknowledgment.
@@ -117,6 +119,7 @@ async def role(call: Call) -> None:
     section=Section.INCIDENT,
     elsewhere="/incident roles 42",
     action="roles",
+    opens_form=True,
 )
 async def roles(call: Call) -> None:
     await modals.open_form(
@@ -133,6 +136,7 @@ async def roles(call: Call) -> None:
     elsewhere="/incident update #42 <text>",
     action="update",
     parser=grammar.number_then_text("update"),
+    opens_form=True,
 )
 async def update(call: Call) -> None:
     if not call.command.text:
@@ -195,6 +199,7 @@ async def mitigate(call: Call) -> None:
     aliases=("resolved",),
     elsewhere="/incident resolve 42",
     action="resolve",
+    opens_form=True,
 )
 async def resolve(call: Call) -> None:
     await modals.open_form(
@@ -392,7 +397,8 @@ def register(bot: Bot) -> None:
 
 async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
     """Answer what can be answered at once in the acknowledgment; record anything else in the
-    inbox before acknowledging it, carry it out, then let the record go."""
+    inbox before acknowledging it, then carry it out after the acknowledgment (in its turn, see
+    app.slack.inflight) and let the record go."""
     reply = Replier(bot.services.slack, body.get("user_id", ""), body.get("response_url"))
     try:
         command = parse(body.get("text") or "")
@@ -411,11 +417,22 @@ async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
     await ack()
     if recorded is None:
         return  # the same request is already recorded, and being carried out
-    await gate.run(reply, work)
-    try:
-        await bot.inbox.done(recorded)
-    except Exception:
-        log.exception("inbox request %s carried out but not forgotten", recorded)
+
+    async def carry_out() -> None:
+        await gate.run(reply, work)
+        try:
+            await bot.inbox.done(recorded)
+        except Exception:
+            log.exception("inbox request %s carried out but not forgotten", recorded)
+
+    # Only the bare form of an entry opens a form (`update` without text, `declare` alone).
+    entry = TABLE[command.name]
+    form = entry.opens_form and not command.text and command.severity is None
+    # An incident's commands are carried out in the order they came (declares need no order).
+    order = None
+    if entry.needs_incident:
+        order = f"incident:{command.incident}" if command.incident else body.get("channel_id")
+    bot.inflight.later(carry_out, opens_form=form, in_order=order)
 
 
 NOT_STORED = gate.NOT_STORED
@@ -496,15 +513,19 @@ async def dispatch(bot: Bot, command: Command, body: dict[str, Any], reply: Repl
     user = body.get("user_id", "")
     incident_id: int | None = None
     if entry.needs_incident:
-        incident_id = command.incident or await bot.incidents.in_channel(body.get("channel_id", ""))
-        if incident_id is None:
-            await reply.say(
-                f"Run `/incident {escape(entry.word)}` in an incident channel, or add the "
-                f"number: `{escape(entry.elsewhere or '')}`."
-            )
-            return
         # A private incident does not exist for people outside its channel.
-        await gate.incident(bot, incident_id, user)
+        if command.incident:
+            incident_id = (await gate.incident(bot, command.incident, user)).id
+        else:
+            snap = await bot.incidents.snapshot_in_channel(body.get("channel_id", ""))
+            if snap is None:
+                await reply.say(
+                    f"Run `/incident {escape(entry.word)}` in an incident channel, or add the "
+                    f"number: `{escape(entry.elsewhere or '')}`."
+                )
+                return
+            await bot.services.access.require_sight(snap, user)
+            incident_id = snap.id
     await entry.handler(Call(bot, command, body, user, reply, incident_id))
 
 

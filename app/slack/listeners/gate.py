@@ -312,10 +312,12 @@ async def _record_then_ack(
     body: dict[str, Any],
     carry_out: Callable[[dict[str, Any]], Awaitable[None]],
     refused: dict[str, Any] | None = None,
+    opens_form: bool = False,
 ) -> None:
-    """Record the interaction in the inbox, acknowledge, then carry it out. When it cannot be
-    recorded: acknowledge with `refused` (a form error) if given, else say privately that
-    nothing was done. A request already recorded (a retry) is being carried out: ack only."""
+    """Record the interaction in the inbox, acknowledge, then carry it out after the
+    acknowledgment (in its turn: `InFlight.later`). When it cannot be recorded: acknowledge
+    with `refused` (a form error) if given, else say privately that nothing was done. A
+    request already recorded (a retry) is being carried out: ack only."""
     try:
         recorded = await bot.inbox.record_before_ack(interaction_key(body), INTERACTION, kept(body))
     except NotRecorded:
@@ -327,19 +329,30 @@ async def _record_then_ack(
         return
     await ack()
     if recorded is not None:
-        await _finish(bot, recorded, carry_out, body)
+        # Clicks in one channel are carried out in the order they came, like its commands.
+        channel = (body.get("channel") or {}).get("id")
+        bot.inflight.later(
+            lambda: _finish(bot, recorded, carry_out, body), opens_form, in_order=channel
+        )
 
 
-def on_button(bot: Bot, action_id: str | re.Pattern[str], subject: Subject, work: Work) -> None:
+def on_button(
+    bot: Bot,
+    action_id: str | re.Pattern[str],
+    subject: Subject,
+    work: Work,
+    opens_form: bool = False,
+) -> None:
     """A button: recorded, acknowledged at once; then sight, then the work, answered
-    privately. When it cannot be recorded the person is told nothing was done."""
+    privately. When it cannot be recorded the person is told nothing was done. A button that
+    `opens_form` has its work taken before other queued work (the trigger expires in 3 s)."""
 
     async def carry_out(body: dict[str, Any]) -> None:
         reply = replier(bot, body)
         await run(reply, lambda: _through(bot, subject, body, reply, work))
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await _record_then_ack(bot, ack, body, carry_out)
+        await _record_then_ack(bot, ack, body, carry_out, opens_form=opens_form)
 
     name = action_id if isinstance(action_id, str) else action_id.pattern
     bot.replayables.append(Replayable("block_actions", action_id, carry_out))
@@ -380,7 +393,7 @@ def on_shortcut(bot: Bot, callback_id: str, work: Work) -> None:
         await run(reply, lambda: _through(bot, NOTHING, body, reply, work))
 
     async def used(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await _record_then_ack(bot, ack, body, carry_out)
+        await _record_then_ack(bot, ack, body, carry_out, opens_form=True)
 
     bot.replayables.append(Replayable("shortcut", callback_id, carry_out))
     _register(bot, bot.app.shortcut(callback_id), used, NOTHING, f"shortcut_{callback_id}")
@@ -390,7 +403,11 @@ def on_event(bot: Bot, event_type: str, subject: Subject, work: EventWork) -> No
     """An Events API delivery: nobody to answer, so what the person may not see is dropped."""
 
     async def received(body: dict[str, Any], event: dict[str, Any]) -> None:
-        # Bolt acknowledged the delivery already; a retry of one already handled stops here.
+        # Bolt acknowledges the delivery when this returns; the work runs after, in its turn.
+        bot.inflight.later(lambda: handle(body, event))
+
+    async def handle(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # A retry of a delivery already handled stops here.
         event_id = body.get("event_id")
         if event_id and not await first_delivery(bot, str(event_id)):
             log.info("event %s delivered again; ignored", event_id)

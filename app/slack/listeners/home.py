@@ -32,7 +32,7 @@ def register(bot: Bot) -> None:
         view = views.declare_modal(bot.services.policy, views.metadata())
         await bot.services.slack.open_view(body["trigger_id"], view)
 
-    gate.on_button(bot, "home_declare", gate.NOTHING, declare_clicked)
+    gate.on_button(bot, "home_declare", gate.NOTHING, declare_clicked, opens_form=True)
 
 
 async def publish_home(bot: Bot, user: str) -> None:

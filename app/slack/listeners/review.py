@@ -35,6 +35,7 @@ def register(bot: Bot) -> None:
         "action_item_reassign",
         gate.ITEM_BUTTON,
         lambda seen, body, reply: open_reassign(bot, seen, body["trigger_id"], reply),
+        opens_form=True,
     )
 
     async def reassigned(seen: Seen, body: dict[str, Any], reply: Replier) -> None:

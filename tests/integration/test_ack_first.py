@@ -1,0 +1,94 @@
+"""Acknowledge first, always: a request is answered while earlier requests' work is still
+running, that work runs a bounded number at a time, and a form's work goes before it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from app.config import Settings
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
+from tests.support.bot import start_bot
+from tests.support.factories import policy_with
+from tests.support.helpers import answers, last_view
+
+STORM = 50
+AT_ONCE = 4
+# Each room takes this long to create: the storm's work outlasts the requests that follow it.
+CREATE_SECONDS = 0.4
+
+
+def storm_settings(settings: Settings) -> Settings:
+    return replace(
+        settings,
+        policy=policy_with(limits={"declares_per_person": STORM * 2}),
+        concurrent_work=AT_ONCE,
+    )
+
+
+def most_at_once(fake: FakeSlack, method: str) -> int:
+    """The most calls of `method` the fake was answering at the same moment."""
+    edges: list[tuple[float, int]] = []
+    for call in fake.calls:
+        if call.method == method and call.applied_at is not None:
+            edges += [(call.at, 1), (call.applied_at, -1)]
+    busy = peak = 0
+    for _, step in sorted(edges):
+        busy += step
+        peak = max(peak, busy)
+    return peak
+
+
+def created(fake: FakeSlack) -> list[str]:
+    return [
+        str(c.args.get("name"))
+        for c in fake.calls
+        if c.method == "conversations.create" and c.applied_at is not None
+    ]
+
+
+async def test_an_acknowledgment_is_answered_while_fifty_declares_are_being_carried_out(
+    settings: Settings, fake: FakeSlack, clock: ManualClock
+) -> None:
+    fake.delay("conversations.create", CREATE_SECONDS)
+    async for bot in start_bot(storm_settings(settings), fake, clock):
+        answered = await asyncio.gather(
+            *(bot.slack.command(f"declare sev3 Storm {n}") for n in range(STORM))
+        )
+        assert all(status == 200 for status, _ in answered)
+        assert [body for _, body in answered if body] == [], "every declare was recorded"
+        # Every declare is acknowledged and its work is under way: another request now is
+        # answered without waiting for any of it.
+        status, _ = await bot.slack.command("list", user="UBOB")
+        assert status == 200
+        assert len(created(bot.fake)) < STORM, "the declares' work was already done"
+        assert bot.warroom.inflight.count > 0
+
+        await bot.settle(timeout=180)
+        rooms = created(bot.fake)
+        assert len(rooms) == STORM == len(set(rooms)), answers(bot.fake)
+        peak = most_at_once(bot.fake, "conversations.create")
+        assert 1 < peak <= AT_ONCE, f"{peak} declares' work ran at once (limit {AT_ONCE})"
+
+
+async def test_a_forms_work_goes_before_work_queued_earlier(
+    settings: Settings, fake: FakeSlack, clock: ManualClock
+) -> None:
+    fake.delay("conversations.create", CREATE_SECONDS)
+    async for bot in start_bot(storm_settings(settings), fake, clock):
+        answered = await asyncio.gather(
+            *(bot.slack.command(f"declare sev3 Queue {n}") for n in range(20))
+        )
+        assert [body for _, body in answered if body] == [], "every declare was recorded"
+        status, _ = await bot.slack.command("declare")  # alone: opens the declare form
+        assert status == 200
+        await bot.settle(timeout=180)
+        opened = [c for c in bot.fake.calls if c.method == "views.open"]
+        assert opened and opened[0].ok, "the declare form opened"
+        assert last_view(bot.fake, "declare_incident")
+        starts = sorted(c.at for c in bot.fake.calls if c.method == "conversations.create")
+        assert len(starts) == 20, answers(bot.fake)
+        # Taken before the queue: at most the declares already running (and those that got a
+        # turn while the command was being answered) started before the form.
+        assert opened[0].at < starts[AT_ONCE * 2], "the form waited for the queued declares"

@@ -98,11 +98,13 @@ class Flows:
         change = await self.incidents.declare(req)
         if not change.changed:
             return
-        await self.escalations.run_pending(change.incident.id)
         # A real incident's Slack calls go before reminders and housekeeping when Slack's
         # rate limits bite (one person's flood of declares is refused before this).
         with urgent():
+            # The room first: it is what people wait for. The escalation plan, recorded as
+            # pending with the incident, is made right after (and by recovery after a crash).
             await self.rooms.open_war_room(change.incident.id)
+            await self.escalations.run_pending(change.incident.id)
             # Page the severity's audience and send the commander's brief now, not at the
             # next tick.
             await self.firing.fire_due(change.incident.id)

@@ -212,11 +212,6 @@ class Incidents:
         """Store a new incident. A repeated request key returns the first one, unchanged."""
         now = self.services.clock.now()
         req = validate_declare(req, now)
-        if req.request_key:
-            async with self.services.db.session() as session:
-                existing = await repo.by_request_key(session, req.request_key)
-            if existing is not None and existing.id is not None:
-                return Change(await self.snapshot(existing.id), changed=False)
         commander = req.commander or req.declared_by
         # One person's declares queue up (the advisory lock does it across replicas), so the
         # limit below counts every declare stored before this one.
@@ -224,6 +219,11 @@ class Incidents:
         try:
             async with declarer, self.services.db.session() as session:
                 await repo.lock_declarer(session, req.declared_by)
+                if req.request_key:
+                    existing = await repo.by_request_key(session, req.request_key)
+                    if existing is not None and existing.id is not None:
+                        roles = await repo.current_roles(session, existing.id)
+                        return Change(repo.snapshot(existing, roles), changed=False)
                 await self._within_limit(session, req.declared_by, now)
                 incident = Incident(
                     title=req.title,
@@ -271,6 +271,8 @@ class Incidents:
                 # The commander's brief links the war room: it is queued when the channel is
                 # recorded (Rooms._create_channel), not before.
                 incident_id = incident.id
+                await session.flush()
+                snap = repo.snapshot(incident, {Role.COMMANDER: commander})
         except IntegrityError:
             if not req.request_key:
                 raise
@@ -286,7 +288,7 @@ class Incidents:
             " drill" if req.is_drill else "",
             req.declared_by,
         )
-        return Change(await self.snapshot(incident_id))
+        return Change(snap)
 
     async def _within_limit(self, session: AsyncSession, user: str, now: datetime) -> None:
         """Refuse a declare beyond `[limits]`: one person's flood would bury the real incidents

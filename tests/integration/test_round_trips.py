@@ -54,13 +54,13 @@ READS = frozenset(
 # SQLite sends one each.
 CEILINGS: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "sqlite": {
-        "declare": {"change": (21, 10), "total": (47, 30)},
+        "declare": {"change": (9, 4), "total": (45, 28)},
         "update": {"change": (14, 5), "total": (29, 15)},
         "ack": {"change": (19, 9), "total": (28, 15)},
         "role": {"change": (16, 6), "total": (25, 12)},
     },
     "postgresql": {
-        "declare": {"change": (18, 10), "total": (44, 30)},
+        "declare": {"change": (10, 4), "total": (42, 28)},
         "update": {"change": (13, 5), "total": (28, 15)},
         "ack": {"change": (18, 9), "total": (27, 15)},
         "role": {"change": (15, 6), "total": (24, 12)},

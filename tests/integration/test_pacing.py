@@ -110,3 +110,28 @@ async def test_a_declare_storm_through_the_bot_collects_no_429(
     )
     assert announced == Counter(range(storm))  # one announcement per declare
     assert len(fake.calls_to("conversations.create")) == storm
+
+
+async def test_a_retry_slack_sdk_makes_takes_a_token_of_its_own(fake: FakeSlack) -> None:
+    """slack_sdk sends a call again after a 500: that attempt is a call Slack may count, so it
+    waits for a token like any other instead of riding on the first attempt's."""
+    fake.enforce_rate_limits(scale=SCALE)  # conversations.create: 20 in any 3 s
+    fake.fail_http("conversations.create", status=500, times=1)
+    gateway = SlackGateway(make_client(BOT_TOKEN, fake.api_url), pacing=SCALE)
+    limit = 20
+
+    async def create(n: int) -> None:
+        await gateway.create_channel(lambda attempt: f"retried-{n}-{attempt}", False)
+
+    await asyncio.wait_for(asyncio.gather(*(create(n) for n in range(limit))), timeout=120)
+
+    attempts = fake.calls_to("conversations.create")
+    assert len(attempts) == limit + 1 and sum(c.status == 500 for c in attempts) == 1
+    assert refused(fake) == []
+    # The 21st attempt (the retry) waited for a token: one window after the first answer, so
+    # no window holds more than 20 attempts, the refused one included.
+    window = 60.0 * SCALE
+    arrived = sorted(c.at for c in attempts)
+    assert arrived[limit] - arrived[0] >= window
+    names = Counter(c.name for c in fake.workspace.channels.values())
+    assert all(names[f"retried-{n}-1"] == 1 for n in range(limit))

@@ -126,7 +126,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     auth = SlackAuth(clock.now)
     client = make_client(settings.bot_token, settings.api_url)
-    gateway = SlackGateway(client, auth)
+    gateway = SlackGateway(client, auth, pacing=settings.slack_pacing)
     renderer = Renderer(settings.policy.workspace.templates_dir)
     try:
         renderer.check()

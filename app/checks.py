@@ -78,7 +78,8 @@ async def run_checks(settings: Settings) -> int:
             "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set",
             "set SLACK_APP_TOKEN for Socket Mode or SLACK_SIGNING_SECRET for HTTP mode",
         )
-    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url))
+    client = make_client(settings.bot_token, settings.api_url)
+    gateway = SlackGateway(client, pacing=settings.slack_pacing)
     try:
         auth = await gateway.auth_test()
         ok(f"Slack token works: bot @{auth.get('user')} in {auth.get('team')}")

@@ -237,7 +237,8 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     if settings.bot_token:
         from app.integrations.slack_web import SlackGateway, make_client
 
-        names = SlackGateway(make_client(settings.bot_token, settings.api_url)).user_name
+        client = make_client(settings.bot_token, settings.api_url)
+        names = SlackGateway(client, pacing=settings.slack_pacing).user_name
     db = Database(settings.database_url)
     try:
         renderer = Renderer(settings.policy.workspace.templates_dir)

@@ -23,6 +23,8 @@ from app.domain.policy import SLACK_ID, Policy
 SLACK_API_DEFAULT = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./warroom.db"
 DEFAULT_DB_WAIT_SECONDS = 60
+DEFAULT_SLACK_PACING = 1.0
+MAX_SLACK_PACING = 1000.0
 
 
 class ConfigError(Exception):
@@ -76,6 +78,10 @@ class Settings:
     replica_name: str = ""
     # How many acknowledged requests' work runs at once (app.slack.inflight).
     concurrent_work: int = DEFAULT_CONCURRENT_WORK
+    # Every window of Slack's published rate limits is multiplied by this before the Slack
+    # adapter paces its calls to them: 1.0 Slack's own, 0 no pacing (429s are still waited out),
+    # N with N replicas sharing one bot token to give each a fair share.
+    slack_pacing: float = DEFAULT_SLACK_PACING
 
     @property
     def announce(self) -> str:
@@ -163,6 +169,22 @@ def _seconds(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _pacing(env: dict[str, str], name: str = "WARROOM_SLACK_PACING") -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return DEFAULT_SLACK_PACING
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= MAX_SLACK_PACING):
+        raise ConfigError(
+            f"{name}: {raw!r} is not a number from 0 to {MAX_SLACK_PACING:g} (1 paces to Slack's "
+            "own limits, 0 turns pacing off)."
+        )
+    return value
+
+
 def _check_database_url(url: str) -> str:
     """A URL Warroom can use. The value is not repeated: it may hold a password."""
     try:
@@ -217,6 +239,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         http=_http_limits(env),
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
         concurrent_work=_concurrent_work(env),
+        slack_pacing=_pacing(env),
     )
 
 

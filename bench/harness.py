@@ -248,8 +248,12 @@ def new_fake() -> FakeSlack:
     return fake
 
 
-def settings_for(api_url: str, database_url: str) -> Settings:
-    """The bot's settings against the fake Slack serving `api_url`."""
+def settings_for(api_url: str, database_url: str, pacing: float = 0.0) -> Settings:
+    """The bot's settings against the fake Slack serving `api_url`.
+
+    `pacing` is `WARROOM_SLACK_PACING`: the fake's own scale where it enforces Slack's limits
+    (as the bot paces to Slack's real windows in production), 0 where it enforces none (the
+    benchmark measures the bot, not limits its Slack does not have)."""
     return Settings(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
@@ -258,6 +262,7 @@ def settings_for(api_url: str, database_url: str) -> Settings:
         announce_channel=ANNOUNCE,
         log_level="WARNING",
         policy=bench_policy(),
+        slack_pacing=pacing,
     )
 
 
@@ -323,11 +328,12 @@ class RunningBot:
 
 @asynccontextmanager
 async def running_bot(
-    fake: FakeSlack, database_url: str, clock: Clock | None = None
+    fake: FakeSlack, database_url: str, clock: Clock | None = None, pacing: float = 0.0
 ) -> AsyncIterator[RunningBot]:
     """Build the bot from settings (`build`), migrate and identify (`prepare`), and serve its
-    `web_app` on a local port: the same path a request takes in production."""
-    warroom = build(settings_for(fake.api_url, database_url), clock=clock)
+    `web_app` on a local port: the same path a request takes in production. `pacing`: see
+    `settings_for`."""
+    warroom = build(settings_for(fake.api_url, database_url, pacing), clock=clock)
     await prepare(warroom)
     runner, port = await serve(web_app(warroom))
     try:

@@ -74,7 +74,11 @@ async def main() -> int:
     fake = new_fake()
     await fake.start()
     fake.enforce_rate_limits(scale=SCALE)
-    async with sqlite_url("load") as url, running_bot(fake, url) as bot, client_session() as http:
+    async with (
+        sqlite_url("load") as url,
+        running_bot(fake, url, pacing=SCALE) as bot,
+        client_session() as http,
+    ):
         bot.warroom.engine.start()
         client = SignedClient(http, bot.url)
         started = time.monotonic()

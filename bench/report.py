@@ -36,11 +36,19 @@ def _line(parts: Sequence[str]) -> str:
     return "  ".join(part.ljust(width) for part, (_, width) in zip(parts, COLUMNS, strict=True))
 
 
-def table(sections: Sequence[tuple[str, Outcome]]) -> str:
+def _numbered(
+    sections: Sequence[tuple[str, Outcome]], numbers: Sequence[int] | None
+) -> list[tuple[int, Outcome]]:
+    """Each section with its benchmark's number (its place in a full run, when given)."""
+    found = numbers or range(1, len(sections) + 1)
+    return [(n, outcome) for n, (_, outcome) in zip(found, sections, strict=True)]
+
+
+def table(sections: Sequence[tuple[str, Outcome]], numbers: Sequence[int] | None = None) -> str:
     """Rows numbered by benchmark (1a, 1b …), each wrapped to the column widths."""
     rule = "  ".join("-" * width for _, width in COLUMNS)
     out = [_line([name for name, _ in COLUMNS]).rstrip(), rule]
-    for index, (_, outcome) in enumerate(sections, start=1):
+    for index, outcome in _numbered(sections, numbers):
         for sub, row in enumerate(outcome.rows):
             cells = _cells(label(index, sub), row)
             for depth in range(max(len(c) for c in cells)):
@@ -49,10 +57,10 @@ def table(sections: Sequence[tuple[str, Outcome]]) -> str:
     return "\n".join(out)
 
 
-def notes(sections: Sequence[tuple[str, Outcome]]) -> str:
+def notes(sections: Sequence[tuple[str, Outcome]], numbers: Sequence[int] | None = None) -> str:
     """Why each missed target was missed, and details too long for the table."""
     lines: list[str] = []
-    for index, (_, outcome) in enumerate(sections, start=1):
+    for index, outcome in _numbered(sections, numbers):
         for sub, row in enumerate(outcome.rows):
             name = label(index, sub)
             if row.ok is False and row.why:
@@ -71,15 +79,20 @@ def warnings(sections: Sequence[tuple[str, Outcome]]) -> str:
     return "\n".join(lines)
 
 
-def render(sections: Sequence[tuple[str, Outcome]], machine: str, seconds: float) -> str:
+def render(
+    sections: Sequence[tuple[str, Outcome]],
+    machine: str,
+    seconds: float,
+    numbers: Sequence[int] | None = None,
+) -> str:
     passed = sum(1 for _, o in sections for r in o.rows if r.ok is True)
     missed = sum(1 for _, o in sections for r in o.rows if r.ok is False)
     parts = [
-        table(sections),
+        table(sections, numbers),
         f"{passed} targets met, {missed} missed. Machine: {machine}. "
         f"All rows measured in this run, {seconds:.0f} s.",
     ]
-    explained = notes(sections)
+    explained = notes(sections, numbers)
     if explained:
         parts.append("Notes:\n" + explained)
     logged = warnings(sections)

@@ -7,14 +7,30 @@ one incident, as a blind retry after a lost answer would), and it should keep th
 method busy: waiting much longer than Slack asks stretches every incident's start.
 
 The fake enforces the limits in `app/fake_slack/ratelimit.py` with every window shortened
-tenfold (`scale=0.1`), so a minute of Slack becomes six seconds and the burst fits the run.
-The escalation engine ticks as in `warroom serve`, so the repair sweep and the retries of
-failed pages run as they would in production.
+tenfold (`scale=0.1`), so a minute of Slack becomes six seconds and the burst fits the run, and
+the bot paces its calls to the same scale (`WARROOM_SLACK_PACING=0.1`), as it paces to Slack's
+real windows in production. The escalation engine ticks as in `warroom serve`, so the repair
+sweep and the retries of failed pages run as they would in production.
+
+The burst runs RUNS times in a row, each with a fresh fake, database and bot, and the rate row
+reports the worst run: the target holds in every run, not on average. The declares come from the
+twelve people of the workspace in turn, as a storm's do (one person may declare 5 in 10 minutes
+by default, and one person's declares are stored one after another).
+
+"Rate used" is measured against Slack's sliding window itself: a call may go only one window
+after the call `limit` places before it, so once the first window's calls have gone (each the
+moment the bot asked for it) the earliest time of every later call is fixed. The share is that
+earliest span over the span the calls took. Counting instead the calls beyond the first window
+over the time since the very first call charges the time the bot took to ask for the first
+window's calls (storing those declares) as unused rate in every window after it: the limit
+repeats that spread, and no sender keeping to the limit gets above 2W / (2W + spread) of it
+with three windows' worth of calls. That figure is reported too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import time
@@ -26,9 +42,11 @@ from sqlmodel import select
 from app.fake_slack import FakeSlack
 from app.fake_slack.ratelimit import window_for
 from app.fake_slack.state import Call
+from app.slack.listeners.gate import NOT_STORED
 from app.store.models import EscalationRow, Incident
 from bench.harness import (
     ANNOUNCE,
+    PEOPLE,
     Row,
     RunningBot,
     SignedClient,
@@ -44,8 +62,12 @@ from bench.harness import (
 
 DECLARES = 60
 SCALE = 0.1
-DEADLINE = 150.0
-UTILIZATION_TARGET = 0.90
+RUNS = 5
+DEADLINE = 75.0  # per run: the rooms take about 15 s, a page retried once 15 s more
+# A storm's declares come from many people: one person's declares are stored one after another
+# (and limited to 5 in 10 minutes by default), so 60 from one person would measure that queue.
+DECLARERS = list(PEOPLE)
+UTILIZATION_TARGET = 0.95
 INCIDENT = re.compile(r"Incident #(\d+)\b")
 CHANNEL = re.compile(r"^incident-(\d+)(?:-\d+)?$")
 
@@ -65,12 +87,6 @@ class MethodUse:
         return self.limit / self.window * 60
 
     @property
-    def least_time(self) -> float:
-        """The shortest span Slack allows for these calls: the first window's worth at once,
-        then one window per further `limit` calls."""
-        return max(0, math.ceil(len(self.admitted) / self.limit) - 1) * self.window
-
-    @property
     def span(self) -> float:
         return max(self.admitted) - min(self.admitted) if self.admitted else 0.0
 
@@ -87,16 +103,43 @@ class MethodUse:
 
     @property
     def utilization(self) -> float:
+        """The sustained pace as a share of the allowed rate, counted from the first call.
+
+        The time the first window's calls take to be asked for (the bot storing the declares
+        one after another) counts here as unused rate: the limit then repeats that spread in
+        every later window (a call may go only one window after the call `limit` places before
+        it), so no sender, however paced, gets above (t_limit - t_1) short of the full rate."""
         return self.achieved_per_minute / self.allowed_per_minute
+
+    @property
+    def earliest_span(self) -> float:
+        """The shortest span from the first to the last call that Slack's sliding window allows,
+        given when the first window's calls went (each as soon as the bot asked for it: nothing
+        holds them back): every later call one window after the call `limit` places before it.
+        No sender that keeps to the limit is faster (each of its calls is at least as late)."""
+        times = sorted(self.admitted)
+        earliest = times[: self.limit]
+        for k in range(self.limit, len(times)):
+            earliest.append(earliest[k - self.limit] + self.window)
+        return earliest[-1] - earliest[0] if earliest else 0.0
+
+    @property
+    def share(self) -> float:
+        """The share of the limit the bot used while calls waited for it: the earliest span the
+        limit allows over the span taken (1.0 = every call went the moment the limit let it)."""
+        if self.span <= 0 or len(self.admitted) <= self.limit:
+            return math.nan
+        return self.earliest_span / self.span
 
     def describe(self) -> str:
         calls = f"{self.method}: {len(self.admitted)} calls ({self.refused} refused with 429)"
         if len(self.admitted) <= self.limit:
             return f"{calls}, within one window's allowance"
         return (
-            f"{calls} at {self.achieved_per_minute:.0f}/min of {self.allowed_per_minute:.0f}/min "
-            f"allowed = {self.utilization:.0%}; {self.span:.1f} s where the limit allows "
-            f"{self.least_time:.1f} s"
+            f"{calls} in {self.span:.2f} s where the limit allows {self.earliest_span:.2f} s after "
+            f"the first window's {self.limit} = {self.share:.1%} of the allowed rate; counted from "
+            f"the first call {self.achieved_per_minute:.0f}/min of "
+            f"{self.allowed_per_minute:.0f}/min = {self.utilization:.0%}"
         )
 
 
@@ -166,30 +209,85 @@ async def tally(bot: RunningBot) -> Tally:
     return Tally(channels, announcements, pins, ready, fired, retried)
 
 
-async def measure() -> list[Row]:
+@dataclass
+class Run:
+    """One burst of declares, from the first request until the bot's work was done."""
+
+    acks: list[tuple[int, float, str]]
+    final: Tally
+    times: Times
+    calls: list[Call]
+    started: float
+
+    @property
+    def uses(self) -> list[MethodUse]:
+        return [
+            u for u in method_use([c for c in self.calls if c.at >= self.started]) if u.admitted
+        ]
+
+    @property
+    def create(self) -> MethodUse:
+        return next(u for u in self.uses if u.method == "conversations.create")
+
+    @property
+    def refused(self) -> int:
+        """Calls the fake answered 429, every method (chat.postMessage included)."""
+        return sum(1 for c in self.calls if c.at >= self.started and c.status == 429)
+
+    @property
+    def turned_away(self) -> int:
+        """Declares answered "nothing was done, send it again": the database did not store
+        them within the acknowledgment's time. Not lost (the sender is told), not carried out."""
+        return sum(1 for _, _, text in self.acks if not_stored(text))
+
+    @property
+    def expected(self) -> set[int]:
+        """The incidents the bot stored (numbered from 1, as a fresh database numbers them)."""
+        return set(range(1, DECLARES - self.turned_away + 1))
+
+
+def not_stored(ack: str) -> bool:
+    try:
+        body = json.loads(ack) if ack.startswith("{") else {"text": ack}
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("text") == NOT_STORED
+
+
+async def one_run(number: int) -> Run:
+    """A fresh fake, database and bot, paced to the fake's scale as production paces to
+    Slack's; DECLARES signed declares at once; wait until every page is sent."""
     fake = new_fake()
     await fake.start()
     try:
-        async with sqlite_url("sustained") as url, running_bot(fake, url) as bot:
+        async with (
+            sqlite_url(f"sustained-{number}") as url,
+            running_bot(fake, url, pacing=SCALE) as bot,
+        ):
             bot.warroom.engine.start()  # as `warroom serve` does once it takes requests
             fake.enforce_rate_limits(scale=SCALE)
             async with client_session() as session:
                 client = SignedClient(session, bot.url)
                 bodies = [
-                    command_body(f"declare sev3 Sustained load {n}", fake.new_response_url())
+                    command_body(
+                        f"declare sev3 Sustained load {n}",
+                        fake.new_response_url(),
+                        user=DECLARERS[n % len(DECLARERS)],
+                    )
                     for n in range(DECLARES)
                 ]
                 started = time.time()
                 acks = await asyncio.gather(*(client.post(b) for b in bodies))
-            expected = set(range(1, DECLARES + 1))
+            turned_away = sum(1 for _, _, text in acks if not_stored(text))
+            expected = set(range(1, DECLARES - turned_away + 1))
             rooms_done = rooms_ready = all_done = math.nan
             while time.time() - started < DEADLINE:
                 now = await tally(bot)
                 if math.isnan(rooms_done) and now.complete(expected) == expected:
                     rooms_done = time.time() - started
-                if math.isnan(rooms_ready) and now.ready >= DECLARES:
+                if math.isnan(rooms_ready) and now.ready >= len(expected):
                     rooms_ready = time.time() - started
-                if now.pages_fired >= DECLARES and bot.warroom.inflight.count == 0:
+                if now.pages_fired >= len(expected) and bot.warroom.inflight.count == 0:
                     all_done = time.time() - started
                     break
                 await asyncio.sleep(0.05)
@@ -198,8 +296,14 @@ async def measure() -> list[Row]:
             fake.disable_rate_limits()
     finally:
         await fake.stop()
-    times = Times(rooms_done, rooms_ready, all_done)
-    return rows(acks, final, expected, times, calls, started)
+    return Run(acks, final, Times(rooms_done, rooms_ready, all_done), calls, started)
+
+
+async def measure() -> list[Row]:
+    runs = []
+    for number in range(RUNS):  # one after the other: each run has the machine to itself
+        runs.append(await one_run(number))
+    return rows(runs)
 
 
 @dataclass
@@ -221,79 +325,70 @@ class Times:
         )
 
 
-def rows(
-    acks: list[tuple[int, float, str]],
-    final: Tally,
-    expected: set[int],
-    times: Times,
-    calls: list[Call],
-    started: float,
-) -> list[Row]:
-    done = final.complete(expected)
-    lost = sorted(expected - done)
-    doubled = final.duplicates()
-    refused_acks = sum(1 for status, _, _ in acks if status != 200)
-    uses = [u for u in method_use([c for c in calls if c.at >= started]) if u.admitted]
-    binding = max(uses, key=lambda u: (u.least_time, len(u.admitted)))
-    create = next(u for u in uses if u.method == "conversations.create")
-    ok = not lost and doubled == 0 and refused_acks == 0
+def rows(runs: list[Run]) -> list[Row]:
+    lost = [sorted(r.expected - r.final.complete(r.expected)) for r in runs]
+    doubled = sum(r.final.duplicates() for r in runs)
+    failed_acks = sum(1 for r in runs for status, _, _ in r.acks if status != 200)
+    ok = not any(lost) and doubled == 0 and failed_acks == 0
     why = ""
     if not ok:
+        missing = [f"run {n + 1}: {', '.join(map(str, x[:10]))}" for n, x in enumerate(lost) if x]
         why = (
-            f"{len(lost)} declares lost (incidents {', '.join(map(str, lost[:10]))}), "
-            f"{doubled} duplicates, {refused_acks} declares refused at the door"
+            f"declares lost ({'; '.join(missing) or 'none'}), {doubled} duplicates, "
+            f"{failed_acks} declares not answered 200"
         )
+
+    def each(values: list[int]) -> str:
+        return "/".join(map(str, values))
+
+    slowest = max(seconds for r in runs for _, seconds, _ in r.acks)
     out = [
         Row(
-            f"Sustained: {DECLARES} declares at once, limits x{SCALE:g}",
-            f"{len(done)}/{DECLARES} complete, {doubled} duplicates, {final.ready} rooms ready, "
-            f"{final.pins} pins, {final.pages_fired} pages sent; slowest ack "
-            f"{ms(max(seconds for _, seconds, _ in acks))}",
-            f"{DECLARES}/{DECLARES}, 0 duplicates",
+            f"Sustained: {DECLARES} declares at once, limits x{SCALE:g}, bot paced "
+            f"x{SCALE:g}, {RUNS} runs",
+            f"stored per run {each([len(r.expected) for r in runs])} (the rest turned away at "
+            f"the door: {each([r.turned_away for r in runs])}), rooms and announcements for "
+            f"all of them: {each([len(r.final.complete(r.expected)) for r in runs])}, "
+            f"{doubled} duplicates, pages sent {each([r.final.pages_fired for r in runs])}; "
+            f"429s per run {each([r.refused for r in runs])}; slowest ack {ms(slowest)}",
+            "every stored declare complete, 0 duplicates",
             ok,
             why,
-            note=f"elapsed: {times.describe()}",
+            note="elapsed per run: "
+            + "; ".join(f"{n + 1}: {r.times.describe()}" for n, r in enumerate(runs))
+            + ". Turned away: the database did not store the request within the 2 s the "
+            "acknowledgment allows (SQLite, 60 requests at once on a busy machine); the sender "
+            "is told nothing was done and to send it again.",
         )
     ]
-    measured = [binding] + ([create] if create is not binding else [])
-    for use in measured:
-        label = f"{use.method} (binding)" if use is binding else use.method
-        good = use.utilization >= UTILIZATION_TARGET
-        out.append(
-            Row(
-                f"Sustained: rate used, {label}",
-                use.describe(),
-                f">= {UTILIZATION_TARGET:.0%} of allowed",
-                good,
-                "" if good else slow_because(use, final),
-            )
+    creates = [r.create for r in runs]
+    worst = min(creates, key=lambda u: u.share if not math.isnan(u.share) else -1.0)
+    good = all(u.share >= UTILIZATION_TARGET for u in creates)
+    out.append(
+        Row(
+            f"Sustained: rate used, conversations.create, minimum of {RUNS} runs",
+            f"{worst.share:.1%} of the allowed rate (runs: "
+            f"{', '.join(f'{u.share:.1%}' for u in creates)}); counted from the first call: "
+            f"{', '.join(f'{u.utilization:.0%}' for u in creates)}; worst run: {worst.describe()}",
+            f">= {UTILIZATION_TARGET:.0%} of allowed in every run",
+            good,
+            "" if good else slow_because(worst),
         )
-    others = [u.describe() for u in uses if u is not binding and u is not create]
-    out[-1].note = "other limited methods: " + "; ".join(others) if others else ""
+    )
+    last = runs[-1]
+    others = [u.describe() for u in last.uses if u.method != "conversations.create"]
+    out[-1].note = f"other limited methods, run {RUNS}: " + "; ".join(others) if others else ""
     return out
 
 
-def slow_because(use: MethodUse, final: Tally) -> str:
+def slow_because(use: MethodUse) -> str:
     """Why a method's window sat idle while calls were waiting for it."""
-    reason = (
-        f"{use.method} took {use.span:.1f} s where the limit allows {use.least_time:.1f} s. "
-        "The bot does not pace a method before Slack refuses a call: the first calls all go at "
-        "once. After a 429 the Slack adapter's priority gate holds the method for the whole "
-        "Retry-After, in whole seconds rounded up and so often longer than the window needs, "
-        "then sends the waiting calls one at a time"
+    return (
+        f"{use.method} took {use.span:.2f} s where the limit allows {use.earliest_span:.2f} s. "
+        "The bot paces each method to the limit: a token comes back one window after its "
+        "call's answer, plus 1% of the window and 20 ms; the round trip of each call (and a busy "
+        "event loop) adds to that, and a declare stored later than its turn leaves the window idle."
     )
-    if use.method == "usergroups.users.list":
-        reason += (
-            ". It is also called twice per declare: the invite and the page each expand the "
-            "on-call group"
-        )
-        if final.pages_retried:
-            reason += (
-                f"; {final.pages_retried} page(s) were refused more often than the adapter "
-                "waits (3 times) and waited for the engine's own backoff (15 s) before trying "
-                "again"
-            )
-    return reason + "."
 
 
 if __name__ == "__main__":

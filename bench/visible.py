@@ -194,7 +194,7 @@ async def serve_bot(api_url: str, tally: WarningTally) -> None:
     fake Slack of the parent process; a control port answers /settle and /cpu. Stops without
     waiting for its leftover work: the parent has stopped watching by then."""
     async with sqlite_url("visible") as url:
-        warroom = build(settings_for(api_url, url))
+        warroom = build(settings_for(api_url, url, pacing=SCALE))
         await prepare(warroom)
         warroom.engine.start()
         runner, port = await serve(web_app(warroom))

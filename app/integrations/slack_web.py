@@ -2,8 +2,9 @@
 
 Services call these methods through the port and never see slack_sdk. Slack's quirks are
 handled here once: `name_taken` suffixes, 100-user invite batches, `already_in_channel`, topic
-length, channel lookup by name with pagination, user-group expansion, and rate limits (429s wait
-their turn at the priority gate, the calls of a newly declared incident first).
+length, channel lookup by name with pagination, user-group expansion, and rate limits: calls are
+paced to Slack's published limits (`slack_limits`) and a 429 is waited out, both at the priority
+gate, where the calls of a newly declared incident go first.
 """
 
 from __future__ import annotations
@@ -11,18 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import RetryState
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.integrations.priority_gate import PriorityGate
+from app.integrations.priority_gate import STRAIGHT, Pass, PriorityGate
+from app.integrations.slack_limits import Limit, limit_for, method_of
 from app.messages.blocks import Message
 from app.services.ports import ErrorKind, Person, SlackError, priority, waiting_for_slack
 from app.services.slack_auth import SlackAuth
@@ -43,16 +49,63 @@ PER_USER_INVITE_ERRORS = frozenset(
 METADATA_EVENT = "warroom_message"
 
 
+# Set by the gateway around one attempt: what to do before slack_sdk sends the call again.
+_NEXT_ATTEMPT: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "slack_next_attempt", default=None
+)
+
+
+async def _before_next_attempt() -> None:
+    again = _NEXT_ATTEMPT.get()
+    if again is not None:
+        await again()
+
+
+class _ServerErrorRetries(AsyncServerErrorRetryHandler):
+    """slack_sdk's retry of 5xx answers; each new attempt takes its own token first."""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        await super().prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+        await _before_next_attempt()
+
+
+class _ConnectionErrorRetries(AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of dropped connections; each new attempt takes its own token first."""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        await super().prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+        await _before_next_attempt()
+
+
 def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:
     """A Web API client that retries server errors and dropped connections. Rate limits (429)
-    are the gateway's: it waits them out through its priority gate."""
+    are the gateway's: it paces calls and waits 429s out through its priority gate; a retry
+    slack_sdk makes goes through the gate again (a dropped call may have reached Slack)."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
         retry_handlers=[
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            _ServerErrorRetries(max_retry_count=2),
+            _ConnectionErrorRetries(max_retry_count=2),
         ],
     )
 
@@ -78,12 +131,24 @@ def retry_after(response: Any) -> float | None:
     return 1.0
 
 
-class SlackGateway:
-    """Implements `SlackPort` over slack_sdk's AsyncWebClient (and its retry handlers)."""
+def pacing_limits(scale: float) -> Callable[[str], Limit | None]:
+    """A bucket's limit: Slack's published one with its window times `scale` (0: not paced)."""
+    return lambda key: limit_for(method_of(key), scale)
 
-    def __init__(self, client: AsyncWebClient, auth: SlackAuth | None = None) -> None:
+
+class SlackGateway:
+    """Implements `SlackPort` over slack_sdk's AsyncWebClient (and its retry handlers).
+
+    `pacing` scales every window of Slack's published limits (1.0: Slack's own; 0: no pacing,
+    only 429s are waited out). One gateway serves the whole process, so its pacing covers
+    everything the process sends with the bot token.
+    """
+
+    def __init__(
+        self, client: AsyncWebClient, auth: SlackAuth | None = None, pacing: float = 1.0
+    ) -> None:
         self.client = client
-        self.gate = PriorityGate()
+        self.gate = PriorityGate(pacing_limits(pacing))
         # Whether Slack accepts the token: while it does not, calls are held (see SlackAuth).
         self.auth = auth or SlackAuth(announce=False)
         self._probe_lock = asyncio.Lock()
@@ -101,8 +166,9 @@ class SlackGateway:
     async def _request(self, method: str, **how: Any) -> dict[str, Any]:
         """One Web API call; every failure becomes a SlackError with Slack's code.
 
-        A 429 is waited out through the priority gate (at most `MAX_RATE_LIMITED` times):
-        while the method is out of budget, urgent calls go first. While Slack refuses the
+        Each attempt takes its turn at the priority gate: a token of the method's (or the
+        channel's) budget, waiting while it is spent, urgent calls first. A 429 is waited out
+        there too (at most `MAX_RATE_LIMITED` times). While Slack refuses the
         token, calls fail at once with the refusal (no request is sent), except that
         `auth.test` is tried on a backoff to find out when it works again.
         """
@@ -113,13 +179,22 @@ class SlackGateway:
         key = bucket(method, how.get("json") or how.get("params") or {})
         rank, ticket, refused = priority(), self.gate.ticket(), 0
         while True:
-            if self.gate.contended(key):
+            if self.gate.must_wait(key):
                 # Out of budget: the work waiting here lets other work run meanwhile.
                 async with waiting_for_slack():
-                    held = await self.gate.acquire(key, rank, ticket)
+                    held: Pass = await self.gate.acquire(key, rank, ticket)
             else:
                 held = await self.gate.acquire(key, rank, ticket)
+
+            async def again() -> None:
+                # slack_sdk is about to send this call once more: the next attempt is a call too.
+                nonlocal held
+                self.gate.release(key, held)
+                held = STRAIGHT
+                held = await self.gate.acquire(key, rank, ticket)
+
             wait: float | None = None
+            attempt = _NEXT_ATTEMPT.set(again)
             try:
                 response = await self.client.api_call(method, **how)
             except SlackApiError as exc:
@@ -138,6 +213,7 @@ class SlackGateway:
                     method, f"connection_error ({type(exc).__name__})", detail or type(exc).__name__
                 ) from None
             finally:
+                _NEXT_ATTEMPT.reset(attempt)
                 self.gate.release(key, held, wait)
             if method == "auth.test":
                 self.auth.accepted()

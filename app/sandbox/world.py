@@ -160,6 +160,8 @@ class Sandbox:
             signing_secret="" if self.socket_mode else self.signing_secret,
             app_token=self.fake.app_token if self.socket_mode else "",
             api_url=self.fake.api_url,
+            # The sandbox's Slack enforces no rate limits: pacing would only slow people down.
+            slack_pacing=0.0,
         )
         self.runtime = build(self.settings, clock=self.clock)
         await prepare(self.runtime)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from app.config import ConfigError, load_policy
 from app.domain.policy import Limits
-from app.integrations.priority_gate import PriorityGate
+from app.integrations.priority_gate import STRAIGHT, PriorityGate
 from app.services.incidents import ResolveRequest
 from app.services.ports import Priority, SlackError
 from app.store.models import ActionItem, Incident, StatusUpdate, TimelineEvent
@@ -358,10 +358,10 @@ async def test_a_declare_goes_before_a_burst_of_housekeeping_on_a_rate_limited_m
 async def test_the_gate_waits_out_retry_after_then_serves_urgent_calls_first() -> None:
     gate = PriorityGate()
     loop = asyncio.get_running_loop()
-    # A method with budget: straight through, nothing to give back.
-    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) is False
+    # A method with budget (and no pacing): straight through, nothing to give back.
+    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) == STRAIGHT
     started = loop.time()
-    gate.release("conversations.create", held=False, retry_after=0.2)  # Slack said 429
+    gate.release("conversations.create", STRAIGHT, retry_after=0.2)  # Slack said 429
     served: list[tuple[str, float]] = []
 
     async def call(name: str, rank: Priority, refused_once: bool = False) -> None:
@@ -396,4 +396,4 @@ async def test_the_gate_waits_out_retry_after_then_serves_urgent_calls_first() -
     assert served[0][1] >= 0.2  # nothing went out before Retry-After
     assert served[2][1] >= served[1][1] + 0.1
     assert not gate.contended("conversations.create")
-    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) is False
+    assert await gate.acquire("conversations.create", Priority.NORMAL, gate.ticket()) == STRAIGHT

@@ -52,7 +52,11 @@ def policy_with(**sections: object) -> Policy:
     return build_policy(base | sections)
 
 
-def settings_for(fake: FakeSlack, database_url: str, **workspace: str) -> Settings:
+def settings_for(
+    fake: FakeSlack, database_url: str, slack_pacing: float = 0.0, **workspace: str
+) -> Settings:
+    """The bot's settings against the fake. No pacing unless asked: the fake enforces no rate
+    limits unless a test turns them on, and real Slack windows would only slow tests down."""
     return Settings(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
@@ -60,6 +64,7 @@ def settings_for(fake: FakeSlack, database_url: str, **workspace: str) -> Settin
         database_url=database_url,
         announce_channel="incidents",
         policy=policy_with(workspace=workspace),
+        slack_pacing=slack_pacing,
     )
 
 

@@ -25,6 +25,9 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("COVERAGE_")}
     env["PYTHONPATH"] = str(ROOT)
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    # The fake Slack of the tests enforces no rate limits unless a test turns them on (and
+    # then sets its own pacing): pacing to Slack's real windows would only slow bursts down.
+    env["WARROOM_SLACK_PACING"] = "0"
     env.update(extra)
     return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,24 @@ def test_bad_policy_names_file_key_and_problem(tmp_path: Path, content: str, mes
 def test_missing_policy_file() -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml: file not found"):
         load_settings(env={"WARROOM_CONFIG": "nope.toml"}, dotenv=False)
+
+
+def test_slack_pacing_defaults_to_slacks_own_windows() -> None:
+    assert load_settings(env={}, dotenv=False).slack_pacing == 1.0
+    for raw, value in (("0", 0.0), ("0.1", 0.1), (" 3 ", 3.0)):
+        assert load_settings(env={"WARROOM_SLACK_PACING": raw}, dotenv=False).slack_pacing == value
+
+
+@pytest.mark.parametrize("raw", ["fast", "-1", "nan", "inf", "1e9"])
+def test_a_wrong_slack_pacing_is_named(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^WARROOM_SLACK_PACING: .* is not a number from 0"):
+        load_settings(env={"WARROOM_SLACK_PACING": raw}, dotenv=False)
+
+
+def test_every_environment_variable_read_is_documented() -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "app" / "config.py").read_text(encoding="utf-8")
+    names = set(re.findall(r'"((?:WARROOM|SLACK|DATABASE|LOG)_[A-Z_]+)"', source))
+    assert {"WARROOM_SLACK_PACING", "WARROOM_REPLICA_NAME", "DATABASE_URL"} <= names
+    documented = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert sorted(n for n in names if f"`{n}`" not in documented) == []

@@ -10,8 +10,9 @@ from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from tests.support.bot import start_bot
-from tests.support.factories import policy_with
-from tests.support.helpers import answers, last_view
+from tests.support.factories import policy_with, settings_for
+from tests.support.helpers import answers, bot_messages, channel, last_view
+from tests.support.slackclient import eventually
 
 STORM = 50
 AT_ONCE = 4
@@ -92,3 +93,38 @@ async def test_a_forms_work_goes_before_work_queued_earlier(
         # Taken before the queue: at most the declares already running (and those that got a
         # turn while the command was being answered) started before the form.
         assert opened[0].at < starts[AT_ONCE * 2], "the form waited for the queued declares"
+
+
+async def test_work_waiting_for_slacks_budget_lets_an_update_elsewhere_go_first(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    """One turn for all work: a declare waiting for a `conversations.create` token (the window's
+    20 spent) gives it to an update in an incident that is already open."""
+    scale = 0.25  # conversations.create: 20 in any 15 s
+    settings = replace(
+        storm_settings(settings_for(fake, database_url, slack_pacing=scale)), concurrent_work=1
+    )
+    fake.enforce_rate_limits(scale=scale)
+    async for bot in start_bot(settings, fake, clock):
+        answered = await asyncio.gather(
+            *(bot.slack.command(f"declare sev3 Wave {n}") for n in range(21))
+        )
+        assert [body for _, body in answered if body] == [], "every declare was recorded"
+        gate = bot.warroom.services.slack.gate  # type: ignore[attr-defined]
+
+        def declare_waits_for_a_token() -> bool:
+            return gate.waiting("conversations.create") > 0
+
+        await eventually(declare_waits_for_a_token, timeout=60)
+        room = channel(bot.fake, "incident-1").id
+        status, _ = await bot.slack.command("update Rolled back the deploy", channel=room)
+        assert status == 200
+
+        def update_posted() -> bool:
+            return any("Rolled back the deploy" in m.text for m in bot_messages(bot.fake, room))
+
+        await eventually(update_posted, timeout=10)
+        assert len(created(bot.fake)) == 20, "the update went before the waiting declare"
+        await bot.settle(timeout=120)
+        assert len(created(bot.fake)) == 21
+        assert not [c for c in bot.fake.calls if c.status == 429]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 from app.config import Settings
 from app.fake_slack import FakeSlack
@@ -112,16 +113,16 @@ async def test_work_waiting_for_slacks_budget_lets_an_update_elsewhere_go_first(
         assert [body for _, body in answered if body] == [], "every declare was recorded"
         gate = bot.warroom.services.slack.gate  # type: ignore[attr-defined]
 
-        def declare_waits_for_a_token() -> bool:
-            return gate.waiting("conversations.create") > 0
+        def declare_waits_for_a_token(gate: Any = gate) -> bool:
+            return bool(gate.waiting("conversations.create") > 0)
 
         await eventually(declare_waits_for_a_token, timeout=60)
         room = channel(bot.fake, "incident-1").id
         status, _ = await bot.slack.command("update Rolled back the deploy", channel=room)
         assert status == 200
 
-        def update_posted() -> bool:
-            return any("Rolled back the deploy" in m.text for m in bot_messages(bot.fake, room))
+        def update_posted(fake: FakeSlack = bot.fake, room: str = room) -> bool:
+            return any("Rolled back the deploy" in m.text for m in bot_messages(fake, room))
 
         await eventually(update_posted, timeout=10)
         assert len(created(bot.fake)) == 20, "the update went before the waiting declare"

@@ -69,6 +69,9 @@ class Settings:
     # This replica's name among those sharing the database ("" = host and folder, see
     # app.store.leases.ReplicaName).
     replica_name: str = ""
+    # The secrets alert sources present, by the environment variable `[alerts.sources]` names
+    # (`token_env`, `hmac_env`); never shown.
+    alert_secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def announce(self) -> str:
@@ -209,7 +212,19 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         policy=policy,
         http=_http_limits(env),
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
+        alert_secrets=alert_secrets(policy, env),
     )
+
+
+def alert_secrets(policy: Policy, env: dict[str, str]) -> dict[str, str]:
+    """The values of the variables the alert sources name, those that are set."""
+    names = {
+        name
+        for source in policy.alerts.sources.values()
+        for name in (source.token_env, source.hmac_env)
+        if name
+    }
+    return {name: env[name].strip() for name in sorted(names) if env.get(name, "").strip()}
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -156,7 +156,7 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
         if mode == "http":
             asyncio.run(serve_http(runtime, host, port))
         else:
-            asyncio.run(serve_socket(runtime))
+            asyncio.run(serve_socket(runtime, host, port))
     except SlackError as exc:
         if exc.uncertain:  # no answer at all: not the token's fault
             print(

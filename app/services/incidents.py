@@ -54,6 +54,9 @@ class DeclareRequest:
     source_ts: str | None = None
     source_permalink: str | None = None
     reply_url: str | None = None
+    # A person's declares count against `[limits]`; the bot declaring for an alert group (one
+    # incident per group, by the group's key) does not.
+    limited: bool = True
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,8 @@ class Incidents:
         try:
             async with declarer, self.services.db.session() as session:
                 await repo.lock_declarer(session, req.declared_by)
-                await self._within_limit(session, req.declared_by, now)
+                if req.limited:
+                    await self._within_limit(session, req.declared_by, now)
                 incident = Incident(
                     title=req.title,
                     severity=req.severity,

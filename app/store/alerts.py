@@ -1,0 +1,86 @@
+"""Queries for alert groups and alerts: taking a group's row first, so concurrent webhooks for
+one group (retries, replicas) are applied one after the other."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.store.models import AlertGroup, AlertRow
+
+
+async def take_group(
+    session: AsyncSession, source: str, key_hash: str, values: dict[str, Any]
+) -> tuple[AlertGroup, bool]:
+    """The group's row, created with `values` if new, locked for this transaction (on SQLite
+    the insert takes the database's write lock first, before any read). Returns it and whether
+    it was created now."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(AlertGroup)
+        .values(source=source, key_hash=key_hash, **values)
+        .on_conflict_do_nothing(index_elements=["source", "key_hash"])
+        .returning(col(AlertGroup.id))
+    )
+    created = (await session.exec(statement)).first() is not None
+    found = await session.exec(
+        select(AlertGroup)
+        .where(col(AlertGroup.source) == source, col(AlertGroup.key_hash) == key_hash)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return found.one(), created
+
+
+async def lock_group(session: AsyncSession, group_id: int) -> AlertGroup | None:
+    found = await session.exec(
+        select(AlertGroup)
+        .where(col(AlertGroup.id) == group_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return found.first()
+
+
+async def open_alert(session: AsyncSession, source: str, fingerprint: str) -> AlertRow | None:
+    found = await session.exec(
+        select(AlertRow).where(
+            col(AlertRow.source) == source,
+            col(AlertRow.fingerprint) == fingerprint,
+            col(AlertRow.resolved_at).is_(None),
+        )
+    )
+    return found.first()
+
+
+async def occurrence(
+    session: AsyncSession, source: str, fingerprint: str, starts_at: datetime
+) -> AlertRow | None:
+    found = await session.exec(
+        select(AlertRow).where(
+            col(AlertRow.source) == source,
+            col(AlertRow.fingerprint) == fingerprint,
+            col(AlertRow.starts_at) == starts_at,
+        )
+    )
+    return found.first()
+
+
+async def episode_alerts(session: AsyncSession, group: AlertGroup) -> list[AlertRow]:
+    """The group's alerts in its current episode, oldest first."""
+    found = await session.exec(
+        select(AlertRow)
+        .where(col(AlertRow.group_id) == group.id, col(AlertRow.episode) == group.episode)
+        .order_by(col(AlertRow.starts_at), col(AlertRow.id))
+    )
+    return list(found.all())
+
+
+async def incident_groups(session: AsyncSession, incident_id: int) -> list[AlertGroup]:
+    found = await session.exec(select(AlertGroup).where(col(AlertGroup.incident_id) == incident_id))
+    return list(found.all())

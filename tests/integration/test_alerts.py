@@ -1,0 +1,214 @@
+"""Alert webhooks over real HTTP into the real bot, against the fake Slack and a real database:
+what is refused, what is stored, the triage card, auto-declare and the incident's channel."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import col, func, select
+
+from app.config import Settings
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
+from app.store.models import AlertGroup, AlertRow, Incident, TimelineEvent
+from tests.support.alerts import (
+    GRAFANA_TOKEN,
+    add_triage_channel,
+    am_alert,
+    am_payload,
+    base_of,
+    post_alerts,
+    with_alerts,
+    HOOK_SECRET,
+)
+from tests.support.bot import Bot, start_bot
+from tests.support.constants import ALICE
+from tests.support.helpers import bot_messages, channel, last_view
+from tests.support.slackclient import eventually
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
+
+
+@pytest.fixture
+async def alerting(settings: Settings, fake: FakeSlack, clock: ManualClock) -> AsyncIterator[Bot]:
+    add_triage_channel(fake)
+    async for running in start_bot(with_alerts(settings), fake, clock):
+        yield running
+
+
+async def count(bot: Bot, model: Any) -> int:
+    async with bot.warroom.db.session() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+def cards(bot: Bot) -> list[Any]:
+    return bot_messages(bot.fake, channel(bot.fake, "alerts").id)
+
+
+async def test_refusals_say_why_and_store_nothing(alerting: Bot) -> None:
+    base = base_of(alerting.url)
+    payload = am_payload("DiskFull", [am_alert("DiskFull", "db1", alerting.clock.now())])
+    assert (await post_alerts(base, "nope", payload))[0] == 404
+    status, body = await post_alerts(base, "prom", payload, token="wrong")
+    assert (status, body["error"]) == (401, "missing or wrong Bearer token")
+    assert (await post_alerts(base, "prom", payload, token=None))[0] == 401
+    status, body = await post_alerts(base, "prom", b"{not json")
+    assert (status, body["error"]) == (400, "body is not JSON")
+    status, body = await post_alerts(base, "prom", {"alerts": "many"})
+    assert status == 400 and "alerts must be a list" in body["error"]
+    big = b'{"alerts": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert (await post_alerts(base, "prom", big))[0] == 413
+    assert await count(alerting, AlertGroup) == 0
+    assert await count(alerting, AlertRow) == 0
+
+
+async def test_one_card_per_group_edited_in_place_through_a_partial_resolve(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now() - timedelta(minutes=5)
+    one, two = am_alert("DiskFull", "db1", now), am_alert("DiskFull", "db2", now)
+    first = am_payload("DiskFull", [one, two])
+    assert (await post_alerts(base, "prom", first))[0] == 200
+    await alerting.settle()
+    [card] = await eventually(lambda: cards(alerting))
+    assert "*2* firing" in card.text and "DiskFull on db1" in card.text
+    actions = [b for b in card.blocks or [] if b["type"] == "actions"][0]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "alert_declare",
+        "alert_attach",
+        "alert_dismiss",
+    ]
+    # The same webhook again (a retry, a repeat_interval re-send) changes nothing.
+    status, body = await post_alerts(base, "prom", first)
+    assert status == 200 and body["changed"] is False
+    await alerting.settle()
+    assert not cards(alerting)[0].edited
+
+    # Alertmanager's sequence: still firing with one resolved inside; then resolved listing
+    # only the last alert to clear.
+    cleared = now + timedelta(minutes=1)
+    second = am_payload("DiskFull", [one, am_alert("DiskFull", "db2", now, cleared)])
+    assert (await post_alerts(base, "prom", second))[0] == 200
+    await alerting.settle()
+    await eventually(lambda: "*1* firing, 1 cleared" in cards(alerting)[0].text)
+    third = am_payload("DiskFull", [am_alert("DiskFull", "db1", now, cleared)])
+    third["status"] = "resolved"
+    assert (await post_alerts(base, "prom", third))[0] == 200
+    await alerting.settle()
+    [card] = await eventually(lambda: cards(alerting))
+    await eventually(lambda: "all clear" in cards(alerting)[0].text)
+    assert len(cards(alerting)) == 1
+    assert await count(alerting, AlertRow) == 2
+    async with alerting.warroom.db.session() as session:
+        group = (await session.exec(select(AlertGroup))).one()
+        assert group.firing is False
+        rows = (await session.exec(select(AlertRow))).all()
+        assert all(r.resolved_at is not None for r in rows)
+
+    # Firing again after it cleared: a new occurrence of the alert, and a new card.
+    again = am_payload("DiskFull", [am_alert("DiskFull", "db1", now + timedelta(minutes=3))])
+    assert (await post_alerts(base, "prom", again))[0] == 200
+    await alerting.settle()
+    await eventually(lambda: len(cards(alerting)) == 2)
+    assert await count(alerting, AlertRow) == 3
+
+
+async def test_critical_declares_once_with_detection_time_from_the_alert(alerting: Bot) -> None:
+    base = base_of(alerting.url)
+    started = alerting.clock.now() - timedelta(minutes=7)
+    payload = am_payload(
+        "ApiDown", [am_alert("ApiDown", "api1", started, severity="critical", service="api")]
+    )
+    answers = await asyncio.gather(*(post_alerts(base, "prom", payload) for _ in range(6)))
+    assert [status for status, _ in answers] == [200] * 6
+    await alerting.settle()
+    await eventually(lambda: channel(alerting.fake, "incident-1"))
+    await alerting.settle()
+    async with alerting.warroom.db.session() as session:
+        [incident] = (await session.exec(select(Incident))).all()
+        assert incident.declared_by == "Alertmanager (prom)"
+        assert incident.severity == 1
+        assert incident.service == "api"
+        assert incident.detected_at == started.replace(microsecond=started.microsecond)
+        group = (await session.exec(select(AlertGroup))).one()
+        assert group.incident_id == incident.id
+        fired = await session.exec(
+            select(TimelineEvent).where(col(TimelineEvent.kind) == "alert_fired")
+        )
+        assert len(fired.all()) == 1
+    assert not cards(alerting)  # declared, not triaged
+    # More webhooks for the group, however many: still one incident.
+    await post_alerts(base, "prom", payload)
+    await alerting.settle()
+    assert await count(alerting, Incident) == 1
+
+
+async def test_dismiss_keeps_the_reason_and_declare_from_the_card(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now()
+    await post_alerts(base, "prom", am_payload("Slow", [am_alert("Slow", "web1", now)]))
+    await post_alerts(base, "prom", am_payload("Flaky", [am_alert("Flaky", "web2", now)]))
+    await alerting.settle()
+    await eventually(lambda: len(cards(alerting)) == 2)
+    slow, flaky = sorted(cards(alerting), key=lambda m: "Slow" not in m.text)
+    room = channel(alerting.fake, "alerts").id
+
+    def value(card: Any, action: str) -> str:
+        for block in card.blocks or []:
+            for element in block.get("elements", []):
+                if element.get("action_id") == action:
+                    return str(element["value"])
+        raise AssertionError(f"no {action} on the card")
+
+    await alerting.slack.click("alert_dismiss", value(flaky, "alert_dismiss"), channel=room)
+    await alerting.settle()
+    form = last_view(alerting.fake, "alert_dismiss_form")
+    await alerting.slack.submit(form, {"reason": "Known <!channel> flapping check"})
+    await alerting.settle()
+    await eventually(lambda: "Dismissed by <@UALICE>" in flaky_now(alerting, flaky.ts))
+    text = flaky_now(alerting, flaky.ts)
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text
+
+    await alerting.slack.click("alert_declare", value(slow, "alert_declare"), channel=room)
+    await alerting.settle()
+    form = last_view(alerting.fake, "declare_incident")
+    title = [b for b in form["blocks"] if b["block_id"] == "title"][0]
+    assert title["element"]["initial_value"] == "Slow on web1"
+    await alerting.slack.submit(form, {"title": "Slow on web1", "severity": "3"})
+    await alerting.settle()
+    await eventually(lambda: "Attached to incident #1" in flaky_now(alerting, slow.ts))
+    async with alerting.warroom.db.session() as session:
+        incident = (await session.exec(select(Incident))).one()
+        assert incident.declared_by == ALICE
+
+
+def flaky_now(bot: Bot, ts: str) -> str:
+    return next(m.text for m in cards(bot) if m.ts == ts)
+
+
+async def test_grafana_and_generic_payloads(alerting: Bot) -> None:
+    base = base_of(alerting.url)
+    grafana = json.loads((FIXTURES / "grafana.json").read_text())
+    status, body = await post_alerts(base, "grafana", grafana, token=GRAFANA_TOKEN)
+    assert (status, body["action"]) == (200, "triage")
+    raw = (FIXTURES / "generic.json").read_bytes()
+    signature = hmac.new(HOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    wrong = {"X-Warroom-Signature": "sha256=" + "0" * 64}
+    assert (await post_alerts(base, "hook", raw, token=None, headers=wrong))[0] == 401
+    good = {"X-Warroom-Signature": f"sha256={signature}"}
+    status, body = await post_alerts(base, "hook", raw, token=None, headers=good)
+    assert (status, body["action"]) == (200, "declare")  # severity=critical
+    await alerting.settle()
+    [card] = await eventually(lambda: cards(alerting))
+    assert "<https://grafana.example.com/d/abc|dashboardURL>" in card.text
+    assert "CPU above 90% in zone us-1" in card.text
+    await eventually(lambda: channel(alerting.fake, "incident-1"))
+    await alerting.settle()
+    async with alerting.warroom.db.session() as session:
+        incident = (await session.exec(select(Incident))).one()
+        assert (incident.title, incident.declared_by) == ("p99 above 2 s", "Webhook (hook)")

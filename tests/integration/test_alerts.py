@@ -21,13 +21,13 @@ from app.services.clock import ManualClock
 from app.store.models import AlertGroup, AlertRow, Incident, TimelineEvent
 from tests.support.alerts import (
     GRAFANA_TOKEN,
+    HOOK_SECRET,
     add_triage_channel,
     am_alert,
     am_payload,
     base_of,
     post_alerts,
     with_alerts,
-    HOOK_SECRET,
 )
 from tests.support.bot import Bot, start_bot
 from tests.support.constants import ALICE
@@ -78,7 +78,7 @@ async def test_one_card_per_group_edited_in_place_through_a_partial_resolve(aler
     await alerting.settle()
     [card] = await eventually(lambda: cards(alerting))
     assert "*2* firing" in card.text and "DiskFull on db1" in card.text
-    actions = [b for b in card.blocks or [] if b["type"] == "actions"][0]
+    actions = next(b for b in card.blocks or [] if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == [
         "alert_declare",
         "alert_attach",
@@ -177,7 +177,7 @@ async def test_dismiss_keeps_the_reason_and_declare_from_the_card(alerting: Bot)
     await alerting.slack.click("alert_declare", value(slow, "alert_declare"), channel=room)
     await alerting.settle()
     form = last_view(alerting.fake, "declare_incident")
-    title = [b for b in form["blocks"] if b["block_id"] == "title"][0]
+    title = next(b for b in form["blocks"] if b["block_id"] == "title")
     assert title["element"]["initial_value"] == "Slow on web1"
     await alerting.slack.submit(form, {"title": "Slow on web1", "severity": "3"})
     await alerting.settle()

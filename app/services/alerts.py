@@ -281,8 +281,11 @@ class Alerts:
             return
         ended = min(alert.ends_at or now, now)
         if current is not None:
-            if alert.starts_at is not None and alert.starts_at < current.starts_at:
-                return  # an earlier occurrence's news, arriving late
+            # Alertmanager merges an alert by fingerprint while it is active (amtool sends
+            # its times to the millisecond), so a start time that differs a little is still
+            # this occurrence; one that ended before this occurrence began is late news.
+            if alert.ends_at is not None and alert.ends_at < current.starts_at:
+                return
             current.resolved_at = max(ended, current.starts_at)
             current.ends_at = alert.ends_at
             session.add(current)
@@ -359,7 +362,9 @@ class Alerts:
             group = await self._group(group_id)
             if group is None:
                 return
-        if group.action in ("triage", "notify") or (
+        # A group attached to an incident as it arrived needs no card: its news goes to the
+        # incident's channel. A card posted before it was attached says where it went.
+        if (group.action in ("triage", "notify") and group.incident_id is None) or (
             group.card_ts is not None and group.card_version < group.version
         ):
             await self.refresh_card(group_id)

@@ -293,3 +293,78 @@ def correlates(
         if not mine or mine != incident_labels.get(name, ""):
             return False
     return True
+
+
+# --- checking and explaining ----------------------------------------------------------------
+
+
+def route_problems(policy: AlertsPolicy) -> list[str]:
+    """Routes that can never apply: each comes after a route that matches everything (no
+    matchers) for every source it could see."""
+    problems: list[str] = []
+    for number, route in enumerate(policy.routes, start=1):
+        for earlier, before in enumerate(policy.routes[: number - 1], start=1):
+            covers = not before.match and (
+                not before.sources or (route.sources and set(route.sources) <= set(before.sources))
+            )
+            if covers:
+                problems.append(
+                    f"route {number} is never reached: route {earlier} before it matches every "
+                    "alert it could see"
+                )
+                break
+    return problems
+
+
+def explain(policy: AlertsPolicy, source: str, sender: str, batch: AlertBatch) -> list[str]:
+    """What Warroom would do with this payload from `source`, in sentences: the route it
+    takes and its outcome, then each alert (`warroom alerts test`)."""
+    number, route = policy.route(source, batch.labels)
+    where = f"route {number}" if number else "the default route (no route matched)"
+    if route.match:
+        where += f" ({', '.join(route.match)})"
+    # Routing reads the group's common labels; the incident is described by its first
+    # firing alert, as when it is declared.
+    lead = next((a for a in batch.alerts if a.firing), batch.alerts[0] if batch.alerts else None)
+    labels = lead.labels if lead else batch.labels
+    annotations = lead.annotations if lead else {}
+    firing = sum(1 for a in batch.alerts if a.firing)
+    lines = [
+        f"Group {batch.group_key!r} from source {source!r}: {len(batch.alerts)} alert(s), "
+        f"{firing} firing.",
+        f"Takes {where}.",
+    ]
+    title = route.title_for(labels, annotations)
+    severity = route.severity_for(labels)
+    service = route.service_for(labels)
+    if route.action == "drop":
+        lines.append("Dropped: nothing is stored or posted.")
+    elif route.action == "declare":
+        lines.append(
+            f"Declares an incident (once for the group): Sev{severity} {title!r}"
+            + (f", service {service!r}" if service else "")
+            + f", declared by {sender} ({source})"
+            + (f", commander {route.commander}" if route.commander else "")
+            + "."
+        )
+    else:
+        buttons = " with Declare, Attach and Dismiss buttons" if route.action == "triage" else ""
+        lines.append(
+            f"Posts a card in #{policy.channel_for(route)}{buttons}: {title!r} "
+            f"(would be Sev{severity})."
+        )
+    if route.action != "drop" and route.attach_window_minutes:
+        lines.append(
+            f"Attaches instead to an open incident declared in the last "
+            f"{route.attach_window_minutes} minutes with the same {', '.join(route.correlate_on)}."
+        )
+    if route.action != "drop":
+        lines.append(f"When every alert has cleared: on_clear = {route.on_clear}.")
+    if batch.truncated:
+        lines.append(f"{batch.truncated} alert(s) were left out by the sender (truncatedAlerts).")
+    for alert in batch.alerts:
+        state = "firing" if alert.firing else "resolved"
+        lines.append(
+            f"  - {alert.fingerprint}: {state}, {route.title_for(alert.labels, alert.annotations)}"
+        )
+    return lines

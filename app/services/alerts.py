@@ -134,6 +134,7 @@ class Alerts:
                     "card_version": 0,
                     "summary_version": 0,
                     "cleared_said": False,
+                    "truncated": 0,
                     "first_seen_at": now,
                     "updated_at": now,
                 },
@@ -151,6 +152,9 @@ class Alerts:
                 )
             )
             group.firing = still.first() is not None
+            if batch.truncated != group.truncated:
+                group.truncated = batch.truncated
+                moves.updated = True
             if created and not moves.changed:
                 group.version = 1
             elif moves.changed:
@@ -610,7 +614,7 @@ class Alerts:
             since=min((r.starts_at for r in rows), default=group.first_seen_at),
             source=group.source,
             severity=route.severity_for(labels),
-            truncated=0,
+            truncated=group.truncated,
             labels=[{"name": k, "value": v} for k, v in sorted(common.items())][:12],
             alerts=[_listed(r, route) for r in shown[:LISTED]],
             more=max(0, len(shown) - LISTED),
@@ -778,11 +782,13 @@ def _group_title(group: AlertGroup, route: Route) -> str:
 
 
 def _listed(row: AlertRow, route: Route) -> dict[str, Any]:
-    return {
-        "title": title_of(row, route),
-        "firing": row.resolved_at is None,
-        "links": sorted(row.links.items())[:5],
-    }
+    links = [(k, v) for k, v in sorted(row.links.items()) if _web(v)]
+    return {"title": title_of(row, route), "firing": row.resolved_at is None, "links": links[:5]}
+
+
+def _web(url: str) -> bool:
+    """Only http(s) links are shown; a sender's other schemes are left out."""
+    return url.lower().startswith(("http://", "https://"))
 
 
 def _fired_event(incident_id: int, row: AlertRow, route: Route) -> TimelineEvent:

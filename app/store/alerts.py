@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -84,3 +85,16 @@ async def episode_alerts(session: AsyncSession, group: AlertGroup) -> list[Alert
 async def incident_groups(session: AsyncSession, incident_id: int) -> list[AlertGroup]:
     found = await session.exec(select(AlertGroup).where(col(AlertGroup.incident_id) == incident_id))
     return list(found.all())
+
+
+async def first_alerts(session: AsyncSession, incident_ids: list[int]) -> dict[int, datetime]:
+    """The start of the first alert of each incident that alerts declared or joined."""
+    if not incident_ids:
+        return {}
+    found = await session.exec(
+        select(AlertGroup.incident_id, func.min(AlertRow.starts_at))
+        .join(AlertRow, col(AlertRow.group_id) == col(AlertGroup.id))
+        .where(col(AlertGroup.incident_id).in_(incident_ids))
+        .group_by(col(AlertGroup.incident_id))
+    )
+    return {incident: first for incident, first in found.all() if incident is not None}

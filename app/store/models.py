@@ -289,6 +289,8 @@ class AlertGroup(SQLModel, table=True):
     action: str = "triage"
     episode: int = 1
     firing: bool = True
+    # How many alerts the last webhook said it left out (Alertmanager's `truncatedAlerts`).
+    truncated: int = 0
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
     # The triage card: where it is, and which version of the group it shows.
     card_channel: str | None = None

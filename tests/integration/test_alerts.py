@@ -31,7 +31,7 @@ from tests.support.alerts import (
 )
 from tests.support.bot import Bot, start_bot
 from tests.support.constants import ALICE
-from tests.support.helpers import bot_messages, channel, last_view
+from tests.support.helpers import answers, bot_messages, channel, last_view
 from tests.support.slackclient import eventually
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
@@ -212,3 +212,71 @@ async def test_grafana_and_generic_payloads(alerting: Bot) -> None:
     async with alerting.warroom.db.session() as session:
         incident = (await session.exec(select(Incident))).one()
         assert (incident.title, incident.declared_by) == ("p99 above 2 s", "Webhook (hook)")
+
+
+async def test_every_alert_cleared_suggests_mitigating_and_counts_in_stats(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now()
+    started = now - timedelta(minutes=10)
+    down = am_alert("ApiDown", "api1", started, severity="critical")
+    await post_alerts(base, "prom", am_payload("ApiDown", [down]))
+    room = await eventually(lambda: channel(alerting.fake, "incident-1"))
+    await alerting.settle()
+    await alerting.slack.click("incident_ack", "1", channel=room.id)
+    await alerting.settle()
+
+    cleared = am_alert("ApiDown", "api1", started, now - timedelta(minutes=1), severity="critical")
+    await post_alerts(base, "prom", am_payload("ApiDown", [cleared]))
+    await alerting.settle()
+
+    def suggestion() -> Any:
+        for message in bot_messages(alerting.fake, room.id):
+            if "Every alert attached to incident #1 has cleared" in message.text:
+                return message
+        return None
+
+    message = await eventually(suggestion)
+    buttons = [e for b in message.blocks or [] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["action_id"] for b in buttons] == ["alerts_mitigate"]
+    await alerting.slack.click("alerts_mitigate", "1", channel=room.id)
+    await alerting.settle()
+    async with alerting.warroom.db.session() as session:
+        incident = (await session.exec(select(Incident))).one()
+        assert incident.status == "mitigated"
+        kinds = [
+            e.kind
+            for e in (
+                await session.exec(select(TimelineEvent).order_by(col(TimelineEvent.at)))
+            ).all()
+        ]
+    assert "alert_fired" in kinds and "alert_cleared" in kinds
+
+    status, _ = await alerting.slack.command("stats")
+    assert status == 200
+    await alerting.settle()
+    assert any("Alert to ack   median 10m" in text for text in answers(alerting.fake)), answers(
+        alerting.fake
+    )
+
+
+async def test_on_clear_mitigate(settings: Settings, fake: FakeSlack, clock: ManualClock) -> None:
+    routes = [{"match": ["severity=critical"], "action": "declare", "on_clear": "mitigate"}]
+    async for bot in start_bot(with_alerts(settings, routes), fake, clock):
+        base, started = base_of(bot.url), clock.now() - timedelta(minutes=3)
+        down = am_alert("ApiDown", "api1", started, severity="critical")
+        await post_alerts(base, "prom", am_payload("ApiDown", [down]))
+        await eventually(lambda: channel(fake, "incident-1"))
+        await bot.settle()
+        cleared = am_alert("ApiDown", "api1", started, clock.now(), severity="critical")
+        await post_alerts(base, "prom", am_payload("ApiDown", [cleared]))
+        await bot.settle()
+
+        for _ in range(300):
+            if await status_of(bot) == "mitigated":
+                break
+            await asyncio.sleep(0.05)
+        assert await status_of(bot) == "mitigated"
+
+
+async def status_of(bot: Bot) -> str:
+    async with bot.warroom.db.session() as session:
+        return (await session.exec(select(Incident))).one().status

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from app.config import ConfigError, build_policy
-from app.domain.alerts import AlertsPolicy, PayloadError, Route, correlates, parse_matcher
+from app.domain.alerts import (
+    AlertsPolicy,
+    PayloadError,
+    Route,
+    correlates,
+    explain,
+    parse_matcher,
+    route_problems,
+)
 from app.integrations.alerts import PARSERS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
@@ -146,3 +154,42 @@ def test_payloads_not_of_the_shape_are_refused(kind: str, data: dict[str, Any], 
     with pytest.raises(PayloadError) as caught:
         PARSERS[kind](data)
     assert words in str(caught.value)
+
+
+def test_routes_after_a_catch_all_are_reported() -> None:
+    policy = AlertsPolicy(
+        sources={
+            "prom": {"type": "alertmanager", "token_env": "A"},  # type: ignore[dict-item]
+            "graf": {"type": "grafana", "token_env": "B"},  # type: ignore[dict-item]
+        },
+        routes=[
+            Route(sources=["prom"], action="declare"),
+            Route(sources=["graf"], match=["team=db"]),
+            Route(sources=["prom"], match=["team=db"], action="drop"),
+            Route(action="notify"),
+            Route(match=["x=y"]),
+        ],
+    )
+    assert route_problems(policy) == [
+        "route 3 is never reached: route 1 before it matches every alert it could see",
+        "route 5 is never reached: route 4 before it matches every alert it could see",
+    ]
+
+
+def test_explain_says_the_route_and_what_would_happen() -> None:
+    policy = AlertsPolicy(
+        sources={"prom": {"type": "alertmanager", "token_env": "A"}},  # type: ignore[dict-item]
+        routes=[Route(match=["alertname=DiskFull"], action="declare", severity_map={})],
+    )
+    batch = PARSERS["alertmanager"](fixture("alertmanager_partial.json"))
+    lines = explain(policy, "prom", "Alertmanager", batch)
+    assert lines[1] == "Takes route 1 (alertname=DiskFull)."
+    assert lines[2] == (
+        "Declares an incident (once for the group): Sev3 'Disk almost full on db1', "
+        "service 'db', declared by Alertmanager (prom)."
+    )
+    assert lines[-1] == "  - 9f8e7d6c5b4a3f2e: resolved, Disk almost full on db2"
+    other = PARSERS["generic"](fixture("generic.json"))
+    assert "Posts a card in #alerts with Declare, Attach and Dismiss buttons" in "\n".join(
+        explain(policy, "prom", "Webhook", other)
+    )

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("action", _TEXT(), nullable=False),
         sa.Column("episode", sa.Integer(), nullable=False),
         sa.Column("firing", sa.Boolean(), nullable=False),
+        sa.Column("truncated", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.Column("card_channel", _TEXT(), nullable=True),
         sa.Column("card_ts", _TEXT(), nullable=True),

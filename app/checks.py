@@ -236,6 +236,10 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         ("runbook_url", "javascript:x"),
     ]
     start = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    alert_list = [
+        {"source": "prom", "title": "Disk almost full", "fired": start, "cleared": None},
+        {"source": "prom", "title": "Disk | full", "fired": start, "cleared": start},
+    ]
 
     def at(minutes: int) -> datetime:
         return start + timedelta(minutes=minutes)
@@ -477,10 +481,14 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "roles": [(policy.role(r).name, i.roles.get(r)) for r in Role],
                 "timeline": timeline,
                 "actions": actions,
+                "alerts": alerts,
                 "tz": policy.workspace.timezone,
                 "placeholder": PLACEHOLDER,
             }
-            for i, timeline, actions in [(full, entries, items), (fresh, [], [])]
+            for i, timeline, actions, alerts in [
+                (full, entries, items, alert_list),
+                (fresh, [], [], []),
+            ]
         ],
         "resolution.md.j2": [
             about(full),

@@ -638,6 +638,25 @@ class Alerts:
             )
         return blocks.message(text, body)
 
+    # --- reading --------------------------------------------------------------------------
+
+    async def counts(self, incident_id: int) -> dict[str, Any] | None:
+        """How many of the incident's alerts fire and have cleared, and when the first began;
+        None when no alert belongs to it."""
+        rows = await self.incident_alerts(incident_id)
+        if not rows:
+            return None
+        firing = sum(1 for r in rows if r.resolved_at is None)
+        return {
+            "firing": firing,
+            "cleared": len(rows) - firing,
+            "first": min(r.starts_at for r in rows),
+        }
+
+    async def incident_alerts(self, incident_id: int) -> list[AlertRow]:
+        async with self.services.db.session() as session:
+            return await store.incident_alerts(session, incident_id)
+
     # --- the incident's channel ------------------------------------------------------------
 
     async def summarise(self, incident_id: int) -> None:

@@ -98,3 +98,16 @@ async def first_alerts(session: AsyncSession, incident_ids: list[int]) -> dict[i
         .group_by(col(AlertGroup.incident_id))
     )
     return {incident: first for incident, first in found.all() if incident is not None}
+
+
+async def incident_alerts(session: AsyncSession, incident_id: int) -> list[AlertRow]:
+    """The alerts of the groups that belong to the incident, in their episodes while they did,
+    oldest first."""
+    found = await session.exec(
+        select(AlertRow)
+        .join(AlertGroup, col(AlertRow.group_id) == col(AlertGroup.id))
+        .where(col(AlertGroup.incident_id) == incident_id)
+        .where(col(AlertRow.episode) == col(AlertGroup.episode))
+        .order_by(col(AlertRow.starts_at), col(AlertRow.id))
+    )
+    return list(found.all())

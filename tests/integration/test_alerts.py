@@ -18,6 +18,7 @@ from sqlmodel import col, func, select
 from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
+from app.services.postmortem import render_postmortem
 from app.store.models import AlertGroup, AlertRow, Incident, TimelineEvent
 from tests.support.alerts import (
     GRAFANA_TOKEN,
@@ -249,6 +250,19 @@ async def test_every_alert_cleared_suggests_mitigating_and_counts_in_stats(alert
             ).all()
         ]
     assert "alert_fired" in kinds and "alert_cleared" in kinds
+
+    status, _ = await alerting.slack.command("status 1")
+    await alerting.settle()
+    assert any("*Alerts:* 0 firing, 1 cleared" in text for text in answers(alerting.fake))
+    document = await render_postmortem(
+        alerting.warroom.db,
+        alerting.warroom.settings.policy,
+        alerting.warroom.services.renderer,
+        1,
+    )
+    alerts_section = document.split("## Alerts", 1)[1].split("## Timeline", 1)[0]
+    assert " · prom: ApiDown on api1" in alerts_section and " to " in alerts_section
+    assert "**Alert**: Alert firing: ApiDown on api1" in document
 
     status, _ = await alerting.slack.command("stats")
     assert status == 200

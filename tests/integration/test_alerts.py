@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,36 @@ async def test_on_clear_mitigate(settings: Settings, fake: FakeSlack, clock: Man
 async def status_of(bot: Bot) -> str:
     async with bot.warroom.db.session() as session:
         return (await session.exec(select(Incident))).one().status
+
+
+async def test_two_replicas_taking_the_same_webhooks_declare_once_and_post_one_card(
+    settings: Settings, fake: FakeSlack, clock: ManualClock
+) -> None:
+    add_triage_channel(fake)
+    configured = with_alerts(settings)
+    first = start_bot(replace(configured, replica_name="replica-a"), fake, clock)
+    second = start_bot(replace(configured, replica_name="replica-b"), fake, clock)
+    one, two = await first.__anext__(), await second.__anext__()
+    try:
+        started = clock.now() - timedelta(minutes=2)
+        down = am_payload("ApiDown", [am_alert("ApiDown", "api1", started, severity="critical")])
+        slow = am_payload("ApiSlow", [am_alert("ApiSlow", "web1", started)])
+        sent = [
+            post_alerts(base_of(bot.url), "prom", payload)
+            for payload in (down, slow)
+            for bot in (one, two, one, two)
+        ]
+        answers = await asyncio.gather(*sent)
+        assert [status for status, _ in answers] == [200] * 8
+        await eventually(lambda: channel(fake, "incident-1"), 20)
+        await one.settle(20)
+        await two.settle(20)
+        await eventually(lambda: len(cards(one)) == 1 and "*1* firing" in cards(one)[0].text)
+        assert await count(one, Incident) == 1
+        assert await count(one, AlertRow) == 2
+        assert await count(one, AlertGroup) == 2
+        assert fake.channel_by_name("incident-2") is None
+    finally:
+        for bots in (first, second):
+            with pytest.raises(StopAsyncIteration):
+                await bots.__anext__()

@@ -3,12 +3,16 @@ real processes."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from app.fake_slack import FakeSlack
+from tests.support.alerts import post_alerts
 from tests.support.constants import BOT_TOKEN
-from tests.support.processes import clean_env, run
+from tests.support.helpers import bot_messages
+from tests.support.processes import clean_env, free_port, run, serving
+from tests.support.slackclient import eventually
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 POLICY = """
@@ -85,3 +89,30 @@ async def test_a_bad_route_stops_start_up_with_its_key(tmp_path: Path) -> None:
     code, _, err = await run(["check"], env, tmp_path)
     assert code == 2
     assert "alerts.routes.0.match" in err and "does not compile" in err
+
+
+async def test_socket_mode_serves_alert_webhooks_on_the_health_port(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    """In Socket Mode, Slack's requests come over the socket; with an alert source configured
+    the bot also listens on --port for /healthz and the webhooks."""
+    fake.add_channel("alerts", members=["UALICE"], bot_member=True)
+    env = clean_env(
+        tmp_path,
+        WARROOM_CONFIG=str(policy_file(tmp_path)),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=fake.app_token,
+        SLACK_API_URL=fake.api_url,
+        PROM_TOKEN="prom-secret",
+        HOOK_TOKEN="hook-secret",
+    )
+    payload = json.loads((FIXTURES / "alertmanager_partial.json").read_text())
+    payload["commonLabels"] = {"alertname": "DiskFull", "severity": "warning"}
+    async with serving(env, tmp_path, free_port(), http=False) as served:
+        status, body = await post_alerts(served.base, "prom", payload, token="prom-secret")
+        assert (status, body["action"]) == (200, "triage")
+        assert (await post_alerts(served.base, "prom", payload, token="wrong"))[0] == 401
+        alerts = fake.channel_by_name("alerts")
+        assert alerts is not None
+        await eventually(lambda: bot_messages(fake, alerts.id), 30)
+    assert "prom-secret" not in served.stderr

@@ -59,12 +59,16 @@ class Served:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Served]:
-    """Start the bot in HTTP mode on `port`, wait until /healthz answers 200, and stop it
-    (SIGTERM) afterwards, keeping what it logged."""
+async def serving(
+    env: dict[str, str], cwd: Path, port: int, http: bool = True
+) -> AsyncIterator[Served]:
+    """Start the bot in HTTP mode (or Socket Mode, serving /healthz and alert webhooks) on
+    `port`, wait until /healthz answers 200, and stop it (SIGTERM) afterwards, keeping what it
+    logged."""
+    mode = ["--http"] if http else []
     proc = await asyncio.create_subprocess_exec(
         *WARROOM,
-        *("serve", "--http", "--host", "127.0.0.1", "--port", str(port)),
+        *("serve", *mode, "--host", "127.0.0.1", "--port", str(port)),
         env=env,
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,

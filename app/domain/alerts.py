@@ -80,13 +80,8 @@ def _matchers(value: list[str]) -> list[str]:
     return value
 
 
-def _level(value: int) -> int:
-    if value not in LEVELS:
-        raise ValueError("unknown severity level; severities are exactly levels 1, 2, 3 and 4")
-    return value
-
-
-Level = Annotated[int, AfterValidator(_level)]
+# A severity level: severities are exactly 1, 2, 3 and 4.
+Level = Annotated[int, Field(ge=min(LEVELS), le=max(LEVELS))]
 
 
 def _fields(template: str) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -669,9 +669,14 @@ class Alerts:
         mitigate_by: str | None = None
         async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
-            if incident is None or not Status(incident.status).is_open:
-                return
             groups = await store.incident_groups(session, incident_id)
+            if incident is None or not Status(incident.status).is_open:
+                # Over: nothing more is said in its channel, and nothing is owed.
+                for group in groups:
+                    if group.summary_version < group.version:
+                        group.summary_version = group.version
+                        session.add(group)
+                return
             for group in groups:
                 if group.summary_version >= group.version:
                     continue
@@ -768,23 +773,32 @@ class Alerts:
     # --- the sweep ------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Finish what a webhook's follow-up did not (a crash, Slack refusing for a while)."""
+        """Finish what a webhook's follow-up did not (a crash, Slack refusing for a while):
+        a declare owed, a card behind its group, a summary owed to an open incident."""
+        card_owed = and_(
+            col(AlertGroup.card_version) < col(AlertGroup.version),
+            or_(
+                and_(
+                    col(AlertGroup.action).in_(["triage", "notify"]),
+                    col(AlertGroup.incident_id).is_(None),
+                ),
+                col(AlertGroup.card_ts).is_not(None),
+            ),
+        )
+        summary_owed = and_(
+            col(AlertGroup.summary_version) < col(AlertGroup.version),
+            col(AlertGroup.incident_id).is_not(None),
+        )
+        declare_owed = and_(
+            col(AlertGroup.action) == "declare",
+            col(AlertGroup.incident_id).is_(None),
+            col(AlertGroup.firing).is_(True),
+            col(AlertGroup.dismissed_at).is_(None),
+        )
         async with self.services.db.session() as session:
             found = await session.exec(
                 select(AlertGroup.id)
-                .where(
-                    or_(
-                        col(AlertGroup.card_version) < col(AlertGroup.version),
-                        col(AlertGroup.summary_version) < col(AlertGroup.version),
-                    )
-                )
-                .where(
-                    or_(
-                        col(AlertGroup.firing).is_(True),
-                        col(AlertGroup.card_ts).is_not(None),
-                        col(AlertGroup.incident_id).is_not(None),
-                    )
-                )
+                .where(or_(card_owed, summary_owed, declare_owed))
                 .order_by(col(AlertGroup.updated_at))
                 .limit(100)
             )

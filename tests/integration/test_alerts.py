@@ -18,6 +18,7 @@ from sqlmodel import col, func, select
 
 from app.config import Settings
 from app.fake_slack import FakeSlack
+from app.messages import blocks
 from app.services.clock import ManualClock
 from app.services.postmortem import render_postmortem
 from app.store.models import AlertGroup, AlertRow, Incident, TimelineEvent
@@ -328,3 +329,28 @@ async def test_two_replicas_taking_the_same_webhooks_declare_once_and_post_one_c
         for bots in (first, second):
             with pytest.raises(StopAsyncIteration):
                 await bots.__anext__()
+
+
+async def test_a_card_slack_refused_or_lost_is_finished_by_the_sweep_once(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now()
+    alerting.fake.fail("chat.postMessage", "is_archived", times=10_000)
+    status, body = await post_alerts(
+        base, "prom", am_payload("Slow", [am_alert("Slow", "w1", now)])
+    )
+    assert (status, body["changed"]) == (200, True)  # stored, whatever Slack does
+    await alerting.settle(30)
+    assert not cards(alerting)
+    alerting.fake.reset_faults()
+    # A post that went out without its ts being recorded (the process died in between): the
+    # sweep finds it by its key and edits it instead of posting another.
+    room = channel(alerting.fake, "alerts").id
+    ts = await alerting.warroom.services.slack.post(
+        room, blocks.simple("an earlier attempt"), key="alert-card:1:1"
+    )
+    await alerting.warroom.engine.tick()
+    await alerting.settle(30)
+    [card] = await eventually(lambda: cards(alerting), 20)
+    assert card.ts == ts and "*1* firing" in card.text
+    async with alerting.warroom.db.session() as session:
+        group = (await session.exec(select(AlertGroup))).one()
+    assert group.card_ts == card.ts and group.card_version == group.version

@@ -96,7 +96,8 @@ def test_correlation_needs_every_label_present_and_equal() -> None:
     [
         ({"routes": [{"match": ["severity=~("]}]}, "alerts.routes.0.match"),
         ({"routes": [{"action": "page"}]}, "alerts.routes.0.action"),
-        ({"routes": [{"severity_map": {"critical": 0}}]}, "severities are exactly levels"),
+        ({"routes": [{"severity_map": {"critical": 0}}]}, "must be at least 1 (got 0)"),
+        ({"routes": [{"severity": 5}]}, "alerts.routes.0.severity: must be at most 4"),
         ({"routes": [{"sources": ["nope"]}]}, "names source 'nope'"),
         ({"sources": {"prom": {"type": "nagios", "token_env": "T"}}}, "alerts.sources.prom.type"),
         ({"sources": {"prom": {"type": "grafana", "token_env": "T", "hmac_env": "H"}}}, "generic"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +72,7 @@ class _Transitions:
     fired: list[AlertRow] = field(default_factory=list)
     cleared: list[AlertRow] = field(default_factory=list)
     updated: bool = False
+    started: bool = False
 
     @property
     def changed(self) -> bool:
@@ -140,12 +142,16 @@ class Alerts:
                 },
             )
             assert group.id is not None
-            was_firing = group.firing and not created
-            if not was_firing and any(a.firing for a in batch.alerts):
-                await self._new_episode(session, group, created, number, route, batch, now)
             moves = _Transitions()
+
+            async def starting() -> None:
+                """A new occurrence fires in a group that was not firing: a new episode."""
+                if not moves.started and (created or not group.firing):
+                    moves.started = True
+                    await self._new_episode(session, group, created, number, route, batch, now)
+
             for alert in batch.alerts:
-                await self._apply(session, group, alert, now, moves)
+                await self._apply(session, group, alert, now, moves, starting)
             still = await session.exec(
                 select(AlertRow.id).where(
                     col(AlertRow.group_id) == group.id, col(AlertRow.resolved_at).is_(None)
@@ -256,6 +262,7 @@ class Alerts:
         alert: Alert,
         now: datetime,
         moves: _Transitions,
+        starting: Callable[[], Awaitable[None]],
     ) -> None:
         """One alert's news, applied to its own row: a firing alert opens an occurrence
         unless one is open (or this very occurrence already cleared: a late retry); a resolved
@@ -278,6 +285,7 @@ class Alerts:
                 session, source, alert.fingerprint, alert.starts_at
             ):
                 return  # this occurrence already cleared: a retry arriving late
+            await starting()
             row = self._row(group, alert, now)
             session.add(row)
             await session.flush()

@@ -114,6 +114,12 @@ async def test_one_card_per_group_edited_in_place_through_a_partial_resolve(aler
         rows = (await session.exec(select(AlertRow))).all()
         assert all(r.resolved_at is not None for r in rows)
 
+    # The first webhook again, late (a retry): those occurrences cleared; nothing changes.
+    status, body = await post_alerts(base, "prom", first)
+    assert (status, body["changed"]) == (200, False)
+    await alerting.settle()
+    assert len(cards(alerting)) == 1
+
     # Firing again after it cleared: a new occurrence of the alert, and a new card.
     again = am_payload("DiskFull", [am_alert("DiskFull", "db1", now + timedelta(minutes=3))])
     assert (await post_alerts(base, "prom", again))[0] == 200

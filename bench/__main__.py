@@ -22,6 +22,7 @@ BENCHMARKS = (
     ("engine scale", "bench.engine_scale"),
     ("sustained", "bench.sustained"),
     ("visible", "bench.visible"),
+    ("alert storm", "bench.alert_storm"),
 )
 TIMEOUT = 240
 

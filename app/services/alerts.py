@@ -150,8 +150,12 @@ class Alerts:
                     moves.started = True
                     await self._new_episode(session, group, created, number, route, batch, now)
 
+            known = await store.known_alerts(
+                session, source, [a.fingerprint[:200] for a in batch.alerts]
+            )
             for alert in batch.alerts:
-                await self._apply(session, group, alert, now, moves, starting)
+                await self._apply(session, group, alert, now, moves, starting, known)
+            await session.flush()
             still = await session.exec(
                 select(AlertRow.id).where(
                     col(AlertRow.group_id) == group.id, col(AlertRow.resolved_at).is_(None)
@@ -263,12 +267,13 @@ class Alerts:
         now: datetime,
         moves: _Transitions,
         starting: Callable[[], Awaitable[None]],
+        known: store.Known,
     ) -> None:
         """One alert's news, applied to its own row: a firing alert opens an occurrence
         unless one is open (or this very occurrence already cleared: a late retry); a resolved
         one closes the open occurrence it names."""
-        source = group.source
-        current = await store.open_alert(session, source, alert.fingerprint)
+        fingerprint = alert.fingerprint[:200]
+        current = known.open.get(fingerprint)
         if alert.firing:
             if current is not None:
                 if (current.labels, current.annotations, current.links) != (
@@ -281,14 +286,12 @@ class Alerts:
                     session.add(current)
                     moves.updated = True
                 return
-            if alert.starts_at is not None and await store.occurrence(
-                session, source, alert.fingerprint, alert.starts_at
-            ):
+            if (fingerprint, alert.starts_at) in known.occurrences:
                 return  # this occurrence already cleared: a retry arriving late
             await starting()
             row = self._row(group, alert, now)
             session.add(row)
-            await session.flush()
+            known.add(row)
             moves.fired.append(row)
             return
         ended = min(alert.ends_at or now, now)
@@ -301,18 +304,17 @@ class Alerts:
             current.resolved_at = max(ended, current.starts_at)
             current.ends_at = alert.ends_at
             session.add(current)
+            known.open.pop(fingerprint, None)
             moves.cleared.append(current)
             return
-        if alert.starts_at is None or await store.occurrence(
-            session, source, alert.fingerprint, alert.starts_at
-        ):
+        if alert.starts_at is None or (fingerprint, alert.starts_at) in known.occurrences:
             return
         # Fired and cleared between two webhooks: kept, so the card and the timeline say so.
         row = self._row(group, alert, now)
         row.resolved_at = max(ended, row.starts_at)
         row.ends_at = alert.ends_at
         session.add(row)
-        await session.flush()
+        known.add(row)
         moves.fired.append(row)
         moves.cleared.append(row)
 

@@ -3,6 +3,7 @@ one group (retries, replicas) are applied one after the other."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,28 +49,42 @@ async def lock_group(session: AsyncSession, group_id: int) -> AlertGroup | None:
     return found.first()
 
 
-async def open_alert(session: AsyncSession, source: str, fingerprint: str) -> AlertRow | None:
-    found = await session.exec(
+@dataclass
+class Known:
+    """What is stored about a webhook's fingerprints: the open occurrence of each, and every
+    occurrence's start. Read once per webhook, kept current as the webhook is applied."""
+
+    open: dict[str, AlertRow] = field(default_factory=dict)
+    occurrences: set[tuple[str, datetime]] = field(default_factory=set)
+
+    def add(self, row: AlertRow) -> None:
+        self.occurrences.add((row.fingerprint, row.starts_at))
+        if row.resolved_at is None:
+            self.open[row.fingerprint] = row
+
+
+async def known_alerts(session: AsyncSession, source: str, fingerprints: list[str]) -> Known:
+    """Two queries for the whole webhook, not two per alert."""
+    known = Known()
+    wanted = sorted(set(fingerprints))
+    if not wanted:
+        return known
+    opened = await session.exec(
         select(AlertRow).where(
             col(AlertRow.source) == source,
-            col(AlertRow.fingerprint) == fingerprint,
+            col(AlertRow.fingerprint).in_(wanted),
             col(AlertRow.resolved_at).is_(None),
         )
     )
-    return found.first()
-
-
-async def occurrence(
-    session: AsyncSession, source: str, fingerprint: str, starts_at: datetime
-) -> AlertRow | None:
-    found = await session.exec(
-        select(AlertRow).where(
-            col(AlertRow.source) == source,
-            col(AlertRow.fingerprint) == fingerprint,
-            col(AlertRow.starts_at) == starts_at,
+    for row in opened.all():
+        known.open[row.fingerprint] = row
+    starts = await session.exec(
+        select(AlertRow.fingerprint, AlertRow.starts_at).where(
+            col(AlertRow.source) == source, col(AlertRow.fingerprint).in_(wanted)
         )
     )
-    return found.first()
+    known.occurrences = {(fingerprint, start) for fingerprint, start in starts.all()}
+    return known
 
 
 async def episode_alerts(session: AsyncSession, group: AlertGroup) -> list[AlertRow]:

@@ -360,3 +360,20 @@ async def test_a_card_slack_refused_or_lost_is_finished_by_the_sweep_once(alerti
     async with alerting.warroom.db.session() as session:
         group = (await session.exec(select(AlertGroup))).one()
     assert group.card_ts == card.ts and group.card_version == group.version
+
+
+async def test_alert_text_is_escaped_and_only_web_links_are_shown(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now()
+    alert = am_alert("Evil", "x1", now)
+    alert["annotations"] = {
+        "summary": "<!channel> disk & <@UALICE>",
+        "runbook_url": "javascript:alert(1)",
+    }
+    alert["generatorURL"] = "https://prometheus.example.com/graph?g0.expr=up"
+    assert (await post_alerts(base, "prom", am_payload("Evil", [alert])))[0] == 200
+    await alerting.settle()
+    [card] = await eventually(lambda: cards(alerting))
+    assert "&lt;!channel&gt; disk &amp; &lt;@UALICE&gt;" in card.text
+    assert "<!channel>" not in card.text and "<@UALICE>" not in card.text
+    assert "javascript:" not in card.text
+    assert "<https://prometheus.example.com/graph?g0.expr=up|generatorURL>" in card.text

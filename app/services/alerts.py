@@ -23,7 +23,14 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.alerts import DEFAULT_ROUTE, Alert, AlertBatch, Route, correlates
+from app.domain.alerts import (
+    DEFAULT_ROUTE,
+    Alert,
+    AlertBatch,
+    AlertsPolicy,
+    Route,
+    correlates,
+)
 from app.domain.lifecycle import Status
 from app.messages import blocks
 from app.messages.blocks import Message
@@ -101,13 +108,13 @@ class Alerts:
         self._following: dict[int, asyncio.Lock] = {}
 
     @property
-    def policy(self) -> Any:
+    def policy(self) -> AlertsPolicy:
         return self.services.policy.alerts
 
     def route_of(self, group: AlertGroup) -> Route:
         routes = self.policy.routes
         if 1 <= group.route <= len(routes):
-            return routes[group.route - 1]  # type: ignore[no-any-return]
+            return routes[group.route - 1]
         return DEFAULT_ROUTE
 
     # --- receiving ------------------------------------------------------------------------

@@ -377,3 +377,37 @@ async def test_alert_text_is_escaped_and_only_web_links_are_shown(alerting: Bot)
     assert "<!channel>" not in card.text and "<@UALICE>" not in card.text
     assert "javascript:" not in card.text
     assert "<https://prometheus.example.com/graph?g0.expr=up|generatorURL>" in card.text
+
+
+async def test_a_dismissed_group_that_fires_again_after_clearing_gets_a_new_card(
+    alerting: Bot,
+) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now() - timedelta(minutes=30)
+    room = channel(alerting.fake, "alerts").id
+    await post_alerts(base, "prom", am_payload("Flaky", [am_alert("Flaky", "w1", now)]))
+    await alerting.settle()
+    await eventually(lambda: len(cards(alerting)) == 1)
+    await alerting.slack.click("alert_dismiss", "1:1", channel=room)
+    await alerting.settle()
+    await alerting.slack.submit(last_view(alerting.fake, "alert_dismiss_form"), {"reason": "noise"})
+    await alerting.settle()
+    await eventually(lambda: "Dismissed by <@UALICE>: noise" in cards(alerting)[0].text)
+    # Still firing: more news edits the dismissed card, no new one.
+    more = [am_alert("Flaky", "w1", now), am_alert("Flaky", "w2", now)]
+    await post_alerts(base, "prom", am_payload("Flaky", more))
+    await alerting.settle()
+    await eventually(lambda: "*2* firing" in cards(alerting)[0].text)
+    assert len(cards(alerting)) == 1
+    cleared = [am_alert("Flaky", i, now, now + timedelta(minutes=1)) for i in ("w1", "w2")]
+    await post_alerts(base, "prom", am_payload("Flaky", cleared))
+    await alerting.settle()
+    again = am_alert("Flaky", "w1", now + timedelta(minutes=10))
+    await post_alerts(base, "prom", am_payload("Flaky", [again]))
+    await alerting.settle()
+    await eventually(lambda: len(cards(alerting)) == 2)
+    fresh = cards(alerting)[1]
+    assert "Dismissed" not in fresh.text
+    assert "alert_dismiss" in json.dumps(fresh.blocks)
+    async with alerting.warroom.db.session() as session:
+        group = (await session.exec(select(AlertGroup))).one()
+    assert (group.episode, group.dismissed_reason) == (2, None)

@@ -411,3 +411,51 @@ async def test_a_dismissed_group_that_fires_again_after_clearing_gets_a_new_card
     async with alerting.warroom.db.session() as session:
         group = (await session.exec(select(AlertGroup))).one()
     assert (group.episode, group.dismissed_reason) == (2, None)
+
+
+async def test_attach_a_card_to_an_open_incident_through_the_picker(alerting: Bot) -> None:
+    base, now = base_of(alerting.url), alerting.clock.now()
+    room = channel(alerting.fake, "alerts").id
+    await alerting.slack.command("declare sev2 Checkout errors")
+    await alerting.settle()
+    await eventually(lambda: channel(alerting.fake, "incident-1"))
+    await alerting.settle()
+    await post_alerts(base, "prom", am_payload("Slow", [am_alert("Slow", "web1", now)]))
+    await alerting.settle()
+    await eventually(lambda: len(cards(alerting)) == 1)
+    await alerting.slack.click("alert_attach", "1:1", channel=room, user="UBOB")
+    await alerting.settle()
+    picker = last_view(alerting.fake, "alert_attach_form")
+    options = picker["blocks"][0]["element"]["options"]
+    assert [o["value"] for o in options] == ["1"]
+    await alerting.slack.submit(picker, {"incident": "1"}, user="UBOB")
+    await alerting.settle()
+    await eventually(lambda: "Attached to incident #1" in cards(alerting)[0].text)
+    assert "alert_actions" not in json.dumps(cards(alerting)[0].blocks)
+    async with alerting.warroom.db.session() as session:
+        events = (
+            await session.exec(select(TimelineEvent).where(col(TimelineEvent.incident_id) == 1))
+        ).all()
+    attached = [e for e in events if e.kind == "alert_attached"]
+    assert [e.actor for e in attached] == ["UBOB"]
+    assert any(e.kind == "alert_fired" and "Slow on web1" in e.text for e in events)
+    incident_room = channel(alerting.fake, "incident-1").id
+    await eventually(
+        lambda: any("Slow on web1" in m.text for m in bot_messages(alerting.fake, incident_room))
+    )
+
+
+async def test_notify_posts_a_card_without_buttons(
+    settings: Settings, fake: FakeSlack, clock: ManualClock
+) -> None:
+    add_triage_channel(fake)
+    routes = [{"match": ["team=db"], "action": "notify", "channel": "alerts"}]
+    async for bot in start_bot(with_alerts(settings, routes), fake, clock):
+        alert = am_alert("Vacuum", "db1", clock.now(), team="db")
+        assert (await post_alerts(base_of(bot.url), "prom", am_payload("Vacuum", [alert])))[
+            0
+        ] == 200
+        await bot.settle()
+        [card] = await eventually(lambda: bot_messages(fake, channel(fake, "alerts").id))
+        assert "Vacuum on db1" in card.text
+        assert not [b for b in card.blocks or [] if b["type"] == "actions"]

@@ -21,6 +21,7 @@ from app.scheduler.effects import Effects
 from app.scheduler.engine import Engine
 from app.services.access import Access
 from app.services.action_items import ActionItems
+from app.services.alerts import Alerts
 from app.services.announcements import Announcements
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
@@ -69,6 +70,10 @@ class Runtime:
     @property
     def db(self) -> Database:
         return self.bot.services.db
+
+    @property
+    def alerts(self) -> Alerts:
+        return self.bot.alerts
 
     @property
     def incidents(self) -> Incidents:
@@ -191,10 +196,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         recovery=Recovery(services, rooms, escalations),
         outbox=outbox,
     )
+    flows = Flows(services, incidents, rooms, escalations, outbox, engine)
+    alerts = Alerts(services, flows)
     bot = Bot(
         app=app,
         services=services,
-        flows=Flows(services, incidents, rooms, escalations, outbox, engine),
+        flows=flows,
         incidents=incidents,
         rooms=rooms,
         escalations=escalations,
@@ -204,12 +211,14 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         postmortems=Postmortems(services),
         firing=engine,
         inbox=Inbox(services),
+        alerts=alerts,
         identity=identity,
         inflight=InFlight(settings.concurrent_work),
     )
     register(bot)
     engine.chores.append(lambda: forget_old_events(bot))
     engine.chores.append(lambda: carry_out_unfinished(bot))
+    engine.chores.append(alerts.sweep)
     return Runtime(settings=settings, bot=bot, engine=engine, replica=replica)
 
 

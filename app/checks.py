@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.config import Settings
+from app.domain.alerts import route_problems
 from app.domain.lifecycle import Status
 from app.domain.policy import Policy
 from app.domain.roles import Role
@@ -48,6 +49,8 @@ async def run_checks(settings: Settings) -> int:
 
     print("Warroom configuration check")
     ok(f"policy: {settings.config_path or 'built-in defaults (the seed process)'}")
+    for text, fix in alert_problems(settings):
+        bad(text, fix)
     rendered, failures = render_templates(settings.policy)
     for text, fix in failures:
         bad(text, fix)
@@ -116,8 +119,49 @@ async def run_checks(settings: Settings) -> int:
                 f"announcement channel #{settings.announce} not found",
                 "create it, or set WARROOM_ANNOUNCE_CHANNEL to an existing channel",
             )
+    for name in triage_channels(settings.policy):
+        try:
+            found = await gateway.find_channel(name)
+        except SlackError as exc:
+            bad(f"could not look up #{name} ({exc.code})", "add the channels:read scope")
+            continue
+        if found:
+            ok(f"alert triage channel #{name} found ({found})")
+        else:
+            bad(
+                f"alert triage channel #{name} not found",
+                "create it, or change [alerts] triage_channel or the route's channel",
+            )
     print("All good." if not problems else f"{problems} problem(s) to fix.")
     return 0 if not problems else 1
+
+
+def alert_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Alert sources whose secret is not set, and routes that can never apply."""
+    alerts = settings.policy.alerts
+    problems: list[tuple[str, str]] = []
+    for name, source in alerts.sources.items():
+        names = [env for env in (source.token_env, source.hmac_env) if env]
+        if not any(settings.alert_secrets.get(env) for env in names):
+            problems.append(
+                (
+                    f"alert source {name!r}: {' / '.join(names)} is not set, so every webhook "
+                    "from it is refused (401)",
+                    f"set {names[0]} to the token its sender presents (Authorization: Bearer)",
+                )
+            )
+    for text in route_problems(alerts):
+        problems.append((f"[[alerts.routes]]: {text}", "reorder the routes or remove it"))
+    return problems
+
+
+def triage_channels(policy: Policy) -> list[str]:
+    """The channels triage cards go to, when any alert source is configured."""
+    alerts = policy.alerts
+    if not alerts.sources:
+        return []
+    names = [alerts.channel_for(r) for r in alerts.routes if r.action in ("triage", "notify")]
+    return list(dict.fromkeys([*names, alerts.triage_channel]))
 
 
 async def _queued_messages(db: Database) -> int | None:
@@ -188,7 +232,15 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     from app.store.models import ActionItem, EscalationRow, StatusUpdate
 
     alice, bob, carol = "U0SAMPLE1", "U0SAMPLE2", "U0SAMPLE3"
+    links = [
+        ("generatorURL", "http://prometheus.example.com/graph"),
+        ("runbook_url", "javascript:x"),
+    ]
     start = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    alert_list = [
+        {"source": "prom", "title": "Disk almost full", "fired": start, "cleared": None},
+        {"source": "prom", "title": "Disk | full", "fired": start, "cleared": start},
+    ]
 
     def at(minutes: int) -> datetime:
         return start + timedelta(minutes=minutes)
@@ -383,6 +435,44 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         ],
         "initial_notification.md.j2": each(),
         "mitigated.md.j2": [about(full, by=alice)],
+        "alert_card.md.j2": [
+            {
+                "title": "Disk almost full <on> db1",
+                "firing": firing,
+                "cleared": cleared,
+                "since": at(0),
+                "source": "prom",
+                "severity": 3,
+                "truncated": truncated,
+                "labels": [{"name": "service", "value": "db"}],
+                "alerts": [
+                    {"title": "Disk almost full on db1", "firing": True, "links": links},
+                    {"title": "Disk almost full on db2", "firing": False, "links": []},
+                ],
+                "more": more,
+                "incident": incident,
+                "dismissed_by": dismissed,
+                "dismissed_reason": "Known flapping check",
+            }
+            for firing, cleared, truncated, more, incident, dismissed in [
+                (2, 0, 0, 0, None, None),
+                (1, 1, 3, 5, 42, None),
+                (0, 2, 0, 0, None, alice),
+            ]
+        ],
+        "alert_summary.md.j2": [
+            {
+                "source": "prom",
+                "fired": [{"title": "ApiSlow on api2", "firing": True, "links": links}],
+                "cleared": [{"title": "ApiDown on api1", "firing": False, "links": []}],
+                "firing": 1,
+            },
+            {"source": "prom", "fired": [], "cleared": [], "firing": 0},
+        ],
+        "alerts_cleared.md.j2": [
+            about(full, commander=alice, mitigated=False),
+            about(full, commander=alice, mitigated=True),
+        ],
         "page_channel.md.j2": [about(fresh, mentions=mentions), about(fresh, mentions=Mrkdwn(""))],
         "page_dm.md.j2": each(),
         "postmortem.md.j2": [
@@ -392,10 +482,14 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "roles": [(policy.role(r).name, i.roles.get(r)) for r in Role],
                 "timeline": timeline,
                 "actions": actions,
+                "alerts": alerts,
                 "tz": policy.workspace.timezone,
                 "placeholder": PLACEHOLDER,
             }
-            for i, timeline, actions in [(full, entries, items), (fresh, [], [])]
+            for i, timeline, actions, alerts in [
+                (full, entries, items, alert_list),
+                (fresh, [], [], []),
+            ]
         ],
         "resolution.md.j2": [
             about(full),

@@ -1,4 +1,4 @@
-"""The `warroom` command: serve, db upgrade, check, stats, export.
+"""The `warroom` command: serve, db upgrade, check, stats, export, alerts test.
 
 Every failure a person can fix ends in one plain sentence and exit code 2, never a traceback.
 """
@@ -63,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = sub.add_parser("export", help="write an incident's postmortem (Markdown)")
     export.add_argument("incident", type=int, help="incident number")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    alerts = sub.add_parser("alerts", help="alert sources and routes")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_test = alerts_sub.add_parser(
+        "test", help="say which route a webhook payload takes and what would happen"
+    )
+    alerts_test.add_argument("file", help="a webhook payload (JSON)")
+    alerts_test.add_argument(
+        "--source", help="the source it comes from (default: the only one of its type)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "export":
             return asyncio.run(_export(settings, args.incident, args.output))
+        if args.command == "alerts":
+            return _alerts_test(settings, args.file, args.source)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -156,7 +167,7 @@ def _serve(settings: Settings, http: bool, host: str, port: int) -> int:
         if mode == "http":
             asyncio.run(serve_http(runtime, host, port))
         else:
-            asyncio.run(serve_socket(runtime))
+            asyncio.run(serve_socket(runtime, host, port))
     except SlackError as exc:
         if exc.uncertain:  # no answer at all: not the token's fault
             print(
@@ -255,6 +266,63 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _alerts_test(settings: Settings, file: str, source: str | None) -> int:
+    """`warroom alerts test <file.json>`: the route a payload takes and what would happen,
+    without storing or posting anything."""
+    import json
+    from pathlib import Path
+
+    from app.domain.alerts import PayloadError, explain
+    from app.integrations.alerts import PARSERS
+    from app.services.alerts import SENDERS
+
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"Cannot read {file}: {exc}.", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{file} is not JSON: {exc}.", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict):
+        print(f"{file} is JSON, but not an object.", file=sys.stderr)
+        return 2
+    sources = settings.policy.alerts.sources
+    if source is None:
+        kind = _payload_kind(data)
+        matching = [name for name, s in sources.items() if s.type == kind]
+        if len(matching) != 1:
+            known = ", ".join(f"{n} ({s.type})" for n, s in sources.items()) or "none"
+            print(
+                f"{file} looks like a {kind} payload; name its source with --source "
+                f"(configured: {known}).",
+                file=sys.stderr,
+            )
+            return 2
+        source = matching[0]
+    if source not in sources:
+        known = ", ".join(sources) or "none"
+        print(f"There is no alert source {source!r} (configured: {known}).", file=sys.stderr)
+        return 2
+    kind = sources[source].type
+    try:
+        batch = PARSERS[kind](data)
+    except PayloadError as exc:
+        print(f"{file} is not a {kind} payload: {exc}.", file=sys.stderr)
+        return 2
+    for line in explain(settings.policy.alerts, source, SENDERS[kind], batch):
+        print(line)
+    return 0
+
+
+def _payload_kind(data: dict[str, object]) -> str:
+    if "orgId" in data or data.get("version") == "1":
+        return "grafana"
+    if "groupKey" in data or data.get("version") == "4":
+        return "alertmanager"
+    return "generic"
 
 
 def _version() -> str:

@@ -82,6 +82,9 @@ class Settings:
     # adapter paces its calls to them: 1.0 Slack's own, 0 no pacing (429s are still waited out),
     # N with N replicas sharing one bot token to give each a fair share.
     slack_pacing: float = DEFAULT_SLACK_PACING
+    # The secrets alert sources present, by the environment variable `[alerts.sources]` names
+    # (`token_env`, `hmac_env`); never shown.
+    alert_secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def announce(self) -> str:
@@ -240,6 +243,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
         concurrent_work=_concurrent_work(env),
         slack_pacing=_pacing(env),
+        alert_secrets=alert_secrets(policy, env),
     )
 
 
@@ -255,6 +259,17 @@ def _concurrent_work(env: dict[str, str]) -> int:
     if not 1 <= value <= 1000:
         raise ConfigError(f"{name}: {raw!r} is not a whole number from 1 to 1000.")
     return value
+
+
+def alert_secrets(policy: Policy, env: dict[str, str]) -> dict[str, str]:
+    """The values of the variables the alert sources name, those that are set."""
+    names = {
+        name
+        for source in policy.alerts.sources.values()
+        for name in (source.token_env, source.hmac_env)
+        if name
+    }
+    return {name: env[name].strip() for name in sorted(names) if env.get(name, "").strip()}
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from app.bootstrap import Runtime, identify
 from app.config import HttpLimits
+from app.domain.alerts import AlertSource, PayloadError
+from app.integrations.alerts import PARSERS
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
 from app.store.startup import check_sqlite_file, database_errors, wait_for_database
@@ -221,7 +223,119 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     app = web.Application(client_max_size=limits.max_body_bytes)
     app.router.add_post(path, slack_events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post("/alerts/{source}", AlertIntake(runtime).receive)
     return app
+
+
+def _said_no(request: web.Request, status: int, reason: str) -> web.Response:
+    """A refused alert: one log line, and the reason in one line for whoever sets the sender
+    up (it says what is wrong, never a secret)."""
+    log.info("refused %s %s (%d): %s", request.method, request.path, status, reason)
+    return web.json_response({"ok": False, "error": reason}, status=status)
+
+
+def signature_matches(secret: str, raw: bytes, header: str) -> bool:
+    """A generic source's HMAC-SHA256 of the raw body, hex, bare or as `sha256=<hex>`."""
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    given = header.strip().removeprefix("sha256=").lower()
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class AlertIntake:
+    """`POST /alerts/<source>`: a monitoring system's webhook.
+
+    Checked in order of cost: the source (404), its secret (401) and declared size (413)
+    before the body is read; then the body (408, 413), its signature for a generic source with
+    `hmac_env` (401), its JSON and shape (400). The alerts are committed before the 200; a
+    failure to store them answers 503, so the sender retries. Declaring, the triage card and
+    the incident's summary follow the answer (and the scheduler's sweep finishes them if this
+    process cannot).
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def _authorised(self, source: AlertSource, request: web.Request, raw: bytes | None) -> bool:
+        secrets = self.runtime.settings.alert_secrets
+        token = secrets.get(source.token_env, "") if source.token_env else ""
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        if token and scheme.lower() == "bearer":
+            if hmac.compare_digest(credentials.strip().encode(), token.encode()):
+                return True
+        key = secrets.get(source.hmac_env, "") if source.hmac_env else ""
+        header = request.headers.get(source.signature_header, "")
+        if key and header and raw is not None:
+            return signature_matches(key, raw, header)
+        return False
+
+    async def receive(self, request: web.Request) -> web.Response:
+        runtime = self.runtime
+        limits = runtime.settings.http
+        name = request.match_info["source"]
+        source = runtime.settings.policy.alerts.sources.get(name)
+        if source is None:
+            return _said_no(request, 404, "no such alert source")
+        secrets = runtime.settings.alert_secrets
+        if not any(secrets.get(env) for env in (source.token_env, source.hmac_env) if env):
+            return _said_no(request, 401, f"the source's secret ({source.token_env}) is not set")
+        uses_hmac = bool(source.hmac_env and request.headers.get(source.signature_header))
+        if not uses_hmac and not self._authorised(source, request, None):
+            return _said_no(request, 401, "missing or wrong Bearer token")
+        declared = request.content_length
+        if declared is not None and declared > limits.max_body_bytes:
+            return _said_no(request, 413, f"body of {declared} bytes is over the limit")
+        try:
+            async with asyncio.timeout(limits.body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            return _said_no(request, 408, "body not received in time")
+        except web.HTTPRequestEntityTooLarge:
+            return _said_no(request, 413, "body over the limit")
+        except ConnectionError:
+            return web.Response(status=400)
+        if uses_hmac and not self._authorised(source, request, raw):
+            return _said_no(request, 401, "wrong signature")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return _said_no(request, 400, "body is not JSON")
+        if not isinstance(data, dict):
+            return _said_no(request, 400, "body is JSON but not an object")
+        try:
+            batch = PARSERS[source.type](data)
+        except PayloadError as exc:
+            return _said_no(request, 400, f"not a {source.type} payload: {exc}")
+        try:
+            received = await runtime.alerts.receive(name, batch)
+        except Exception as exc:  # the sender retries on 5xx: nothing is lost
+            log.warning("alerts from %s not stored: %s", name, f"{type(exc).__name__}: {exc}"[:300])
+            return web.json_response({"ok": False, "error": "not stored; retry"}, status=503)
+        if received.group_id is not None:
+            self._follow_up(received.group_id)
+        return web.json_response(
+            {
+                "ok": True,
+                "group": received.group_id,
+                "action": received.action,
+                "changed": received.changed,
+            }
+        )
+
+    def _follow_up(self, group_id: int) -> None:
+        """After the answer: the sender is not kept waiting for Slack."""
+        work = self.runtime.inflight.track(self.runtime.alerts.follow_up)
+        task = asyncio.get_running_loop().create_task(self._logged(work, group_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def _logged(work: Callable[[int], Awaitable[None]], group_id: int) -> None:
+        try:
+            await work(group_id)
+        except Exception:
+            log.exception("alert group %d: follow-up failed; the sweep tries again", group_id)
 
 
 async def prepare(runtime: Runtime) -> None:
@@ -463,10 +577,16 @@ class _Counted(asyncio.Protocol):
             self.inner.resume_writing()
 
 
-async def serve_socket(runtime: Runtime) -> None:
+async def serve_socket(runtime: Runtime, host: str = "", port: int = 0) -> None:
+    """Socket Mode. With alert sources configured, the HTTP server also listens on
+    host:port for their webhooks (and /healthz); Slack's own requests come over the socket."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     await prepare(runtime)
+    listener = None
+    if runtime.settings.policy.alerts.sources and host:
+        listener = await listen(runtime, host, port)
+        log.info("alert webhooks on http://%s:%d/alerts/<source>", host, listener.port)
     handler = AsyncSocketModeHandler(runtime.app, runtime.settings.app_token)
     await handler.connect_async()
     await start_engine(runtime)
@@ -475,6 +595,8 @@ async def serve_socket(runtime: Runtime) -> None:
         await _until_stopped()
     finally:
         await handler.close_async()
+        if listener is not None:
+            await listener.close()
         await runtime.close()
 
 

@@ -23,6 +23,7 @@ BENCHMARKS = (
     ("engine scale", "bench.engine_scale"),
     ("sustained", "bench.sustained"),
     ("visible", "bench.visible"),
+    ("alert storm", "bench.alert_storm"),
 )
 TIMEOUT = 240
 # Benchmarks that repeat their measurement get longer (row 4: five runs of a storm).

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from app.domain.snapshot import IncidentSnapshot
 
@@ -36,6 +36,8 @@ class SeverityStats:
     # Acknowledged within the severity's target, among incidents that have a target.
     within_target: int
     with_target: int
+    # From the first alert of an incident declared from alerts to its acknowledgment.
+    alert_to_ack: Spread = field(default_factory=lambda: Spread(None, None, 0))
 
     @property
     def within_target_share(self) -> float | None:
@@ -63,12 +65,22 @@ def acknowledged_within(incident: IncidentSnapshot, target_minutes: int | None) 
     return taken is not None and taken.total_seconds() <= max(target_minutes, 1) * 60
 
 
+def alert_to_ack(incident: IncidentSnapshot, first_alert: datetime | None) -> timedelta | None:
+    """From the first alert to the acknowledgment: what the people on call took to react,
+    the time to detect included."""
+    if first_alert is None or incident.acknowledged_at is None:
+        return None
+    return max(incident.acknowledged_at - first_alert, timedelta(0))
+
+
 def _stats(
     severity: int | None,
     incidents: Sequence[IncidentSnapshot],
     targets: Mapping[int, int | None],
+    first_alerts: Mapping[int, datetime],
 ) -> SeverityStats:
     met = [acknowledged_within(i, targets.get(i.severity)) for i in incidents]
+    from_alert = [alert_to_ack(i, first_alerts.get(i.id)) for i in incidents]
     return SeverityStats(
         severity=severity,
         count=len(incidents),
@@ -77,16 +89,21 @@ def _stats(
         detect=spread([d for i in incidents if (d := i.time_to_detect) is not None]),
         within_target=sum(1 for m in met if m),
         with_target=sum(1 for m in met if m is not None),
+        alert_to_ack=spread([d for d in from_alert if d is not None]),
     )
 
 
 def compute(
-    incidents: Sequence[IncidentSnapshot], targets: Mapping[int, int | None]
+    incidents: Sequence[IncidentSnapshot],
+    targets: Mapping[int, int | None],
+    first_alerts: Mapping[int, datetime] | None = None,
 ) -> list[SeverityStats]:
-    """One row per severity in `targets` (in order), then one for all of them."""
+    """One row per severity in `targets` (in order), then one for all of them.
+    `first_alerts`: the first alert's start, for incidents alerts declared or joined."""
+    alerts = first_alerts or {}
     rows = [
-        _stats(level, [i for i in incidents if i.severity == level], targets)
+        _stats(level, [i for i in incidents if i.severity == level], targets, alerts)
         for level in sorted(targets)
     ]
-    rows.append(_stats(None, list(incidents), targets))
+    rows.append(_stats(None, list(incidents), targets, alerts))
     return rows

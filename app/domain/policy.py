@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain.alerts import AlertsPolicy
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.roles import Role
 
@@ -399,6 +400,8 @@ class Policy(_Strict):
     permissions: Permissions = Field(default_factory=Permissions)
     limits: Limits = Field(default_factory=Limits)
     drills: Drills = Field(default_factory=Drills)
+    # Monitoring alerts: their sources, routes and triage channel (docs/alerts.md).
+    alerts: AlertsPolicy = Field(default_factory=AlertsPolicy)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
 

@@ -28,6 +28,11 @@ def escape(text: object) -> Mrkdwn:
     return Mrkdwn(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
+def is_user_id(value: str) -> bool:
+    """Whether `value` is a Slack user or user-group ID (not a name such as an alert source)."""
+    return _ID.match(value) is not None
+
+
 def user(user_id: str | None, fallback: str = "_unassigned_") -> Mrkdwn:
     if not user_id:
         return Mrkdwn(fallback)

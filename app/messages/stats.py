@@ -43,6 +43,8 @@ def block(row: SeverityStats) -> list[str]:
             ("Detect", _spread(row.detect)),
             ("Ack in target", _share(row)),
         ]
+        if row.alert_to_ack.samples:
+            measures.append(("Alert to ack", _spread(row.alert_to_ack)))
         lines += [f"{label.ljust(LABEL_WIDTH)}  {value}" for label, value in measures]
     return lines
 

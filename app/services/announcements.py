@@ -8,7 +8,7 @@ from typing import Any
 from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
-from app.messages import blocks
+from app.messages import blocks, mrkdwn
 from app.messages.blocks import Message
 from app.messages.render import Renderer
 from app.services.outbox import Outgoing
@@ -48,11 +48,12 @@ class Announcements:
         return blocks.simple(self.render("role_brief.md.j2", i, role=self.policy.role(role)))
 
     def briefs(self, i: IncidentSnapshot) -> list[Outgoing]:
-        """Every role holder's brief, once the war room exists (the brief links it)."""
+        """Every role holder's brief, once the war room exists (the brief links it). A holder
+        that is not a person (an alert source that declared it) gets none."""
         return [
             Outgoing(f"user:{holder}", self.role_brief(i, role))
             for role in Role
-            if (holder := i.roles.get(role))
+            if (holder := i.roles.get(role)) and mrkdwn.is_user_id(holder)
         ]
 
     def acknowledged(self, i: IncidentSnapshot, by: str) -> list[Outgoing]:

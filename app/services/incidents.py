@@ -54,6 +54,9 @@ class DeclareRequest:
     source_ts: str | None = None
     source_permalink: str | None = None
     reply_url: str | None = None
+    # A person's declares count against `[limits]`; the bot declaring for an alert group (one
+    # incident per group, by the group's key) does not.
+    limited: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ class Incidents:
                     if existing is not None and existing.id is not None:
                         roles = await repo.current_roles(session, existing.id)
                         return Change(repo.snapshot(existing, roles), changed=False)
-                await self._within_limit(session, req.declared_by, now)
+                if req.limited:
+                    await self._within_limit(session, req.declared_by, now)
                 incident = Incident(
                     title=req.title,
                     severity=req.severity,

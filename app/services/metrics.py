@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from app.domain.metrics import SeverityStats, compute
 from app.domain.policy import Policy
 from app.domain.snapshot import IncidentSnapshot
-from app.store import repo
+from app.store import alerts, repo
 from app.store.db import Database
 from app.store.models import Incident
 
@@ -34,8 +34,9 @@ async def stats(
         )
         rows = [row for row in result.all() if row.id is not None]
         roles = await repo.roles_for(session, [row.id for row in rows if row.id is not None])
+        first_alerts = await alerts.first_alerts(session, [r.id for r in rows if r.id is not None])
     incidents = [repo.snapshot(row, roles[row.id]) for row in rows if row.id is not None]
     if seen is not None:
         incidents = await seen(incidents)
     targets = {level: sev.response_target_minutes for level, sev in policy.severities.items()}
-    return compute(incidents, targets)
+    return compute(incidents, targets, first_alerts)

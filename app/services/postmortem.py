@@ -23,6 +23,7 @@ from app.services.context import Services
 from app.services.errors import ServiceError, incident_snapshot
 from app.services.timeline import Entry, entry
 from app.store import repo
+from app.store.alerts import incident_alerts as alert_rows
 from app.store.db import Database
 from app.store.models import ActionItem
 
@@ -51,6 +52,15 @@ async def render_postmortem(
             .order_by(col(ActionItem.id))
         )
         actions = list(result.all())
+        alerts = [
+            {
+                "source": row.source,
+                "title": row.annotations.get("summary") or row.labels.get("alertname", ""),
+                "fired": row.starts_at,
+                "cleared": row.resolved_at,
+            }
+            for row in await alert_rows(session, incident_id)
+        ]
     roles = [(policy.role(role).name, snap.roles.get(role)) for role in Role]
     # Its own generation is not part of the incident's story (and would make each
     # regenerated copy differ from the last).
@@ -64,6 +74,7 @@ async def render_postmortem(
         roles=roles,
         timeline=timeline,
         actions=actions,
+        alerts=alerts,
         tz=policy.workspace.timezone,
         placeholder=PLACEHOLDER,
         names=dict(zip(people, found, strict=True)),

@@ -317,7 +317,12 @@ class Rooms:
     async def invite(self, i: IncidentSnapshot, users: list[str]) -> None:
         """Invite people; Slack's lasting refusals are said in the channel, outages raised."""
         assert i.channel_id
-        users = [u for u in dict.fromkeys(users) if u and u != self.services.bot_user_id]
+        # A declarer that is not a person (an alert source: "Alertmanager (prod)") is left out.
+        users = [
+            u
+            for u in dict.fromkeys(users)
+            if u and u != self.services.bot_user_id and mrkdwn.is_user_id(u)
+        ]
         refused = await self.services.slack.invite(i.channel_id, users)
         if refused:
             # The IDs are Slack's answer, not ours to trust: a real ID becomes a mention,
@@ -473,7 +478,7 @@ class Rooms:
         try:
             if incident.reply_url:
                 await self.services.slack.respond(incident.reply_url, message)
-            else:
+            elif mrkdwn.is_user_id(incident.declared_by):  # not an alert source
                 await self.services.slack.dm(incident.declared_by, message)
         except SlackError as exc:
             log.warning("could not tell the declarer of incident %s: %s", incident.id, exc.code)

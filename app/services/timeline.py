@@ -37,6 +37,9 @@ LABELS = {
     "postmortem": "Postmortem",
     "closed": "Closed",
     "archived": "Archived",
+    "alert_fired": "Alert",
+    "alert_cleared": "Alert",
+    "alert_attached": "Alert",
 }
 
 

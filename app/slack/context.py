@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from app.services.action_items import ActionItems
+from app.services.alerts import Alerts
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.flows import Flows
@@ -39,6 +40,7 @@ class Bot:
     postmortems: Postmortems
     firing: Firing
     inbox: Inbox
+    alerts: Alerts
     inflight: InFlight = field(default_factory=InFlight)
     # Every button, form and shortcut registered through the gate: a click or form recorded in
     # the inbox is carried out again through its own entry after a crash.

@@ -257,3 +257,44 @@ def parse_status_value(value: Any) -> Status | None:
     except ValueError:
         return None
     return status if status in UPDATE_STATUSES else None
+
+
+ALERT_DISMISS = "alert_dismiss_form"
+ALERT_ATTACH = "alert_attach_form"
+
+
+def alert_declare_modal(
+    policy: Policy, meta: str, title: str, severity: int, service: str, description: str
+) -> dict[str, Any]:
+    """The declare form, filled in from an alert group's route."""
+    view = declare_modal(policy, meta, description)
+    for block in view["blocks"]:
+        element = block["element"]
+        if block["block_id"] == "title" and title:
+            element["initial_value"] = title[:80]
+        elif block["block_id"] == "service" and service:
+            element["initial_value"] = service[:80]
+        elif block["block_id"] == "severity":
+            chosen = [o for o in element["options"] if o["value"] == str(severity)]
+            if chosen:
+                element["initial_option"] = chosen[0]
+    return view
+
+
+def alert_dismiss_modal(meta: str) -> dict[str, Any]:
+    blocks = [
+        _input(
+            "reason",
+            "Why dismiss it?",
+            _text_input(max_length=500, placeholder="Known flapping check; fixed in #1234"),
+        )
+    ]
+    return _modal(ALERT_DISMISS, "Dismiss alert", "Dismiss", blocks, meta)
+
+
+def alert_attach_modal(meta: str, incidents: list[IncidentSnapshot]) -> dict[str, Any]:
+    options = [_option(f"#{i.id} Sev{i.severity} {i.title}", str(i.id)) for i in incidents[:100]]
+    blocks = [
+        _input("incident", "Open incident", {"type": "static_select", "options": options}),
+    ]
+    return _modal(ALERT_ATTACH, "Attach alert", "Attach", blocks, meta)

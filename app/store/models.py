@@ -264,3 +264,85 @@ class InboxRequest(SQLModel, table=True):
     owner: str | None = None
     lease_until: datetime | None = _utc(nullable=True)
     attempts: int = 0
+
+
+class AlertGroup(SQLModel, table=True):
+    """A group of alerts as a monitoring source groups them (Alertmanager's `groupKey`).
+
+    It is linked to at most one incident at a time and has at most one triage card. `episode`
+    counts the times the group started firing after it had cleared: a dismissed group that
+    fires again gets a new card, and a group whose incident is over a new incident.
+    """
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (UniqueConstraint("source", "key_hash", name="uq_alert_groups_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    # sha256 of the group key: Alertmanager's keys can be longer than an index takes.
+    key_hash: str
+    group_key: str
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The route that applied when the group was first seen in this episode (1-based; 0 the
+    # built-in default) and what it said to do.
+    route: int = 0
+    action: str = "triage"
+    episode: int = 1
+    firing: bool = True
+    # How many alerts the last webhook said it left out (Alertmanager's `truncatedAlerts`).
+    truncated: int = 0
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
+    # The triage card: where it is, and which version of the group it shows.
+    card_channel: str | None = None
+    card_ts: str | None = None
+    version: int = 1
+    card_version: int = 0
+    # Alert summaries for the incident's channel: the version last summarised and when.
+    summary_version: int = 0
+    summary_at: datetime | None = _utc(nullable=True)
+    cleared_said: bool = False
+    dismissed_by: str | None = None
+    dismissed_reason: str | None = None
+    dismissed_at: datetime | None = _utc(nullable=True)
+    # Which replica is posting its card or declaring its incident, and until when.
+    owner: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    first_seen_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class AlertRow(SQLModel, table=True):
+    """One occurrence of one alert: from when it fired (`starts_at`) to when it cleared.
+
+    At most one open row per source and fingerprint; an alert firing again after it cleared is
+    a new row.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("source", "fingerprint", "starts_at", name="uq_alerts_occurrence"),
+        Index(
+            "uq_alerts_open_fingerprint",
+            "source",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="alert_groups.id", index=True)
+    source: str
+    fingerprint: str
+    # The group's episode the occurrence belongs to (see AlertGroup.episode).
+    episode: int = 1
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    links: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    starts_at: datetime = _utc(nullable=False)
+    ends_at: datetime | None = _utc(nullable=True)
+    received_at: datetime = _utc(nullable=False)
+    resolved_at: datetime | None = _utc(nullable=True)

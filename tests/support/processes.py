@@ -62,12 +62,16 @@ class Served:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Served]:
-    """Start the bot in HTTP mode on `port`, wait until /healthz answers 200, and stop it
-    (SIGTERM) afterwards, keeping what it logged."""
+async def serving(
+    env: dict[str, str], cwd: Path, port: int, http: bool = True
+) -> AsyncIterator[Served]:
+    """Start the bot in HTTP mode (or Socket Mode, serving /healthz and alert webhooks) on
+    `port`, wait until /healthz answers 200, and stop it (SIGTERM) afterwards, keeping what it
+    logged."""
+    mode = ["--http"] if http else []
     proc = await asyncio.create_subprocess_exec(
         *WARROOM,
-        *("serve", "--http", "--host", "127.0.0.1", "--port", str(port)),
+        *("serve", *mode, "--host", "127.0.0.1", "--port", str(port)),
         env=env,
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
@@ -101,3 +105,87 @@ async def _healthy(session: aiohttp.ClientSession, base: str) -> bool:
 async def _stderr(proc: asyncio.subprocess.Process) -> str:
     assert proc.stderr is not None
     return (await proc.stderr.read()).decode()
+
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+AMTOOL = "/usr/bin/amtool"
+
+
+def alertmanager_config(webhook: str, token: str) -> str:
+    """One route grouping by alertname with a second's waits, one webhook receiver with a
+    Bearer token: the set-up docs/alerts.md gives, with short timers."""
+    return f"""
+route:
+  receiver: warroom
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: warroom
+    webhook_configs:
+      - url: {webhook}
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: {token}
+"""
+
+
+@asynccontextmanager
+async def alertmanager(folder: Path, webhook: str, token: str) -> AsyncIterator[str]:
+    """A real Alertmanager on a free 127.0.0.1 port, without clustering, its data in `folder`,
+    sending to `webhook`; yields its URL once ready, and stops it (SIGTERM) afterwards."""
+    config = folder / "am.yml"
+    await asyncio.to_thread(_write_config, config, alertmanager_config(webhook, token))
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        ALERTMANAGER,
+        f"--config.file={config}",
+        f"--storage.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while not await _ready(session, base):
+                if proc.returncode is not None:
+                    raise AssertionError(f"alertmanager exited: {await _stderr(proc)}")
+                assert time.monotonic() < deadline, "alertmanager did not become ready"
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.communicate(), 15)
+
+
+def _write_config(config: Path, text: str) -> None:
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+
+
+async def _ready(session: aiohttp.ClientSession, base: str) -> bool:
+    try:
+        async with session.get(f"{base}/-/ready") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def amtool(base: str, *args: str) -> str:
+    """`amtool --alertmanager.url=<base> <args>`; its output, or an AssertionError."""
+    proc = await asyncio.create_subprocess_exec(
+        AMTOOL,
+        f"--alertmanager.url={base}",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()

@@ -77,3 +77,21 @@ def test_metrics_by_severity() -> None:
     table = stats.table(rows)
     assert "Sev4" in table and "n/a" in table and "33% (1/3)" in table
     assert "Incident 2" not in table  # private or not, numbers only
+
+
+def test_time_from_the_first_alert_to_the_acknowledgment() -> None:
+    incidents = [
+        incident(1, 1, ack=2),
+        incident(2, 1, ack=4),
+        incident(3, 1),
+        incident(4, 2, ack=1),
+    ]
+    # Incidents 1 and 3 came from alerts (3 is not acknowledged yet); 2 and 4 were typed.
+    first = {1: T - timedelta(minutes=8), 3: T - timedelta(minutes=1)}
+    sev1, *_, every = compute(incidents, TARGETS, first)
+    assert sev1.alert_to_ack.samples == 1
+    assert sev1.alert_to_ack.median == timedelta(minutes=10)
+    assert every.alert_to_ack.samples == 1
+    assert "Alert to ack   median 10m, p90 10m" in stats.table([sev1])
+    # Without alerts the line is left out.
+    assert "Alert to ack" not in stats.table(compute(incidents, TARGETS))

@@ -9,12 +9,23 @@ if TYPE_CHECKING:
 
 
 def register(bot: Bot) -> None:
-    from app.slack.listeners import actions, commands, gate, home, modals, pins, review, rooms
+    from app.slack.listeners import (
+        actions,
+        alert_cards,
+        commands,
+        gate,
+        home,
+        modals,
+        pins,
+        review,
+        rooms,
+    )
 
     commands.register(bot)
     home.register(bot)
     modals.register(bot)
     actions.register(bot)
+    alert_cards.register(bot)
     pins.register(bot)
     review.register(bot)
     rooms.register(bot)

@@ -176,7 +176,8 @@ async def severity(call: Call) -> None:
 )
 async def status(call: Call) -> None:
     snap = await call.bot.incidents.snapshot(call.incident)
-    await call.reply.say(call.bot.rooms.render("status_summary.md.j2", snap))
+    alerts = await call.bot.alerts.counts(snap.id)
+    await call.reply.say(call.bot.rooms.render("status_summary.md.j2", snap, alerts=alerts))
 
 
 @command(

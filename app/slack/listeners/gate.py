@@ -49,6 +49,11 @@ class Subject:
     read: Callable[[dict[str, Any]], object] = lambda body: None
 
 
+def value_of(body: dict[str, Any]) -> object:
+    """The value of the button clicked."""
+    return _value(body)
+
+
 def _value(body: dict[str, Any]) -> object:
     try:
         return body["actions"][0]["value"]

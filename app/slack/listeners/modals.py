@@ -54,7 +54,12 @@ def register(bot: Bot) -> None:
         return {}
 
     async def declare(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
-        await _declare(bot, declare_request(body["view"], seen.user))
+        req = declare_request(body["view"], seen.user)
+        await _declare(bot, req)
+        # Declared from a triage card: the alert group joins the incident.
+        group = views.read_metadata(body["view"]).get("alert_group")
+        if isinstance(group, int) and req.request_key:
+            await bot.alerts.adopt(group, req.request_key)
 
     gate.on_submit(bot, views.DECLARE, gate.NOTHING, declare, check=declare_errors)
 

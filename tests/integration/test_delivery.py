@@ -426,7 +426,7 @@ async def test_a_restarted_replica_takes_back_its_own_work_at_once(
         # claimed under its name, with a lease that has not lapsed.
         async with bot.warroom.db.session() as session:
             enqueue(session, 1, clock.now(), [Outgoing("channel", simple("Left in flight"))])
-        assert await bot.warroom.bot.outbox._claim(1)
+        assert (await bot.warroom.bot.outbox._claim(1)).rows
         clock.set(start + timedelta(minutes=5))
         assert [r.key for r in await bot.warroom.engine._claim(1)] == ["ladder:1"]
     async for bot in start_bot(settings, fake, clock):  # restarted: same host, same folder

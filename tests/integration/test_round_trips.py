@@ -54,16 +54,16 @@ READS = frozenset(
 # SQLite sends one each.
 CEILINGS: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "sqlite": {
-        "declare": {"change": (22, 10), "total": (47, 30)},
-        "update": {"change": (28, 14), "total": (33, 18)},
-        "ack": {"change": (21, 10), "total": (29, 16)},
-        "role": {"change": (17, 7), "total": (26, 13)},
+        "declare": {"change": (22, 10), "total": (47, 29)},
+        "update": {"change": (28, 13), "total": (33, 17)},
+        "ack": {"change": (21, 9), "total": (29, 15)},
+        "role": {"change": (17, 6), "total": (26, 12)},
     },
     "postgresql": {
-        "declare": {"change": (18, 10), "total": (44, 30)},
-        "update": {"change": (27, 14), "total": (32, 18)},
-        "ack": {"change": (20, 10), "total": (28, 16)},
-        "role": {"change": (16, 7), "total": (25, 13)},
+        "declare": {"change": (18, 10), "total": (44, 29)},
+        "update": {"change": (27, 13), "total": (32, 17)},
+        "ack": {"change": (20, 9), "total": (28, 15)},
+        "role": {"change": (16, 6), "total": (25, 12)},
     },
 }
 PHASES = ("change", "delivery", "total")

@@ -78,6 +78,7 @@ class Hold:
         self.method = method
         self.channel = channel
         self.waiting = 0  # calls waiting now
+        self.most = 0  # the most calls waiting at once
         self.held = 0  # calls that waited here, in all
         self._released = asyncio.Event()
 
@@ -92,6 +93,7 @@ class Hold:
 
     async def wait(self) -> None:
         self.waiting += 1
+        self.most = max(self.most, self.waiting)
         self.held += 1
         try:
             await self._released.wait()
@@ -107,6 +109,7 @@ class Hold:
             "method": self.method,
             "channel": self.channel,
             "waiting": self.waiting,
+            "most": self.most,
             "held": self.held,
         }
 

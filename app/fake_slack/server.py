@@ -425,7 +425,7 @@ class FakeSlack:
     def hold(self, method: str, channel: str | None = None) -> Hold:
         """Calls of `method` ("*" = any) to `channel` (any conversation when None) wait,
         unanswered, until `hold.release()` (or `release`, `reset_faults`); the others go on.
-        `hold.waiting` counts the calls waiting now."""
+        `hold.waiting` counts the calls waiting now, `hold.most` the most at once."""
         return self.faults.hold(method, channel)
 
     def release(self, method: str | None = None, channel: str | None = None) -> int:

@@ -562,7 +562,7 @@ async def test_a_hold_keeps_one_conversations_calls_waiting_while_the_others_go_
         await asyncio.sleep(0.01)
     assert hold.waiting == 2
     assert fake_slack.faults.describe()["holds"] == [
-        {"method": "chat.postMessage", "channel": held_room, "waiting": 2, "held": 2}
+        {"method": "chat.postMessage", "channel": held_room, "waiting": 2, "most": 2, "held": 2}
     ]
     # Another conversation, and another method on the held one, are not held.
     await client.chat_postMessage(channel=free_room, text="meanwhile")
@@ -572,7 +572,7 @@ async def test_a_hold_keeps_one_conversations_calls_waiting_while_the_others_go_
     hold.release()
     await asyncio.gather(first, second)
     assert [m.text for m in fake_slack.messages(held_room)] == ["first", "second"]
-    assert hold.waiting == 0 and hold.held == 2
+    assert hold.waiting == 0 and hold.most == 2 and hold.held == 2
     assert fake_slack.faults.describe()["holds"] == []
     await client.chat_postMessage(channel=held_room, text="after")  # released: not held
     # reset_faults lets held calls go on too, so nothing is left hanging.
@@ -621,7 +621,13 @@ async def test_holds_and_conversation_faults_through_the_control_surface(
             faults = (await response.json())["faults"]
         assert faults["scripted"]["chat.postMessage"][0]["channel"] == room
         assert faults["holds"] == [
-            {"method": "conversations.setTopic", "channel": room, "waiting": 0, "held": 0}
+            {
+                "method": "conversations.setTopic",
+                "channel": room,
+                "waiting": 0,
+                "most": 0,
+                "held": 0,
+            }
         ]
         await expect_error(client.chat_postMessage(channel=room, text="x"), "fatal_error")
         topic = asyncio.create_task(client.conversations_setTopic(channel=room, topic="t"))

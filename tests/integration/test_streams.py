@@ -14,7 +14,7 @@ import re
 from sqlmodel import col, select
 
 from app.messages.blocks import simple
-from app.services.outbox import Outgoing, enqueue
+from app.services.outbox import STREAMS, Outgoing, enqueue
 from app.store.models import OutboxMessage, TimelineEvent
 from tests.support.bot import Bot
 from tests.support.constants import BOB
@@ -190,3 +190,30 @@ async def test_a_deleted_announcement_is_posted_again_once_whoever_finds_it_gone
         )
         assert len(reposted.all()) == 1
     assert await outbox_states(bot) == {"sent"}
+
+
+async def test_at_most_a_bounded_number_of_streams_are_sent_at_once(bot: Bot) -> None:
+    """A backlog of more streams than the bound: the posts held by the fake are exactly the
+    bound's worth, the rest wait their turn in the bot, and every one goes out once released."""
+    await declared(bot)
+    people = [f"UPEOPLE{n:02d}" for n in range(STREAMS + 8)]
+    for person in people:
+        bot.fake.add_user(person, name=person.lower())
+    async with bot.warroom.db.session() as session:
+        enqueue(
+            session,
+            1,
+            bot.clock.now(),
+            [Outgoing(f"user:{p}", simple(f"Backlog for {p}")) for p in people],
+        )
+    hold = bot.fake.hold("chat.postMessage")
+    delivery = asyncio.create_task(bot.warroom.bot.outbox.deliver(1))
+    try:
+        await eventually(lambda: hold.waiting == STREAMS, timeout=WAIT)
+        assert not delivery.done()
+    finally:
+        hold.release()
+    report = await asyncio.wait_for(delivery, WAIT)
+    assert hold.most == STREAMS and len(report.sent) == len(people)
+    for person in people:
+        assert [m.text for m in dms(bot.fake, person)] == [f"Backlog for {person}"]

@@ -473,20 +473,20 @@ class Outbox:
         is recorded, the announcement channel's is not said (the war room's and the thread's
         streams run at once, and would otherwise take turns telling the same people)."""
         problem = f"{row.destination}:{exc.code}"
-        told = or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
+        untold = or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
         if row.destination != "channel":
             war_room = col(Incident.room_problem).startswith("channel:")
-            told = and_(told, or_(col(Incident.room_problem).is_(None), not_(war_room)))
+            untold = and_(untold, or_(col(Incident.room_problem).is_(None), not_(war_room)))
         async with self.services.db.session() as session:
             result = await session.exec(
                 update(Incident)
                 .where(col(Incident.id) == incident.id)
-                .where(told)
+                .where(untold)
                 .values(room_problem=problem)
             )
+        incident.room_problem = problem  # a post that works later clears it (if still its)
         if not result.rowcount:
             return  # already told, or the war room's problem is what people hear about
-        incident.room_problem = problem
         room = (
             f"the war room of incident #{incident.id} (<#{channel}>)"
             if row.destination == "channel"

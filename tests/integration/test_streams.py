@@ -17,7 +17,7 @@ from app.messages.blocks import simple
 from app.services.outbox import STREAMS, Outgoing, enqueue
 from app.store.models import OutboxMessage, TimelineEvent
 from tests.support.bot import Bot
-from tests.support.constants import BOB
+from tests.support.constants import ALICE, BOB
 from tests.support.helpers import bot_messages, channel, dms
 from tests.support.slackclient import eventually
 
@@ -217,3 +217,21 @@ async def test_at_most_a_bounded_number_of_streams_are_sent_at_once(bot: Bot) ->
     assert hold.most == STREAMS and len(report.sent) == len(people)
     for person in people:
         assert [m.text for m in dms(bot.fake, person)] == [f"Backlog for {person}"]
+
+
+async def test_with_both_rooms_refusing_people_hear_of_each_problem_once(bot: Bot) -> None:
+    """The war room's stream and the thread's both meet an archived room; they do not take
+    turns telling the declarer about it at every retry and every new update."""
+    room = await declared(bot)
+    bot.fake.channel(room).is_archived = True
+    channel(bot.fake, "incidents").is_archived = True
+    for n in range(1, 4):
+        await bot.slack.command(f"update Finding {n}", channel=room)
+        await bot.settle(timeout=WAIT)
+        bot.clock.advance(minutes=10)  # past the war room's backoff: it is tried again
+        await bot.warroom.engine.tick()
+        await bot.settle(timeout=WAIT)
+    told = [m.text for m in dms(bot.fake, ALICE) if "cannot post" in m.text]
+    assert sum("the war room of incident #1" in t for t in told) == 1, told
+    assert len(told) <= 2, told  # the announcement channel's too, if it was met first
+    assert "pending" in await outbox_states(bot)  # the war room's updates wait for it

@@ -135,6 +135,11 @@ class Outbox:
         # its messages to the next tick.
         self._lanes: dict[Stream, _Lane] = {}
         self._again: set[Stream] = set()
+        # How many deliveries were asked for, per incident. A stream being sent looks again
+        # when the count moved since its rows were claimed: a delivery asked for between
+        # another's claim and its stream starting finds the stream's rows blocked (being sent)
+        # and leaves them to that stream.
+        self._asked: dict[int, int] = defaultdict(int)
         self._slots = asyncio.Semaphore(STREAMS)
         # One claim at a time in this process: two claims at once (a command's and the tick's)
         # could otherwise split one stream's due rows between them on Postgres, where each
@@ -152,19 +157,23 @@ class Outbox:
             report.held = self.services.auth.problem
             return report
         if incident_id is not None:
+            self._asked[incident_id] += 1
             # The incident's streams being sent now take what was queued meanwhile.
             self._again.update(
                 stream
                 for stream, lane in self._lanes.items()
                 if stream[0] == incident_id and lane.lock.locked()
             )
+        asked = dict(self._asked)
         claimed = await self._claim(incident_id)
         streams: dict[Stream, list[OutboxMessage]] = defaultdict(list)
         for row in claimed.rows:
             streams[(row.incident_id, row.destination)].append(row)
         results = await asyncio.gather(
             *(
-                self._drain(stream, report, rows, claimed.incidents.get(stream[0]))
+                self._drain(
+                    stream, report, rows, claimed.incidents.get(stream[0]), asked.get(stream[0], 0)
+                )
                 for stream, rows in streams.items()
             ),
             return_exceptions=True,
@@ -182,9 +191,11 @@ class Outbox:
         report: DeliveryReport,
         rows: list[OutboxMessage],
         incident: Incident | None,
+        asked: int,
     ) -> None:
         """Deliver the stream's claimed `rows`, then again for as long as more were queued
-        meanwhile. The leases are renewed from the claim on, waiting included."""
+        meanwhile (`asked`: the incident's delivery count when they were claimed). The leases
+        are renewed from the claim on, waiting included."""
         held = rows
 
         async def renew() -> None:
@@ -203,8 +214,9 @@ class Outbox:
                         own = Incident(**incident.model_dump())
                         await self._deliver_in_order(sorted(held, key=_id), own, report)
                     held = []
-                    if stream not in self._again:
+                    if stream not in self._again and self._asked[stream[0]] == asked:
                         return
+                    asked = self._asked[stream[0]]
 
     @contextlib.asynccontextmanager
     async def _exclusive(self, stream: Stream) -> AsyncIterator[None]:

@@ -126,14 +126,24 @@ def apply_faults(fake: FakeSlack, config: JsonDict) -> None:
     if config.get("reset"):
         fake.reset_faults()
     for entry in _entries(config.get("fail")):
-        fake.fail(entry["method"], entry.get("error", "name_taken"), int(entry.get("times", 1)))
+        fake.fail(
+            entry["method"],
+            entry.get("error", "name_taken"),
+            int(entry.get("times", 1)),
+            channel=entry.get("channel"),
+        )
     for entry in _entries(config.get("fail_http")):
         fake.fail_http(
             entry["method"],
             int(entry.get("status", 429)),
             int(entry.get("retry_after", 1)),
             int(entry.get("times", 1)),
+            channel=entry.get("channel"),
         )
+    for entry in _entries(config.get("hold")):
+        fake.hold(entry["method"], entry.get("channel"))
+    for entry in _entries(config.get("release")):
+        fake.release(entry.get("method"), entry.get("channel"))
     for entry in _entries(config.get("delay")):
         fake.delay(entry["method"], float(entry["seconds"]))
     for entry in _entries(config.get("drop")):

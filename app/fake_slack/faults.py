@@ -2,12 +2,18 @@
 
 Real Slack rate-limits, times out, answers 5xx and drops connections; a bot that only
 ever met a perfect server would not survive an incident day. Tests script faults per
-method ("the next 2 conversations.create calls answer name_taken"), and benchmarks turn
-on random faults at a fixed rate with a seed so that a run can be replayed exactly.
+method ("the next 2 conversations.create calls answer name_taken"), optionally for one
+conversation only (the call's `channel` argument), and benchmarks turn on random faults at a
+fixed rate with a seed so that a run can be replayed exactly.
+
+A hold keeps matching calls waiting, unanswered, until the test releases it: the way to show
+that one conversation's calls do not wait for another's (hold the posts to one channel, watch
+the others arrive meanwhile), without a timing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,6 +64,59 @@ def http_fault(status: int, retry_after: int | None = None) -> Fault:
 class _Scripted:
     fault: Fault
     remaining: int
+    channel: str | None = None  # only calls to this conversation; None for any
+
+    def matches(self, channel: str | None) -> bool:
+        return self.channel is None or self.channel == channel
+
+
+class Hold:
+    """Calls of `method` ("*" for any) to `channel` (any conversation when None) wait here,
+    unanswered, from when they arrive until `release()`; later calls pass at once."""
+
+    def __init__(self, method: str, channel: str | None) -> None:
+        self.method = method
+        self.channel = channel
+        self.waiting = 0  # calls waiting now
+        self.most = 0  # the most calls waiting at once
+        self.held = 0  # calls that waited here, in all
+        self._released = asyncio.Event()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    def matches(self, method: str, channel: str | None) -> bool:
+        if self.released or self.method not in (method, ANY_METHOD):
+            return False
+        return self.channel is None or self.channel == channel
+
+    async def wait(self) -> None:
+        self.waiting += 1
+        self.most = max(self.most, self.waiting)
+        self.held += 1
+        try:
+            await self._released.wait()
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        """Let the waiting calls go on (in the order they arrived) and stop holding."""
+        self._released.set()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "channel": self.channel,
+            "waiting": self.waiting,
+            "most": self.most,
+            "held": self.held,
+        }
+
+
+def _conversation(value: object) -> str | None:
+    """A call's `channel` argument, when it names one."""
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -101,18 +160,55 @@ class FaultPlan:
         self._scripted: dict[str, list[_Scripted]] = {}
         self._delays: dict[str, float] = {}
         self._random: _RandomFaults | None = None
+        self._holds: list[Hold] = []
 
     def reset(self) -> None:
-        """Back to a perfect server."""
+        """Back to a perfect server (held calls go on)."""
         self._scripted.clear()
         self._delays.clear()
         self._random = None
+        self.release()
 
-    def add(self, method: str, fault: Fault, times: int) -> None:
-        """Queue `fault` for the next `times` calls of `method` ("*" for any method)."""
+    def add(self, method: str, fault: Fault, times: int, channel: str | None = None) -> None:
+        """Queue `fault` for the next `times` calls of `method` ("*" for any method), to
+        `channel` only when given."""
         if times < 1:
             raise ValueError("times must be at least 1")
-        self._scripted.setdefault(method, []).append(_Scripted(fault, times))
+        if channel is not None and not _conversation(channel):
+            raise ValueError("channel must be a conversation ID or None")
+        self._scripted.setdefault(method, []).append(_Scripted(fault, times, channel))
+
+    def hold(self, method: str, channel: str | None = None) -> Hold:
+        """Hold the calls of `method` ("*" for any) to `channel` (any when None) until the
+        returned hold is released."""
+        if not method:
+            raise ValueError("method must be a Web API method or '*'")
+        if channel is not None and not _conversation(channel):
+            raise ValueError("channel must be a conversation ID or None")
+        hold = Hold(method, channel)
+        self._holds.append(hold)
+        return hold
+
+    def release(self, method: str | None = None, channel: str | None = None) -> int:
+        """Release the holds on `method` and `channel` (every hold when both are None);
+        returns how many."""
+        chosen = [
+            h
+            for h in self._holds
+            if (method is None or h.method == method) and (channel is None or h.channel == channel)
+        ]
+        for hold in chosen:
+            hold.release()
+        self._holds = [h for h in self._holds if not h.released]
+        return len(chosen)
+
+    async def wait_if_held(self, method: str, args: dict[str, Any]) -> None:
+        """Keep the call waiting while a hold matches it (one after another, if several)."""
+        channel = _conversation(args.get("channel"))
+        for hold in list(self._holds):
+            if hold.matches(method, channel):
+                await hold.wait()
+        self._holds = [h for h in self._holds if not h.released]
 
     def set_delay(self, method: str, seconds: float) -> None:
         """Make every call of `method` ("*" for all) wait first; 0 removes the delay."""
@@ -154,23 +250,27 @@ class FaultPlan:
             config=config,
         )
 
-    def take(self, method: str) -> Fault | None:
-        """The fault for this call, if any: scripted for the method, then "*", then random."""
+    def take(self, method: str, args: dict[str, Any] | None = None) -> Fault | None:
+        """The fault for this call, if any: scripted for the method, then "*", then random.
+        A fault scripted for one conversation applies only to calls naming it (`channel`)."""
+        channel = _conversation((args or {}).get("channel"))
         for key in (method, ANY_METHOD):
-            fault = self._take_scripted(key)
+            fault = self._take_scripted(key, channel)
             if fault is not None:
                 return fault
         return self._random.draw(method) if self._random else None
 
-    def _take_scripted(self, key: str) -> Fault | None:
+    def _take_scripted(self, key: str, channel: str | None) -> Fault | None:
         queue = self._scripted.get(key)
         if not queue:
             return None
-        entry = queue[0]
-        entry.remaining -= 1
-        if entry.remaining <= 0:
-            queue.pop(0)
-        return entry.fault
+        for index, entry in enumerate(queue):
+            if entry.matches(channel):
+                entry.remaining -= 1
+                if entry.remaining <= 0:
+                    del queue[index]
+                return entry.fault
+        return None
 
     def delay_for(self, method: str) -> float:
         """Seconds to wait before handling: the method's delay plus the "*" delay."""
@@ -180,10 +280,14 @@ class FaultPlan:
         """What is configured, for the control surface."""
         return {
             "scripted": {
-                method: [{"fault": e.fault.to_json(), "remaining": e.remaining} for e in queue]
+                method: [
+                    {"fault": e.fault.to_json(), "remaining": e.remaining, "channel": e.channel}
+                    for e in queue
+                ]
                 for method, queue in self._scripted.items()
                 if queue
             },
             "delays": dict(self._delays),
             "random": self._random.config if self._random else None,
+            "holds": [h.to_json() for h in self._holds if not h.released],
         }

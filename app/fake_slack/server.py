@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import control, snapshot, socket_mode
 from .args import ApiError, Args
-from .faults import DEFAULT_SLOW_SECONDS, Fault, FaultPlan, http_fault
+from .faults import DEFAULT_SLOW_SECONDS, Fault, FaultPlan, Hold, http_fault
 from .http_io import BadRequestBody, bearer_token, json_response, read_args, read_upload
 from .methods import HANDLERS
 from .ratelimit import RateLimiter
@@ -120,7 +120,8 @@ class FakeSlack:
         return self.api_url
 
     async def stop(self) -> None:
-        """Stop serving; pending slow calls are cut off."""
+        """Stop serving; pending slow calls are cut off, held ones released."""
+        self.faults.release()
         await self.sockets.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
@@ -396,15 +397,40 @@ class FakeSlack:
 
     # faults ---------------------------------------------------------------------------
 
-    def fail(self, method: str, error: str = "name_taken", times: int = 1) -> None:
-        """The next `times` calls of `method` ("*" = any) answer ok=false with `error`."""
-        self.faults.add(method, Fault("error", error=error), times)
+    def fail(
+        self,
+        method: str,
+        error: str = "name_taken",
+        times: int = 1,
+        *,
+        channel: str | None = None,
+    ) -> None:
+        """The next `times` calls of `method` ("*" = any) answer ok=false with `error`; with
+        `channel`, only calls to that conversation count."""
+        self.faults.add(method, Fault("error", error=error), times, channel)
 
     def fail_http(
-        self, method: str, status: int = 429, retry_after: int = 1, times: int = 1
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
+        *,
+        channel: str | None = None,
     ) -> None:
-        """The next `times` calls answer HTTP `status` (429 with a Retry-After header)."""
-        self.faults.add(method, http_fault(status, retry_after), times)
+        """The next `times` calls answer HTTP `status` (429 with a Retry-After header); with
+        `channel`, only calls to that conversation count."""
+        self.faults.add(method, http_fault(status, retry_after), times, channel)
+
+    def hold(self, method: str, channel: str | None = None) -> Hold:
+        """Calls of `method` ("*" = any) to `channel` (any conversation when None) wait,
+        unanswered, until `hold.release()` (or `release`, `reset_faults`); the others go on.
+        `hold.waiting` counts the calls waiting now, `hold.most` the most at once."""
+        return self.faults.hold(method, channel)
+
+    def release(self, method: str | None = None, channel: str | None = None) -> int:
+        """Release the holds on `method` and `channel` (all when both are None)."""
+        return self.faults.release(method, channel)
 
     def delay(self, method: str, seconds: float) -> None:
         """Every call of `method` ("*" = all) waits `seconds` first; 0 removes it."""
@@ -503,7 +529,8 @@ class FakeSlack:
     async def _serve(
         self, request: web.Request, call: Call, args: dict[str, Any], token: str | None
     ) -> web.StreamResponse:
-        fault = self.faults.take(call.method)
+        await self.faults.wait_if_held(call.method, args)
+        fault = self.faults.take(call.method, args)
         await self._wait(call.method, fault)
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
             return self._drop(request, call, "connection_dropped")

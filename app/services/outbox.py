@@ -1,31 +1,38 @@
-"""Delivering queued messages: in order per incident, each exactly once.
+"""Delivering queued messages: one ordered stream per destination, each message exactly once.
 
 Messages are queued in the same transaction as the change they announce (see
-`Incidents._announce` and `enqueue`), so a change is never saved without its announcement. Delivery
-claims due rows with a lease (several replicas may deliver), posts them one incident at a time in
-queue order, and records each `ts`. A row whose outcome is unknown (a dropped connection, or a
-replica that died mid-call) is looked up in Slack by its metadata key before being posted again.
+`Incidents._announce` and `enqueue`), so a change is never saved without its announcement. A
+stream is an incident's messages to one destination: its war room ("channel"), its announcement
+thread ("thread"), or one person by DM ("user:<id>"). Order holds within a stream, and only
+there: an update's war-room post and its thread copy go out together, a DM does not wait for
+the war room, and one incident never waits for another. Delivery claims due rows with a lease
+(several replicas may deliver; a stream with a message being sent or waiting out a backoff is
+not claimed, so its later messages keep their place), delivers each claimed stream in its own
+task (at most `STREAMS` at once per process), posts its rows in queue order and records each
+`ts`. A row whose outcome is unknown (a dropped connection, or a replica that died mid-call) is
+looked up in Slack by its metadata key before being posted again.
 
 What Slack refuses is handled by what the refusal means (`SlackError.kind`): an outage leaves
-the row due again later, with backoff; a refused token holds every row, uncounted, until Slack
-accepts it again; a room that takes no posts (archived, bot removed) is rejoined when it is
-public, else its messages wait (the war room's; copies for the announcement thread are skipped)
-and the commander and declarer are told once; a deleted
-announcement is posted again and its thread continues there; only an invalid message is
-dropped, logged at ERROR, with the commander told.
+the row, and the rest of its stream, due again later, with backoff; a refused token holds every
+row, uncounted, until Slack accepts it again; a room that takes no posts (archived, bot removed)
+is rejoined when it is public, else its messages wait (the war room's; copies for the
+announcement thread are skipped) and the commander and declarer are told once; a deleted
+announcement is posted again (by the thread's stream, the only one that posts under it) and its
+thread continues there; only an invalid message is dropped, logged at ERROR, with the commander
+told.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, not_, or_, select, tuple_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +51,13 @@ from app.store.models import Incident, OutboxMessage
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# Streams one process delivers at once: enough that independent incidents and destinations do
+# not wait for each other, few enough that a backlog does not open hundreds of Slack calls at
+# once (the Slack adapter paces what goes out; this bounds what waits there).
+STREAMS = 32
+
+# One ordered stream: an incident's messages to one destination.
+Stream = tuple[int, str]
 
 
 @dataclass(frozen=True)
@@ -90,67 +104,132 @@ def message_key(row: OutboxMessage) -> str:
     return f"outbox:{row.id}"
 
 
+def _id(row: OutboxMessage) -> int:
+    return row.id or 0
+
+
 # Posts the incident's announcement again after it was deleted; returns its new ts.
 Reannounce = Callable[[int, str], Awaitable[str | None]]
+
+
+@dataclass
+class _Lane:
+    """This process's lock on one stream, and how many deliveries use or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
+class _Claimed:
+    rows: list[OutboxMessage]
+    incidents: dict[int, Incident]
 
 
 class Outbox:
     def __init__(self, services: Services, reannounce: Reannounce | None = None) -> None:
         self.services = services
         self.reannounce = reannounce
-        # One delivery at a time per incident in this process (a lock per incident, kept); a
-        # deliver() call while one runs asks it for another round (`_again`) instead of
-        # finding the incident held and leaving its messages to the next tick.
-        self._delivering: dict[int, asyncio.Lock] = {}
-        self._again: set[int] = set()
+        # One delivery at a time per stream in this process; a deliver() call while one runs
+        # asks it for another round (`_again`) instead of finding the stream held and leaving
+        # its messages to the next tick.
+        self._lanes: dict[Stream, _Lane] = {}
+        self._again: set[Stream] = set()
+        # How many deliveries were asked for, per incident. A stream being sent looks again
+        # when the count moved since its rows were claimed: a delivery asked for between
+        # another's claim and its stream starting finds the stream's rows blocked (being sent)
+        # and leaves them to that stream.
+        self._asked: dict[int, int] = defaultdict(int)
+        self._slots = asyncio.Semaphore(STREAMS)
+        # One claim at a time in this process: two claims at once (a command's and the tick's)
+        # could otherwise split one stream's due rows between them on Postgres, where each
+        # skips the rows the other has locked.
+        self._claiming = asyncio.Lock()
 
     async def deliver(self, incident_id: int | None = None) -> DeliveryReport:
-        """Send what is due (for one incident, or all). Never raises for Slack's failures.
+        """Send what is due (for one incident, or all), every stream at once. Never raises for
+        Slack's failures.
 
-        Messages queued while the incident's messages are being sent go out in the same run,
-        in order, not at the next tick."""
+        Messages queued while a stream is being sent go out in the same run, in order, not at
+        the next tick."""
         report = DeliveryReport()
         if self.services.auth.waiting():
             report.held = self.services.auth.problem
             return report
         if incident_id is not None:
-            lock = self._delivering.setdefault(incident_id, asyncio.Lock())
-            if lock.locked():
-                self._again.add(incident_id)  # the running delivery takes them too
-                return report
-            await self._drain(incident_id, lock, report)
-            return report
-        rows = await self._claim(None)
-        by_incident: dict[int, list[OutboxMessage]] = defaultdict(list)
-        for row in rows:
-            by_incident[row.incident_id].append(row)
-        for key, incident_rows in by_incident.items():
-            lock = self._delivering.setdefault(key, asyncio.Lock())
-            await self._drain(key, lock, report, incident_rows)
+            self._asked[incident_id] += 1
+            # The incident's streams being sent now take what was queued meanwhile.
+            self._again.update(
+                stream
+                for stream, lane in self._lanes.items()
+                if stream[0] == incident_id and lane.lock.locked()
+            )
+        asked = dict(self._asked)
+        claimed = await self._claim(incident_id)
+        streams: dict[Stream, list[OutboxMessage]] = defaultdict(list)
+        for row in claimed.rows:
+            streams[(row.incident_id, row.destination)].append(row)
+        results = await asyncio.gather(
+            *(
+                self._drain(
+                    stream, report, rows, claimed.incidents.get(stream[0]), asked.get(stream[0], 0)
+                )
+                for stream, rows in streams.items()
+            ),
+            return_exceptions=True,
+        )
+        # Every stream had its turn; a failure of one (not Slack's: the database's) is raised
+        # once the others are done.
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return report
 
     async def _drain(
         self,
-        incident_id: int,
-        lock: asyncio.Lock,
+        stream: Stream,
         report: DeliveryReport,
-        rows: Sequence[OutboxMessage] | None = None,
+        rows: list[OutboxMessage],
+        incident: Incident | None,
+        asked: int,
     ) -> None:
-        """Deliver the incident's claimed `rows` (or claim them), then again for as long as
-        more were queued meanwhile."""
-        async with lock:
-            while True:
-                self._again.discard(incident_id)
-                if rows is None:
-                    rows = await self._claim(incident_id)
-                if rows:
-                    claimed = sorted(rows, key=lambda r: r.id or 0)
-                    renew = functools.partial(self._renew, claimed)
-                    async with renewing(renew, self._lease_seconds / 3):
-                        await self._deliver_in_order(claimed, report)
-                if incident_id not in self._again:
-                    return
-                rows = None
+        """Deliver the stream's claimed `rows`, then again for as long as more were queued
+        meanwhile (`asked`: the incident's delivery count when they were claimed). The leases
+        are renewed from the claim on, waiting included."""
+        held = rows
+
+        async def renew() -> None:
+            await self._renew(held)
+
+        async with renewing(renew, self._lease_seconds / 3), self._exclusive(stream):
+            async with self._slots:
+                while True:
+                    self._again.discard(stream)
+                    if not held:
+                        claimed = await self._claim(*stream)
+                        held, incident = claimed.rows, claimed.incidents.get(stream[0])
+                    if held:
+                        assert incident is not None
+                        # A copy of its own: the thread's stream may move the announcement.
+                        own = Incident(**incident.model_dump())
+                        await self._deliver_in_order(sorted(held, key=_id), own, report)
+                    held = []
+                    if stream not in self._again and self._asked[stream[0]] == asked:
+                        return
+                    asked = self._asked[stream[0]]
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, stream: Stream) -> AsyncIterator[None]:
+        """Hold the stream's lock in this process; forget the lock once nobody needs it."""
+        lane = self._lanes.setdefault(stream, _Lane())
+        lane.users += 1
+        try:
+            async with lane.lock:
+                yield
+        finally:
+            lane.users -= 1
+            if not lane.users:
+                del self._lanes[stream]
 
     @property
     def _lease_seconds(self) -> float:
@@ -158,6 +237,8 @@ class Outbox:
 
     async def _renew(self, rows: Sequence[OutboxMessage]) -> None:
         """Keep the lease on rows this replica is still sending (slow Slack, long batch)."""
+        if not rows:
+            return
         until = self.services.clock.now() + timedelta(seconds=self._lease_seconds)
         async with self.services.db.session() as session:
             await session.exec(
@@ -168,45 +249,55 @@ class Outbox:
                 .values(lease_until=until)
             )
 
-    async def _claim(self, incident_id: int | None) -> Sequence[OutboxMessage]:
+    async def _claim(self, incident_id: int | None, destination: str | None = None) -> _Claimed:
+        """Claim what is due (of one incident, or one stream), with the incidents it belongs
+        to, in one transaction."""
         now = self.services.clock.now()
         due = or_(
             and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) <= now),
             and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) < now),
         )
-        # An incident with a message waiting out a backoff, or being sent elsewhere, is held
-        # back whole: its messages go out in queue order.
-        blocked = select(col(OutboxMessage.incident_id)).where(
+        # A stream with a message waiting out a backoff, or being sent elsewhere, is held back
+        # whole: its messages go out in queue order. The incident's other streams go on.
+        blocked = select(col(OutboxMessage.incident_id), col(OutboxMessage.destination)).where(
             or_(
                 and_(col(OutboxMessage.state) == "pending", col(OutboxMessage.due_at) > now),
                 and_(col(OutboxMessage.state) == "sending", col(OutboxMessage.lease_until) >= now),
             )
         )
-        filters: list[ColumnElement[bool]] = [col(OutboxMessage.incident_id).not_in(blocked)]
+        stream = tuple_(col(OutboxMessage.incident_id), col(OutboxMessage.destination))
+        filters: list[ColumnElement[bool]] = [not_(stream.in_(blocked))]
         if incident_id is not None:
             filters.append(col(OutboxMessage.incident_id) == incident_id)
-        return await claim(
-            self.services.db,
-            OutboxMessage,
-            due,
-            values={
-                "state": "sending",
-                "claimed_by": self.services.replica,
-                "lease_until": now + timedelta(seconds=self._lease_seconds),
-                # A row taken back from a lapsed lease may have gone out: look first.
-                "uncertain": or_(
-                    col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"
-                ),
-            },
-            order_by=col(OutboxMessage.id),
-            limit=BATCH,
-            filters=filters,
-        )
+        if destination is not None:
+            filters.append(col(OutboxMessage.destination) == destination)
+        async with self._claiming, self.services.db.session() as session:
+            rows = await claim(
+                self.services.db,
+                OutboxMessage,
+                due,
+                values={
+                    "state": "sending",
+                    "claimed_by": self.services.replica,
+                    "lease_until": now + timedelta(seconds=self._lease_seconds),
+                    # A row taken back from a lapsed lease may have gone out: look first.
+                    "uncertain": or_(
+                        col(OutboxMessage.uncertain), col(OutboxMessage.state) == "sending"
+                    ),
+                },
+                order_by=col(OutboxMessage.id),
+                limit=BATCH,
+                filters=filters,
+                session=session,
+            )
+            incidents = await repo.get_many(session, (row.incident_id for row in rows))
+        return _Claimed(rows, incidents)
 
-    async def _deliver_in_order(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
-        async with self.services.db.session() as session:
-            incident = await repo.get(session, rows[0].incident_id)
-        assert incident is not None
+    async def _deliver_in_order(
+        self, rows: list[OutboxMessage], incident: Incident, report: DeliveryReport
+    ) -> None:
+        """Post one stream's claimed rows in queue order; the first that must wait holds the
+        rest of the stream back with it."""
         for index, row in enumerate(rows):
             try:
                 outcome = await self._send(row, incident)
@@ -222,7 +313,7 @@ class Outbox:
                     return
                 if exc.kind is ErrorKind.ROOM:
                     report.room = exc.code
-                # Keep the order: this and every later message of the incident wait as long.
+                # Keep the order: this and every later message of the stream wait as long.
                 due = self.services.clock.now() + retry_delay(row.attempts + 1)
                 for later in rows[index:]:
                     await self._release(later, due, exc if later is row else None)
@@ -241,7 +332,7 @@ class Outbox:
 
     async def _send(self, row: OutboxMessage, incident: Incident) -> str:
         """Post one row: "sent", "skipped", "dropped" or "waiting"; raises the SlackError
-        that must hold it (and every later message of the incident) back."""
+        that must hold it (and every later message of its stream) back."""
         channel, thread_ts = self._where(row, incident)
         if channel == "skip":
             await self._finish(row, "skipped", None, None, "private incident: no announcement")
@@ -281,7 +372,7 @@ class Outbox:
             break
         await self._finish(row, "sent", ts, channel, "")
         if incident.room_problem and incident.room_problem.startswith(f"{row.destination}:"):
-            await self._room_fixed(incident)
+            await self._room_fixed(incident, row.destination)
         return "sent"
 
     async def _repair(
@@ -388,20 +479,26 @@ class Outbox:
         self, row: OutboxMessage, incident: Incident, channel: str, exc: SlackError
     ) -> None:
         """Tell the commander and the declarer, once per problem, why the incident's messages
-        wait and what fixes it."""
+        wait and what fixes it.
+
+        The incident records one problem at a time, and the war room's comes first: while it
+        is recorded, the announcement channel's is not said (the war room's and the thread's
+        streams run at once, and would otherwise take turns telling the same people)."""
         problem = f"{row.destination}:{exc.code}"
+        untold = or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
+        if row.destination != "channel":
+            war_room = col(Incident.room_problem).startswith("channel:")
+            untold = and_(untold, or_(col(Incident.room_problem).is_(None), not_(war_room)))
         async with self.services.db.session() as session:
             result = await session.exec(
                 update(Incident)
                 .where(col(Incident.id) == incident.id)
-                .where(
-                    or_(col(Incident.room_problem).is_(None), col(Incident.room_problem) != problem)
-                )
+                .where(untold)
                 .values(room_problem=problem)
             )
-        incident.room_problem = problem
+        incident.room_problem = problem  # a post that works later clears it (if still its)
         if not result.rowcount:
-            return  # already told
+            return  # already told, or the war room's problem is what people hear about
         room = (
             f"the war room of incident #{incident.id} (<#{channel}>)"
             if row.destination == "channel"
@@ -436,7 +533,7 @@ class Outbox:
     async def room_works_again(self, incident_id: int, destination: str) -> DeliveryReport:
         """Slack says the incident's room for `destination` ("channel": the war room, "thread":
         the announcement channel) takes posts again (unarchived, Warroom added back): forget
-        its problem, end the backoff of the messages the incident holds and send them now."""
+        its problem, end the backoff of the messages its stream holds and send them now."""
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             await session.exec(
@@ -448,6 +545,7 @@ class Outbox:
             result = await session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.incident_id) == incident_id)
+                .where(col(OutboxMessage.destination) == destination)
                 .where(col(OutboxMessage.state) == "pending")
                 .where(col(OutboxMessage.due_at) > now)
                 .values(due_at=now, attempts=0)
@@ -461,9 +559,16 @@ class Outbox:
             )
         return await self.deliver(incident_id)
 
-    async def _room_fixed(self, incident: Incident) -> None:
+    async def _room_fixed(self, incident: Incident, destination: str) -> None:
+        """A post to `destination` went through: forget its problem (not another stream's,
+        recorded meanwhile)."""
         async with self.services.db.session() as session:
-            await repo.set_fields(session, incident.id or 0, room_problem=None)
+            await session.exec(
+                update(Incident)
+                .where(col(Incident.id) == incident.id)
+                .where(col(Incident.room_problem).startswith(f"{destination}:"))
+                .values(room_problem=None)
+            )
         log.warning("incident %s: posting works again (%s)", incident.id, incident.room_problem)
         incident.room_problem = None
 

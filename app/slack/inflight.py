@@ -111,7 +111,6 @@ class InFlight:
         self._idle.set()
         self.turns = Turns(limit)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._last: dict[str, asyncio.Task[None]] = {}  # the latest work per `in_order` key
 
     @property
     def count(self) -> int:
@@ -139,36 +138,16 @@ class InFlight:
 
         return wrapper  # type: ignore[return-value]
 
-    def later(
-        self,
-        work: Callable[[], Awaitable[None]],
-        opens_form: bool = False,
-        in_order: str | None = None,
-    ) -> None:
+    def later(self, work: Callable[[], Awaitable[None]], opens_form: bool = False) -> None:
         """Run `work` after the acknowledgment, when a turn is free (see the module docstring).
-        Work given the same `in_order` key (the channel of an incident's commands) starts only
-        once the work before it with that key is done: `/incident update`, then `ack`, typed
-        one after the other, are carried out, and posted, in that order. Its failure is
-        logged: the work itself tells the person what went wrong."""
+        Its failure is logged: the work itself tells the person what went wrong."""
         self._start()
-        before = self._last.get(in_order) if in_order else None
-        task = asyncio.create_task(self._run(work, FORM if opens_form else NEW, before))
+        task = asyncio.create_task(self._run(work, FORM if opens_form else NEW))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        if in_order:
-            self._last[in_order] = task
-            task.add_done_callback(lambda done: self._forget(in_order, done))
 
-    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
-        if self._last.get(key) is task:
-            del self._last[key]
-
-    async def _run(
-        self, work: Callable[[], Awaitable[None]], rank: int, before: asyncio.Task[None] | None
-    ) -> None:
+    async def _run(self, work: Callable[[], Awaitable[None]], rank: int) -> None:
         try:
-            if before is not None:
-                await asyncio.wait({before})
             await self.turns.take(rank)
             turn = _Turn(self.turns, asyncio.current_task())
             try:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
 from sqlmodel import SQLModel, col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.db import Database
 
@@ -27,8 +28,12 @@ async def claim(
     order_by: Any,
     limit: int,
     filters: Sequence[ColumnElement[bool]] = (),
+    session: AsyncSession | None = None,
 ) -> list[Row]:
-    """Set `values` on up to `limit` rows matching `due` (and `filters`); return those rows."""
+    """Set `values` on up to `limit` rows matching `due` (and `filters`); return those rows.
+
+    In `session` when given (the caller commits, and may read what goes with the rows in the
+    same transaction), else in a transaction of its own."""
     key = col(model.id)  # type: ignore[attr-defined]
     candidates = select(key).where(due, *filters).order_by(order_by).limit(limit)
     if db.engine.dialect.name == "postgresql":
@@ -40,6 +45,9 @@ async def claim(
         .returning(model)
         .execution_options(synchronize_session=False)
     )
-    async with db.session() as session:
+    if session is not None:
         result = await session.exec(statement)
+        return list(result.scalars().all())
+    async with db.session() as own:
+        result = await own.exec(statement)
         return list(result.scalars().all())

@@ -190,7 +190,10 @@ async def test_messages_wait_for_a_room_that_cannot_take_them_and_people_are_tol
     else:
         room.members.remove("UBOT")
         fix = "/invite"
+    # One at a time: commands sent together are stored in whichever order their work gets to
+    # the incident, and the order checked below is the order they were stored in.
     await bot.slack.command("update Failing over to the second provider", channel=room.id)
+    await bot.settle()
     await bot.slack.command("ack", channel=room.id, user=BOB)
     await bot.settle()
     for _ in range(3):
@@ -235,10 +238,11 @@ async def test_held_messages_go_out_as_soon_as_slack_says_the_room_works_again(
         room.is_archived = True
     else:
         room.members.remove("UBOT")
-    await bot.slack.command("severity sev3", channel=room.id)
-    await bot.slack.command("update Failing over to the second provider", channel=room.id)
-    await bot.slack.command("ack", channel=room.id)
-    await bot.settle()
+    # One at a time: commands sent together are stored in whichever order their work gets to
+    # the incident, and the order checked below is the order they were stored in.
+    for command in ("severity sev3", "update Failing over to the second provider", "ack"):
+        await bot.slack.command(command, channel=room.id)
+        await bot.settle()
     await tick(bot)
     assert "pending" in await outbox_states(bot)
     [pinned] = bot.fake.pins(room.id)
@@ -386,12 +390,25 @@ async def test_messages_queued_during_a_delivery_go_out_without_waiting_for_a_ti
     await bot.slack.command("ack", channel=room, user=BOB)
     await bot.settle()
     said = texts(bot.fake, room)
-    order = [
-        [i for i, t in enumerate(said) if words in t]
-        for words in ("First finding", "Second finding", "acknowledged Incident")
-    ]
-    assert all(len(found) == 1 for found in order), said
-    assert order == sorted(order)
+    async with bot.warroom.db.session() as session:
+        rows = await session.exec(
+            select(OutboxMessage.text)
+            .where(OutboxMessage.destination == "channel")
+            .order_by(col(OutboxMessage.id))
+        )
+        queued = list(rows.all())
+    found = ("First finding", "Second finding", "acknowledged Incident")
+
+    def in_order(messages: list[str]) -> list[str]:
+        """The three changes, in the order `messages` has them (each exactly once)."""
+        where = {words: [i for i, t in enumerate(messages) if words in t] for words in found}
+        assert all(len(at) == 1 for at in where.values()), messages
+        return sorted(found, key=lambda words: where[words][0])
+
+    # Posted in the order they were stored (the two sent together are stored in whichever
+    # order their work got to the incident), the first one first.
+    assert in_order(said) == in_order(queued)
+    assert in_order(said)[0] == "First finding"
     assert set(await outbox_states(bot)) == {"sent"}
 
 
@@ -426,7 +443,7 @@ async def test_a_restarted_replica_takes_back_its_own_work_at_once(
         # claimed under its name, with a lease that has not lapsed.
         async with bot.warroom.db.session() as session:
             enqueue(session, 1, clock.now(), [Outgoing("channel", simple("Left in flight"))])
-        assert await bot.warroom.bot.outbox._claim(1)
+        assert (await bot.warroom.bot.outbox._claim(1)).rows
         clock.set(start + timedelta(minutes=5))
         assert [r.key for r in await bot.warroom.engine._claim(1)] == ["ladder:1"]
     async for bot in start_bot(settings, fake, clock):  # restarted: same host, same folder

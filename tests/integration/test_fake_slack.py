@@ -544,6 +544,106 @@ async def test_calls_record_when_they_took_effect(
     assert [m.text for m in fake_slack.messages(cid)] == ["seen after the delay"]
 
 
+async def test_a_hold_keeps_one_conversations_calls_waiting_while_the_others_go_on(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    held_room = fake_slack.add_channel("held", bot_member=True)
+    free_room = fake_slack.add_channel("free", bot_member=True)
+    with pytest.raises(ValueError):
+        fake_slack.hold("")
+    with pytest.raises(ValueError):
+        fake_slack.hold("chat.postMessage", channel="")
+    hold = fake_slack.hold("chat.postMessage", channel=held_room)
+    first = asyncio.create_task(client.chat_postMessage(channel=held_room, text="first"))
+    second = asyncio.create_task(client.chat_postMessage(channel=held_room, text="second"))
+    for _ in range(500):  # both calls reach the fake (no timing: a bound on the polling)
+        if hold.waiting == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert hold.waiting == 2
+    assert fake_slack.faults.describe()["holds"] == [
+        {"method": "chat.postMessage", "channel": held_room, "waiting": 2, "most": 2, "held": 2}
+    ]
+    # Another conversation, and another method on the held one, are not held.
+    await client.chat_postMessage(channel=free_room, text="meanwhile")
+    await client.conversations_setTopic(channel=held_room, topic="still settable")
+    assert [m.text for m in fake_slack.messages(free_room)] == ["meanwhile"]
+    assert fake_slack.messages(held_room) == [] and not first.done() and not second.done()
+    hold.release()
+    await asyncio.gather(first, second)
+    assert [m.text for m in fake_slack.messages(held_room)] == ["first", "second"]
+    assert hold.waiting == 0 and hold.most == 2 and hold.held == 2
+    assert fake_slack.faults.describe()["holds"] == []
+    await client.chat_postMessage(channel=held_room, text="after")  # released: not held
+    # reset_faults lets held calls go on too, so nothing is left hanging.
+    fake_slack.hold("*")
+    late = asyncio.create_task(client.chat_postMessage(channel=held_room, text="late"))
+    for _ in range(500):
+        if fake_slack.faults.describe()["holds"][0]["waiting"]:
+            break
+        await asyncio.sleep(0.01)
+    fake_slack.reset_faults()
+    assert (await late)["ok"]
+
+
+async def test_a_fault_scripted_for_one_conversation_spares_the_others(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    troubled = fake_slack.add_channel("troubled", bot_member=True)
+    fine = fake_slack.add_channel("fine", bot_member=True)
+    with pytest.raises(ValueError):
+        fake_slack.fail("chat.postMessage", "internal_error", channel="")
+    fake_slack.fail("chat.postMessage", "internal_error", times=1, channel=troubled)
+    await client.chat_postMessage(channel=fine, text="spared")
+    await expect_error(client.chat_postMessage(channel=troubled, text="x"), "internal_error")
+    await client.chat_postMessage(channel=troubled, text="x")  # the fault is used up
+    fake_slack.fail_http("chat.postMessage", status=503, times=1, channel=fine)
+    await client.chat_postMessage(channel=troubled, text="again")
+    error = await expect_error(
+        client.chat_postMessage(channel=fine, text="y"), "service_unavailable"
+    )
+    assert error.response.status_code == 503
+    assert [m.text for m in fake_slack.messages(troubled)] == ["x", "again"]
+    assert [m.text for m in fake_slack.messages(fine)] == ["spared"]
+
+
+async def test_holds_and_conversation_faults_through_the_control_surface(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    room = fake_slack.add_channel("ops", bot_member=True)
+    base = fake_slack.base_url
+    async with aiohttp.ClientSession() as session:
+        config = {
+            "fail": {"method": "chat.postMessage", "error": "fatal_error", "channel": room},
+            "hold": {"method": "conversations.setTopic", "channel": room},
+        }
+        async with session.post(f"{base}/_fake/faults", json=config) as response:
+            faults = (await response.json())["faults"]
+        assert faults["scripted"]["chat.postMessage"][0]["channel"] == room
+        assert faults["holds"] == [
+            {
+                "method": "conversations.setTopic",
+                "channel": room,
+                "waiting": 0,
+                "most": 0,
+                "held": 0,
+            }
+        ]
+        await expect_error(client.chat_postMessage(channel=room, text="x"), "fatal_error")
+        topic = asyncio.create_task(client.conversations_setTopic(channel=room, topic="t"))
+        for _ in range(500):
+            if fake_slack.faults.describe()["holds"][0]["waiting"]:
+                break
+            await asyncio.sleep(0.01)
+        assert not topic.done()
+        release = {"release": {"method": "conversations.setTopic"}}
+        async with session.post(f"{base}/_fake/faults", json=release) as response:
+            assert (await response.json())["faults"]["holds"] == []
+        assert (await topic)["ok"]
+        async with session.post(f"{base}/_fake/faults", json={"hold": {}}) as response:
+            assert response.status == 400
+
+
 async def outcomes(fake: FakeSlack, count: int) -> list[str]:
     """Run auth.test `count` times and describe what each call met."""
     client = AsyncWebClient(token=TOKEN, base_url=fake.api_url, retry_handlers=[])

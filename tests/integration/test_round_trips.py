@@ -54,16 +54,16 @@ READS = frozenset(
 # SQLite sends one each.
 CEILINGS: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "sqlite": {
-        "declare": {"change": (9, 4), "total": (45, 28)},
-        "update": {"change": (14, 5), "total": (29, 15)},
-        "ack": {"change": (19, 9), "total": (28, 15)},
-        "role": {"change": (16, 6), "total": (25, 12)},
+        "declare": {"change": (9, 4), "total": (45, 27)},
+        "update": {"change": (14, 4), "total": (29, 14)},
+        "ack": {"change": (19, 8), "total": (28, 14)},
+        "role": {"change": (16, 5), "total": (25, 11)},
     },
     "postgresql": {
-        "declare": {"change": (10, 4), "total": (42, 28)},
-        "update": {"change": (13, 5), "total": (28, 15)},
-        "ack": {"change": (18, 9), "total": (27, 15)},
-        "role": {"change": (15, 6), "total": (24, 12)},
+        "declare": {"change": (10, 4), "total": (42, 27)},
+        "update": {"change": (13, 4), "total": (28, 14)},
+        "ack": {"change": (18, 8), "total": (27, 14)},
+        "role": {"change": (15, 5), "total": (24, 11)},
     },
 }
 PHASES = ("change", "delivery", "total")

@@ -144,29 +144,3 @@ async def test_a_cancelled_waiter_does_not_keep_the_turn() -> None:
     async with asyncio.timeout(1):
         async with turns.turn(1):
             pass
-
-
-async def test_work_with_the_same_order_key_runs_one_after_the_other() -> None:
-    inflight = InFlight(limit=4)
-    first_may_end = asyncio.Event()
-    order: list[str] = []
-
-    async def update() -> None:
-        order.append("update starts")
-        await first_may_end.wait()
-        order.append("update ends")
-
-    async def ack() -> None:
-        order.append("ack")
-
-    async def elsewhere() -> None:
-        order.append("elsewhere")
-
-    inflight.later(update, in_order="C1")
-    inflight.later(ack, in_order="C1")
-    inflight.later(elsewhere, in_order="C2")
-    await asyncio.sleep(0.01)
-    assert order == ["update starts", "elsewhere"]
-    first_may_end.set()
-    assert await inflight.wait_idle(5)
-    assert order == ["update starts", "elsewhere", "update ends", "ack"]

@@ -427,13 +427,8 @@ async def handle(bot: Bot, ack: AsyncAck, body: dict[str, Any]) -> None:
             log.exception("inbox request %s carried out but not forgotten", recorded)
 
     # Only the bare form of an entry opens a form (`update` without text, `declare` alone).
-    entry = TABLE[command.name]
-    form = entry.opens_form and not command.text and command.severity is None
-    # An incident's commands are carried out in the order they came (declares need no order).
-    order = None
-    if entry.needs_incident:
-        order = f"incident:{command.incident}" if command.incident else body.get("channel_id")
-    bot.inflight.later(carry_out, opens_form=form, in_order=order)
+    form = TABLE[command.name].opens_form and not command.text and command.severity is None
+    bot.inflight.later(carry_out, opens_form=form)
 
 
 NOT_STORED = gate.NOT_STORED

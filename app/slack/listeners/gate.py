@@ -334,11 +334,7 @@ async def _record_then_ack(
         return
     await ack()
     if recorded is not None:
-        # Clicks in one channel are carried out in the order they came, like its commands.
-        channel = (body.get("channel") or {}).get("id")
-        bot.inflight.later(
-            lambda: _finish(bot, recorded, carry_out, body), opens_form, in_order=channel
-        )
+        bot.inflight.later(lambda: _finish(bot, recorded, carry_out, body), opens_form)
 
 
 def on_button(

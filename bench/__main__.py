@@ -25,7 +25,7 @@ BENCHMARKS = (
     ("visible", "bench.visible"),
     ("alert storm", "bench.alert_storm"),
 )
-TIMEOUT = 240
+TIMEOUT = 420
 # Benchmarks that repeat their measurement get longer (row 4: five runs of a storm).
 TIMEOUTS = {"bench.sustained": 450}
 

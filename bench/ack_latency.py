@@ -419,8 +419,9 @@ def summarize(samples: list[Sample], kind: str, mode: str, label: str) -> Row:
     why = ""
     if not ok:
         why = (
-            f"p99 ratio {ratio:.2f}: the bot's post-ack work (database writes, Slack calls, "
-            "rendering) runs on the same event loop as the next acknowledgments and delays them"
+            f"p99 ratio {ratio:.2f}: before answering, the bot commits the request to its inbox "
+            "(a bare app stores nothing), and the work of earlier requests shares the process's "
+            "CPU and database"
             if ratio > RATIO_TARGET
             else f"slowest acknowledgment {ms(worst)} or {len(failed)} failed answers"
         )

@@ -631,12 +631,16 @@ async def test_start_up_waits_for_a_database_that_comes_up_late(
         )
         bot = Server(env, tmp_path)
         await bot.start()
+        waiting = f"waiting for the database at 127.0.0.1:{port} (attempt 2"
         try:
-            await asyncio.sleep(3)
+            # The database comes up only once the bot has tried twice and kept waiting.
+            deadline = asyncio.get_running_loop().time() + 30
+            while waiting not in bot.log():
+                assert asyncio.get_running_loop().time() < deadline, bot.log()
+                await asyncio.sleep(0.1)
             assert bot.proc and bot.proc.returncode is None, bot.log()
             async with proxy(port, (target.host or "127.0.0.1", target.port or 5432)):
                 await bot.healthy(timeout=30)
-                assert f"waiting for the database at 127.0.0.1:{port} (attempt 2" in bot.log()
                 assert await bot.stop() == 0
         finally:
             await bot.stop()

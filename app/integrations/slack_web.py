@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import RetryState
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler, RetryState
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -61,8 +61,8 @@ async def _before_next_attempt() -> None:
         await again()
 
 
-class _ServerErrorRetries(AsyncServerErrorRetryHandler):
-    """slack_sdk's retry of 5xx answers; each new attempt takes its own token first."""
+class _EachAttemptPaced(AsyncRetryHandler):
+    """A slack_sdk retry handler whose every new attempt takes its own token first."""
 
     async def prepare_for_next_attempt_async(
         self,
@@ -78,21 +78,12 @@ class _ServerErrorRetries(AsyncServerErrorRetryHandler):
         await _before_next_attempt()
 
 
-class _ConnectionErrorRetries(AsyncConnectionErrorRetryHandler):
-    """slack_sdk's retry of dropped connections; each new attempt takes its own token first."""
+class _ServerErrorRetries(_EachAttemptPaced, AsyncServerErrorRetryHandler):
+    """slack_sdk's retry of 5xx answers, paced."""
 
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        await super().prepare_for_next_attempt_async(
-            state=state, request=request, response=response, error=error
-        )
-        await _before_next_attempt()
+
+class _ConnectionErrorRetries(_EachAttemptPaced, AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of dropped connections, paced."""
 
 
 def make_client(token: str | None, base_url: str, timeout: int = 10) -> AsyncWebClient:

@@ -182,18 +182,9 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
             abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW
         ):
             return _refused(request, 401, "request timestamp missing or stale")
-        declared = request.content_length
-        if declared is not None and declared > limits.max_body_bytes:
-            return _refused(request, 413, f"body of {declared} bytes declared")
-        try:
-            async with asyncio.timeout(limits.body_timeout):
-                raw = await request.read()
-        except TimeoutError:
-            return _refused(request, 408, "body not received in time")
-        except web.HTTPRequestEntityTooLarge:
-            return _refused(request, 413, "body too large")
-        except ConnectionError:  # the caller went away; nothing to answer, nothing to report
-            return web.Response(status=400)
+        raw = await read_body(request, limits, _refused)
+        if isinstance(raw, web.Response):
+            return raw
         if not hmac.compare_digest(signature, _signature(secret, timestamp, raw)):
             return _refused(request, 401, "wrong signature")
         try:
@@ -225,6 +216,27 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/alerts/{source}", AlertIntake(runtime).receive)
     return app
+
+
+Refuse = Callable[[web.Request, int, str], web.Response]
+
+
+async def read_body(
+    request: web.Request, limits: HttpLimits, refuse: Refuse
+) -> bytes | web.Response:
+    """The request's body within the size and time limits, or the refusal to answer with."""
+    declared = request.content_length
+    if declared is not None and declared > limits.max_body_bytes:
+        return refuse(request, 413, f"body of {declared} bytes is over the limit")
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            return await request.read()
+    except TimeoutError:
+        return refuse(request, 408, "body not received in time")
+    except web.HTTPRequestEntityTooLarge:
+        return refuse(request, 413, "body over the limit")
+    except ConnectionError:  # the caller went away; nothing to answer, nothing to report
+        return web.Response(status=400)
 
 
 def _said_no(request: web.Request, status: int, reason: str) -> web.Response:
@@ -283,18 +295,9 @@ class AlertIntake:
         uses_hmac = bool(source.hmac_env and request.headers.get(source.signature_header))
         if not uses_hmac and not self._authorised(source, request, None):
             return _said_no(request, 401, "missing or wrong Bearer token")
-        declared = request.content_length
-        if declared is not None and declared > limits.max_body_bytes:
-            return _said_no(request, 413, f"body of {declared} bytes is over the limit")
-        try:
-            async with asyncio.timeout(limits.body_timeout):
-                raw = await request.read()
-        except TimeoutError:
-            return _said_no(request, 408, "body not received in time")
-        except web.HTTPRequestEntityTooLarge:
-            return _said_no(request, 413, "body over the limit")
-        except ConnectionError:
-            return web.Response(status=400)
+        raw = await read_body(request, limits, _said_no)
+        if isinstance(raw, web.Response):
+            return raw
         if uses_hmac and not self._authorised(source, request, raw):
             return _said_no(request, 401, "wrong signature")
         try:

@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
 from app.config import ConfigError, Settings
+from app.integrations.pagers import Pagers
 from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.render import Renderer
 from app.scheduler.effects import Effects
@@ -104,6 +105,8 @@ class Runtime:
         await self.engine.stop()
         await self.bot.inflight.wait_idle(grace)
         await self.bot.services.db.dispose()
+        if isinstance(self.bot.services.pagers, Pagers):
+            await self.bot.services.pagers.close()
         if self.replica is not None:
             self.replica.release()
 
@@ -152,6 +155,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         access=Access(gateway, settings.policy.admins, settings.policy.permissions.restricted),
         auth=auth,
         replica=replica.name,
+        pagers=(
+            Pagers(settings.policy.paging, settings.pager_secrets)
+            if settings.policy.paging.targets
+            else None
+        ),
     )
     identity: dict[str, str] = {}
 
@@ -192,7 +200,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     engine = Engine(
         services,
         escalations,
-        Effects(services, rooms),
+        Effects(services, rooms, escalations.paging),
         recovery=Recovery(services, rooms, escalations),
         outbox=outbox,
     )

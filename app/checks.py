@@ -13,17 +13,26 @@ from sqlmodel import col, select
 from app.config import Settings
 from app.domain.alerts import route_problems
 from app.domain.lifecycle import Status
+from app.domain.paging import PagerDutyTarget
 from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
+from app.integrations.pagers import Pagers
 from app.integrations.slack_web import SlackGateway, make_client
 from app.messages.mrkdwn import Mrkdwn
 from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
-from app.services.ports import SlackError
+from app.services.ports import PagerError, SlackError
 from app.store.db import Database
-from app.store.models import OutboxMessage
+from app.store.models import OutboxMessage, PagerCall
 from app.store.startup import DatabaseProblem, require_schema
 
+PAGERDUTY_KEY_LENGTH = 32
+SECRET_HINTS = {
+    "pagerduty": "PagerDuty: Services -> the service -> Integrations -> Events API V2 -> "
+    "Integration Key",
+    "opsgenie": "Opsgenie: Settings -> Integrations -> an API integration -> API Key",
+    "webhook": "the secret the receiving end checks signatures with",
+}
 SERVE_MIGRATES = "`warroom serve` also migrates the database when it starts"
 TOKEN_FIXES = {
     "SLACK_BOT_TOKEN": (
@@ -36,7 +45,7 @@ TOKEN_FIXES = {
 }
 
 
-async def run_checks(settings: Settings) -> int:
+async def run_checks(settings: Settings, live: bool = False) -> int:
     problems = 0
 
     def ok(text: str) -> None:
@@ -51,6 +60,10 @@ async def run_checks(settings: Settings) -> int:
     ok(f"policy: {settings.config_path or 'built-in defaults (the seed process)'}")
     for text, fix in alert_problems(settings):
         bad(text, fix)
+    for text, fix in pager_problems(settings):
+        bad(text, fix)
+    for text in pager_notes(settings):
+        ok(text)
     rendered, failures = render_templates(settings.policy)
     for text, fix in failures:
         bad(text, fix)
@@ -69,8 +82,16 @@ async def run_checks(settings: Settings) -> int:
         db = Database(settings.database_url)
         try:
             queued = await _queued_messages(db)
+            for text, fix in await refused_pages(db):
+                bad(text, fix)
         finally:
             await db.dispose()
+    if live:
+        for good, text, fix in await test_pagers(settings):
+            if good:
+                ok(text)
+            else:
+                bad(text, fix)
     if not settings.bot_token:
         bad("SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token into .env")
         return 1
@@ -153,6 +174,111 @@ def alert_problems(settings: Settings) -> list[tuple[str, str]]:
     for text in route_problems(alerts):
         problems.append((f"[[alerts.routes]]: {text}", "reorder the routes or remove it"))
     return problems
+
+
+def pager_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Pager targets whose secret is missing or cannot be right."""
+    problems: list[tuple[str, str]] = []
+    for name, target in settings.policy.paging.targets.items():
+        secret = settings.pager_secrets.get(target.secret_env, "")
+        if not secret:
+            problems.append(
+                (
+                    f"pager target {name!r}: {target.secret_env} is not set, so its pages "
+                    "cannot go out",
+                    f"set {target.secret_env} ({SECRET_HINTS[target.provider]})",
+                )
+            )
+        elif isinstance(target, PagerDutyTarget) and len(secret) != PAGERDUTY_KEY_LENGTH:
+            problems.append(
+                (
+                    f"pager target {name!r}: {target.secret_env} holds {len(secret)} "
+                    f"characters; a PagerDuty integration key has {PAGERDUTY_KEY_LENGTH}",
+                    f"copy the Integration Key again ({SECRET_HINTS['pagerduty']})",
+                )
+            )
+    return problems
+
+
+def pager_notes(settings: Settings) -> list[str]:
+    paging = settings.policy.paging
+    if not paging.targets:
+        return []
+    names = ", ".join(f"{n} ({paging.provider_name(n)})" for n in paging.targets)
+    notes = [f"pager targets: {names}"]
+    uses_pagerduty = any(t.provider == "pagerduty" for t in paging.targets.values())
+    if uses_pagerduty and not settings.pager_secrets.get(paging.pagerduty_webhook_secret_env):
+        notes.append(
+            f"{paging.pagerduty_webhook_secret_env} is not set: acknowledgments made in "
+            "PagerDuty are not heard (optional; see docs/paging.md)"
+        )
+    return notes
+
+
+async def refused_pages(db: Database) -> list[tuple[str, str]]:
+    """Pages a provider refused (a key it does not take, a call it calls invalid) in the last
+    day: each is a page that did not reach anyone."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    try:
+        async with db.session() as session:
+            result = await session.exec(
+                select(PagerCall)
+                .where(col(PagerCall.created_at) >= since)
+                .where(
+                    (col(PagerCall.state) == "failed")
+                    | ((col(PagerCall.state) == "pending") & col(PagerCall.told))
+                )
+                .order_by(col(PagerCall.id))
+            )
+            rows = list(result.all())
+    except Exception:
+        return []
+    seen: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        what = "refused" if row.state == "failed" else "not taken yet"
+        seen.setdefault(
+            row.target,
+            (
+                f"pager target {row.target!r}: a page ({row.action}, incident "
+                f"#{row.incident_id}) was {what}: {row.outcome}",
+                "fix the target's key or settings; `/incident escalations` shows each page",
+            ),
+        )
+    return list(seen.values())
+
+
+async def test_pagers(settings: Settings) -> list[tuple[bool, str, str]]:
+    """`--live`: a test call to each target that has one; the others are named."""
+    paging = settings.policy.paging
+    if not paging.targets:
+        return []
+    pagers = Pagers(paging, settings.pager_secrets)
+    results: list[tuple[bool, str, str]] = []
+    try:
+        for name in paging.targets:
+            if not pagers.configured(name):
+                continue  # already reported
+            if not pagers.supports_test(name):
+                results.append(
+                    (
+                        True,
+                        f"pager target {name!r}: no test event sent ("
+                        f"{paging.provider_name(name)} has none that pages nobody)",
+                        "",
+                    )
+                )
+                continue
+            try:
+                said = await pagers.test(name)
+            except PagerError as exc:
+                results.append(
+                    (False, f"pager target {name!r}: test call failed: {exc.detail}", "check it")
+                )
+            else:
+                results.append((True, f"pager target {name!r}: test call {said}", ""))
+    finally:
+        await pagers.close()
+    return results
 
 
 def triage_channels(policy: Policy) -> list[str]:

@@ -55,7 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
-    sub.add_parser("check", help="check the configuration and the Slack connection")
+    check = sub.add_parser("check", help="check the configuration and the Slack connection")
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="also send a test call to each pager target that has one (webhooks)",
+    )
     stats = sub.add_parser("stats", help="response metrics by severity")
     stats.add_argument(
         "--days", type=int, default=30, help="incidents declared in the last N days (default 30)"
@@ -94,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             from app.checks import run_checks
 
-            return asyncio.run(run_checks(settings))
+            return asyncio.run(run_checks(settings, live=args.live))
         if args.command == "stats":
             if args.days < 1:
                 print("--days must be at least 1.", file=sys.stderr)

@@ -85,6 +85,17 @@ class Settings:
     # The secrets alert sources present, by the environment variable `[alerts.sources]` names
     # (`token_env`, `hmac_env`); never shown.
     alert_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # The secrets of the pager targets and of PagerDuty's webhook, by the environment variable
+    # `[paging]` names; never shown.
+    pager_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def webhooks_wanted(self) -> bool:
+        """Whether anything may call Warroom's webhooks (alert sources, PagerDuty)."""
+        paging = self.policy.paging
+        return bool(self.policy.alerts.sources) or bool(
+            self.pager_secrets.get(paging.pagerduty_webhook_secret_env)
+        )
 
     @property
     def announce(self) -> str:
@@ -244,6 +255,11 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         concurrent_work=_concurrent_work(env),
         slack_pacing=_pacing(env),
         alert_secrets=alert_secrets(policy, env),
+        pager_secrets={
+            name: env[name].strip()
+            for name in policy.paging.secret_names()
+            if env.get(name, "").strip()
+        },
     )
 
 

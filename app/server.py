@@ -24,6 +24,7 @@ from app.bootstrap import Runtime, identify
 from app.config import HttpLimits
 from app.domain.alerts import AlertSource, PayloadError
 from app.integrations.alerts import PARSERS
+from app.integrations.pagers import pagerduty_webhook
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
 from app.store.startup import check_sqlite_file, database_errors, wait_for_database
@@ -215,6 +216,7 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     app.router.add_post(path, slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/alerts/{source}", AlertIntake(runtime).receive)
+    app.router.add_post("/webhooks/pagerduty", PagerDutyWebhook(runtime).receive)
     return app
 
 
@@ -339,6 +341,53 @@ class AlertIntake:
             await work(group_id)
         except Exception:
             log.exception("alert group %d: follow-up failed; the sweep tries again", group_id)
+
+
+class PagerDutyWebhook:
+    """`POST /webhooks/pagerduty`: PagerDuty telling what people did with a page.
+
+    Closed (401) when no secret is configured; a missing or wrong signature is 401 and nothing
+    changes; a body that is not a v3 webhook is 400; an event about a page Warroom did not send
+    is answered 200 and ignored (PagerDuty sends a subscription every event of its services).
+    The change is committed before the 200; a failure answers 503, so PagerDuty retries.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def receive(self, request: web.Request) -> web.Response:
+        runtime = self.runtime
+        paging = runtime.settings.policy.paging
+        configured = runtime.settings.pager_secrets.get(paging.pagerduty_webhook_secret_env, "")
+        secrets = [s.strip() for s in configured.split(",") if s.strip()]
+        if not secrets:
+            return _said_no(
+                request, 401, f"{paging.pagerduty_webhook_secret_env} is not set: webhooks closed"
+            )
+        header = request.headers.get(pagerduty_webhook.SIGNATURE_HEADER, "")
+        if not header:
+            return _said_no(request, 401, "missing X-PagerDuty-Signature")
+        raw = await read_body(request, runtime.settings.http, _said_no)
+        if isinstance(raw, web.Response):
+            return raw
+        if not pagerduty_webhook.signature_valid(secrets, raw, header):
+            return _said_no(request, 401, "wrong signature")
+        try:
+            event = pagerduty_webhook.parse(json.loads(raw))
+        except (ValueError, RecursionError) as exc:
+            return _said_no(request, 400, f"not a PagerDuty v3 webhook: {exc}"[:200])
+        state = event.state
+        if state is None or not event.incident_key:
+            return web.json_response({"ok": True, "done": f"ignored: {event.event_type}"[:100]})
+        try:
+            done = await runtime.bot.flows.pager_event(
+                "PagerDuty", event.id, event.incident_key, state, event.who
+            )
+        except Exception as exc:  # PagerDuty retries on 5xx: nothing is lost
+            log.warning("PagerDuty webhook not handled: %s", f"{type(exc).__name__}"[:100])
+            return web.json_response({"ok": False, "error": "not stored; retry"}, status=503)
+        log.info("PagerDuty webhook %s (%s): %s", event.id, event.event_type, done)
+        return web.json_response({"ok": True, "done": done})
 
 
 async def prepare(runtime: Runtime) -> None:
@@ -587,9 +636,9 @@ async def serve_socket(runtime: Runtime, host: str = "", port: int = 0) -> None:
 
     await prepare(runtime)
     listener = None
-    if runtime.settings.policy.alerts.sources and host:
+    if runtime.settings.webhooks_wanted and host:
         listener = await listen(runtime, host, port)
-        log.info("alert webhooks on http://%s:%d/alerts/<source>", host, listener.port)
+        log.info("webhooks (alerts, pagers) on http://%s:%d", host, listener.port)
     handler = AsyncSocketModeHandler(runtime.app, runtime.settings.app_token)
     await handler.connect_async()
     await start_engine(runtime)

@@ -93,7 +93,8 @@ def plan_declared(policy: Policy, times: IncidentTimes) -> list[PlannedStep]:
     # A business-hours severity declared at night starts its clock when business opens.
     start = _when(policy, level, times.declared_at)
     audience = policy.severity(level).notify
-    if policy.audience(level):  # nobody to page when the directory names no one
+    # Nobody to page when the directory names no one (neither people nor pagers).
+    if policy.audience(level) or policy.directory.pagers(list(audience)):
         steps.append(
             PlannedStep(
                 key=f"page:sev{level}",
@@ -218,3 +219,26 @@ def retry_delay(attempts: int) -> timedelta:
 def gives_up(attempts: int) -> bool:
     """Whether a step that failed `attempts` times in a row stops being retried."""
     return attempts >= MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class PagerStep:
+    """When a severity's plan pages pager targets: at declaration (`after_minutes` None) or
+    at a ladder step, unless `cancel_on` happened first."""
+
+    after_minutes: int | None
+    cancel_on: str
+    targets: list[str]
+
+
+def pager_plan(policy: Policy, level: int) -> list[PagerStep]:
+    """Who the severity's plan pages on their pagers, and when (for the commander's brief)."""
+    steps: list[PagerStep] = []
+    first = policy.directory.pagers(list(policy.severity(level).notify))
+    if first:
+        steps.append(PagerStep(None, "resolved", first))
+    for rung in policy.ladder(level):
+        pagers = policy.directory.pagers(list(rung.targets))
+        if pagers:
+            steps.append(PagerStep(rung.after_minutes, rung.cancel_on, pagers))
+    return steps

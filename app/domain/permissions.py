@@ -22,9 +22,10 @@ Action = Literal[
     "note",
     "action",
     "postmortem",
+    "page",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
-DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close")
+DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close", "page")
 
 VERBS = {
     "severity": "change its severity",
@@ -39,6 +40,7 @@ VERBS = {
     "note": "add notes to its timeline",
     "action": "add its action items",
     "postmortem": "share its postmortem",
+    "page": "page people's pagers for it",
 }
 
 

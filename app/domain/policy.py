@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from app.domain.alerts import AlertsPolicy
+from app.domain.paging import PagingPolicy, pager_name
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.roles import Role
 
@@ -187,28 +188,48 @@ class RolePolicy(_Strict):
 
 
 SlackIds = list[Annotated[str, Field(pattern=SLACK_ID.pattern)]]
+# A directory entry: a Slack user or user group, or a pager target (`pager:<name>`).
+Entries = list[
+    Annotated[str, Field(pattern=f"{SLACK_ID.pattern}|^pager:[a-z0-9][a-z0-9_-]{{0,62}}$")]
+]
 
 
 class Directory(_Strict):
-    """Who holds each function: Slack user IDs (U…/W…) or user-group IDs (S…)."""
+    """Who holds each function: Slack user IDs (U…/W…), user-group IDs (S…), and pager
+    targets (`pager:<name>`, a `[paging.targets]` key) paged wherever the function is."""
 
-    on_call: SlackIds = Field(default_factory=list)
-    on_call_backup: SlackIds = Field(default_factory=list)
-    tech_lead: SlackIds = Field(default_factory=list)
-    engineering_manager: SlackIds = Field(default_factory=list)
-    engineering_lead: SlackIds = Field(default_factory=list)
-    vp_engineering: SlackIds = Field(default_factory=list)
-    vp_ops: SlackIds = Field(default_factory=list)
-    ceo: SlackIds = Field(default_factory=list)
-    specialists: SlackIds = Field(default_factory=list)
+    on_call: Entries = Field(default_factory=list)
+    on_call_backup: Entries = Field(default_factory=list)
+    tech_lead: Entries = Field(default_factory=list)
+    engineering_manager: Entries = Field(default_factory=list)
+    engineering_lead: Entries = Field(default_factory=list)
+    vp_engineering: Entries = Field(default_factory=list)
+    vp_ops: Entries = Field(default_factory=list)
+    ceo: Entries = Field(default_factory=list)
+    specialists: Entries = Field(default_factory=list)
 
-    def members(self, functions: list[str]) -> list[str]:
-        """IDs for the given functions, in order, without repeats."""
+    def _entries(self, functions: list[str]) -> list[str]:
         seen: dict[str, None] = {}
         for function in functions:
-            for slack_id in getattr(self, function):
-                seen.setdefault(slack_id, None)
+            for entry in getattr(self, function):
+                seen.setdefault(entry, None)
         return list(seen)
+
+    def members(self, functions: list[str]) -> list[str]:
+        """Slack IDs for the given functions, in order, without repeats (no pager targets)."""
+        return [e for e in self._entries(functions) if pager_name(e) is None]
+
+    def pagers(self, functions: list[str]) -> list[str]:
+        """The pager targets the given functions name, in order, without repeats."""
+        return [name for e in self._entries(functions) if (name := pager_name(e)) is not None]
+
+    def all_pagers(self) -> dict[str, list[str]]:
+        """Each pager target named in the directory, with the functions naming it."""
+        named: dict[str, list[str]] = {}
+        for function in FUNCTIONS:
+            for name in self.pagers([function]):
+                named.setdefault(name, []).append(function)
+        return named
 
 
 class Links(_Strict):
@@ -402,6 +423,8 @@ class Policy(_Strict):
     drills: Drills = Field(default_factory=Drills)
     # Monitoring alerts: their sources, routes and triage channel (docs/alerts.md).
     alerts: AlertsPolicy = Field(default_factory=AlertsPolicy)
+    # Pager targets: PagerDuty, Opsgenie, signed webhooks (docs/paging.md).
+    paging: PagingPolicy = Field(default_factory=PagingPolicy)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
 
@@ -420,6 +443,12 @@ class Policy(_Strict):
                 raise ValueError(
                     f"severity {level} uses ladder {sev.ladder!r}, which escalation.ladders "
                     f"does not define (defined: {', '.join(self.escalation.ladders) or 'none'})"
+                )
+        for name, functions in self.directory.all_pagers().items():
+            if name not in self.paging.targets:
+                raise ValueError(
+                    f"directory.{functions[0]} names pager:{name}, which [paging.targets] does "
+                    f"not define (defined: {', '.join(self.paging.targets) or 'none'})"
                 )
         missing_roles = [r.value for r in Role if r not in self.roles]
         if missing_roles:

@@ -87,7 +87,7 @@ def cast_for(policy: Policy) -> Cast:
     groups: dict[str, Group] = {}
     for function in FUNCTIONS:
         label = LABELS[function]
-        for slack_id in getattr(policy.directory, function):
+        for slack_id in policy.directory.members([function]):
             if slack_id.startswith("S"):
                 group = groups.get(slack_id) or _group(slack_id, function, people)
                 groups[slack_id] = group

@@ -18,6 +18,7 @@ from app.messages.mrkdwn import Mrkdwn, escape, user
 from app.services.context import Services
 from app.services.escalations import describe_key
 from app.services.outbox import Outbox
+from app.services.paging import Paging
 from app.services.ports import SlackError
 from app.services.rooms import Rooms
 from app.store import repo
@@ -33,9 +34,10 @@ class NotYet(Exception):
 
 
 class Effects:
-    def __init__(self, services: Services, rooms: Rooms) -> None:
+    def __init__(self, services: Services, rooms: Rooms, paging: Paging) -> None:
         self.services = services
         self.rooms = rooms
+        self.paging = paging
 
     async def perform(self, row: EscalationRow, incident: Incident, mark_done: MarkDone) -> None:
         assert incident.id is not None
@@ -185,11 +187,35 @@ class Effects:
             raise NotYet("the war room has no channel yet")
         await self.services.slack.post(snap.channel_id, message)
 
+    def _pagers(self, row: EscalationRow, snap: Any) -> list[str]:
+        """The pager targets the step's functions name; none for a drill (its people are in
+        the room, and a drill never wakes anyone)."""
+        if snap.is_drill:
+            return []
+        return self.services.policy.directory.pagers(row.targets)
+
+    async def _page_pagers(
+        self, row: EscalationRow, snap: Any, reason: str, mark_done: MarkDone
+    ) -> list[str]:
+        """Ask for the step's pages first: they are stored at once and go out whatever Slack
+        does with the DMs and posts after them."""
+        pagers = self._pagers(row, snap)
+        if pagers and "pagers" not in row.done:
+            await self.paging.trigger(snap.id, pagers, reason=reason, source_key=f"step:{row.id}")
+            await mark_done(row, "pagers")
+        return pagers
+
+    def _pager_names(self, pagers: list[str]) -> str:
+        return ", ".join(self.paging.describe(p) for p in pagers)
+
     async def _page(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        pagers = await self._page_pagers(row, snap, f"Sev{snap.severity} declared", mark_done)
         ids = await self._targets(row, snap)
         await self._dm_each(row, snap, ids, self._ack_message("page_dm.md.j2", snap), mark_done)
         mentions = Mrkdwn(" ".join(user(i) for i in ids))
-        text = self.rooms.render("page_channel.md.j2", snap, mentions=mentions)
+        text = self.rooms.render(
+            "page_channel.md.j2", snap, mentions=mentions, pagers=self._pager_names(pagers)
+        )
         await self._once(
             row, snap, "channel", mark_done, lambda: self._post(snap, blocks.simple(text))
         )
@@ -202,8 +228,11 @@ class Effects:
 
     async def _escalate(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
         rung = self._rung(row, snap.severity)
-        ids = await self._targets(row, snap)
         say = rung.say if rung else "Escalating."
+        pagers = await self._page_pagers(
+            row, snap, f"escalation step {(row.step or 0) + 1}: {say}", mark_done
+        )
+        ids = await self._targets(row, snap)
         # A drill brings nobody new in: its people are in the room already.
         invite = (rung is None or rung.invite) and not snap.is_drill
         if invite and snap.channel_id:  # else on the retry (NotYet)
@@ -220,8 +249,15 @@ class Effects:
             say=say,
             number=(row.step or 0) + 1,
             mentions=Mrkdwn(" ".join(user(i) for i in ids)),
+            pagers=self._pager_names(pagers),
             unconfigured=(
-                "" if snap.is_drill else ", ".join(f for f in row.targets if not self._people([f]))
+                ""
+                if snap.is_drill
+                else ", ".join(
+                    f
+                    for f in row.targets
+                    if not self._people([f]) and not self.services.policy.directory.pagers([f])
+                )
             ),
             suggest=Mrkdwn(
                 " ".join(

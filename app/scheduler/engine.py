@@ -111,7 +111,15 @@ class Engine:
         rows = await self._claim(incident_id)
         for row in rows:
             await self._fire(row, report)
+        await self._page(incident_id)
         return report
+
+    async def _page(self, incident_id: int | None = None) -> None:
+        """Send the pager calls that are due (never raises: a tick must go on)."""
+        try:
+            await self.escalations.paging.deliver(incident_id)
+        except Exception:
+            log.exception("escalation tick: delivering pages failed")
 
     async def tick(self) -> TickReport:
         """Fire everything due now. Never raises: a tick failing must not stop the next one."""
@@ -122,6 +130,9 @@ class Engine:
                     await chore()
                 except Exception:
                     log.exception("escalation tick: %s failed", getattr(chore, "__name__", chore))
+            # Pagers first, and whatever Slack is doing: they are how people hear when Slack
+            # is the thing that is down.
+            await self._page()
             if not await self._token_works():
                 # Slack refuses the token: everything stays queued until a probe finds it works.
                 return report
@@ -152,6 +163,8 @@ class Engine:
                 # taken up again once the lease lapses; the tick itself carries on.
                 if isinstance(result, Exception):
                     log.error("escalation tick: a step failed: %r", result)
+            if rows:
+                await self._page()  # what the steps just fired asked for
             return report
 
     async def _token_works(self) -> bool:

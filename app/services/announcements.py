@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.domain.escalation import pager_plan
 from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
@@ -45,7 +46,23 @@ class Announcements:
         )
 
     def role_brief(self, i: IncidentSnapshot, role: Role) -> Message:
-        return blocks.simple(self.render("role_brief.md.j2", i, role=self.policy.role(role)))
+        # The commander hears who the plan pages on their pagers, and when (never in a drill).
+        pagers = []
+        if role is Role.COMMANDER and not i.is_drill:
+            paging = self.policy.paging
+            pagers = [
+                {
+                    "after": step.after_minutes,
+                    "unless": step.cancel_on,
+                    "targets": ", ".join(
+                        f"{paging.label(t)} ({paging.provider_name(t)})" for t in step.targets
+                    ),
+                }
+                for step in pager_plan(self.policy, i.severity)
+            ]
+        return blocks.simple(
+            self.render("role_brief.md.j2", i, role=self.policy.role(role), pagers=pagers)
+        )
 
     def briefs(self, i: IncidentSnapshot) -> list[Outgoing]:
         """Every role holder's brief, once the war room exists (the brief links it). A holder
@@ -65,6 +82,10 @@ class Announcements:
             and i.time_to_acknowledge.total_seconds() <= max(target, 1) * 60
         )
         text = self.render("acknowledged.md.j2", i, by=by, within_target=within)
+        return self._both(blocks.simple(text))
+
+    def acknowledged_on_pager(self, i: IncidentSnapshot, who: str, where: str) -> list[Outgoing]:
+        text = self.render("acknowledged_on_pager.md.j2", i, who=who, where=where)
         return self._both(blocks.simple(text))
 
     def role_assigned(self, i: IncidentSnapshot, role: Role, user: str, by: str) -> list[Outgoing]:

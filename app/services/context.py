@@ -8,7 +8,7 @@ from app.domain.policy import Policy
 from app.messages.render import Renderer
 from app.services.access import Access
 from app.services.clock import Clock
-from app.services.ports import SlackPort
+from app.services.ports import PagerPort, SlackPort
 from app.services.slack_auth import SlackAuth
 from app.store.db import Database
 from app.store.leases import replica_name
@@ -28,3 +28,5 @@ class Services:
     replica: str = field(default_factory=replica_name)
     # Whether Slack accepts the bot token; the adapter keeps it, delivery and the engine read it.
     auth: SlackAuth = field(default_factory=SlackAuth)
+    # The pager providers (PagerDuty, Opsgenie, webhooks); None when none is configured.
+    pagers: PagerPort | None = None

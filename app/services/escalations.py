@@ -24,8 +24,10 @@ from app.domain.escalation import (
     plan_update_reminder,
 )
 from app.domain.lifecycle import Status
+from app.domain.paging import PageAction
 from app.services.context import Services
 from app.services.errors import ServiceError, no_incident
+from app.services.paging import Paging
 from app.store import repo
 from app.store.models import EscalationRow, Incident
 
@@ -57,6 +59,7 @@ def incident_times(incident: Incident) -> IncidentTimes:
 class Escalations:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.paging = Paging(services)
 
     async def _incident(self, session: AsyncSession, incident_id: int) -> Incident:
         incident = await repo.get(session, incident_id)
@@ -212,6 +215,8 @@ class Escalations:
 
     async def on_acknowledged(self, incident_id: int) -> None:
         await self.cancel(incident_id, "acknowledged", cancel_on={"acknowledged"})
+        # The pages go quiet too (targets with `acknowledge_with_incident`).
+        await self.paging.follow(incident_id, PageAction.ACKNOWLEDGE, "incident acknowledged")
 
     async def on_progress(self, incident_id: int) -> None:
         """An update or status change: cancel 'without progress' steps, restart the cadence."""
@@ -231,6 +236,7 @@ class Escalations:
     async def on_resolved(self, incident_id: int) -> None:
         # Follow-up work outlives the incident: action reminders stay planned.
         await self.cancel(incident_id, "resolved", keep={Kind.RETRO_REMINDER, Kind.ACTION_REMINDER})
+        await self.paging.follow(incident_id, PageAction.RESOLVE, "incident resolved")
         await self.plan_retro(incident_id)
 
     async def plan_retro(self, incident_id: int, last_sent: datetime | None = None) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app.domain.lifecycle import Status
+from app.domain.paging import incident_of
 from app.domain.roles import Role
 from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
@@ -25,7 +26,7 @@ from app.services.outbox import Outbox, Outgoing, enqueue
 from app.services.ports import Firing, Say, SlackError, urgent
 from app.services.rooms import Rooms
 from app.store import repo
-from app.store.models import Incident, TimelineEvent
+from app.store.models import Incident, ProcessedEvent, TimelineEvent
 
 
 class Flows:
@@ -42,6 +43,7 @@ class Flows:
         self.incidents = incidents
         self.rooms = rooms
         self.escalations = escalations
+        self.paging = escalations.paging
         self.outbox = outbox
         self.firing = firing
 
@@ -114,6 +116,7 @@ class Flows:
         change = await self.incidents.acknowledge(incident_id, user)
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
+        await self.paging.deliver(incident_id)  # the pages go quiet
         # Whoever acknowledges is a responder, wherever they pressed the button (the
         # announcement, a page or an escalation DM): bring them into the war room, private or
         # not. Only people shown the incident can acknowledge it: the command checks sight,
@@ -206,6 +209,7 @@ class Flows:
         await self.incidents.resolve(incident_id, req, by)
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
+        await self.paging.deliver(incident_id)  # resolve the pages
 
     async def retro_held(self, incident_id: int, by: str, say: Say, key: str | None = None) -> None:
         held = await self.escalations.retro_held(incident_id, by, key)
@@ -253,4 +257,85 @@ class Flows:
             {**row.model_dump(), "label": describe_key(row.key)}
             for row in await self.escalations.rows(incident_id)
         ]
-        return self.rooms.render("escalations_status.md.j2", snap, rows=rows)
+        pages = [
+            {
+                "target": self.paging.describe(call.target),
+                "action": call.action,
+                "state": call.state,
+                "at": call.sent_at or call.created_at,
+                "reason": call.reason,
+                "outcome": call.outcome,
+                "attempts": call.attempts,
+                "remote_state": call.remote_state,
+                "remote_by": call.remote_by,
+                "remote_at": call.remote_at,
+            }
+            for call in await self.paging.calls(incident_id)
+        ]
+        return self.rooms.render("escalations_status.md.j2", snap, rows=rows, pages=pages)
+
+    # --- pagers ---------------------------------------------------------------------------
+
+    async def page(
+        self, incident_id: int, target: str, by: str, message: str, key: str, say: Say
+    ) -> None:
+        """`/incident page <target> [message]`: page one target by hand, now."""
+        if not await self.paging.page_by_hand(incident_id, target, by, message, key):
+            return  # the same request again: it paged the first time
+        await self.deliver(incident_id, None)
+        report = await self.paging.deliver(incident_id)
+        name = self.paging.describe(target)
+        if report.failed:
+            await say(
+                f":hourglass: {escape(name)} did not take the page yet "
+                f"({escape(report.errors[0])}); Warroom keeps trying."
+            )
+        elif report.sent:
+            await say(f":pager: Paged {escape(name)}.")
+
+    async def pager_event(
+        self, provider: str, event_id: str, dedup: str, state: str, who: str
+    ) -> str:
+        """What a provider's webhook says someone did with a page: "acknowledged" (the
+        incident is acknowledged, as in Slack), "resolved", or anything else (said and put on
+        the timeline). Returns what was done, for the webhook's answer and the log."""
+        found = incident_of(self.services.policy.paging.dedup_prefix, dedup)
+        if found is None:
+            return "ignored: not a page Warroom sent"
+        incident_id, target = found
+        if not await self._first_delivery(f"{provider.lower()}:{event_id}"):
+            return "ignored: delivered before"
+        row = await self.paging.record_remote(incident_id, target, state, who)
+        if row is None:
+            return "ignored: Warroom never paged that target for that incident"
+        name = escape(self.paging.describe(target))
+        if state == "acknowledged":
+            change = await self.incidents.acknowledge_on_pager(incident_id, who, provider)
+            if change.changed:
+                await self.escalations.run_pending(incident_id)
+                await self.publish(incident_id, None)
+                await self.paging.deliver(incident_id)
+                return f"incident #{incident_id} acknowledged"
+            text = f":pager: {escape(who)} acknowledged the page to {name}."
+        elif state == "resolved":
+            text = (
+                f":pager: {escape(who)} resolved the page to {name} in {escape(provider)}. "
+                "The incident stays open until it is resolved here."
+            )
+        else:
+            text = (
+                f":pager: {escape(provider)}: the page to {name} was {escape(state)} "
+                f"by {escape(who)}."
+            )
+        event = repo.event(incident_id, self.services.clock.now(), "pager", text)
+        await self._queue(incident_id, [Outgoing("channel", blocks.simple(text))], event)
+        await self.deliver(incident_id, None)
+        return f"incident #{incident_id}: {state} recorded"
+
+    async def _first_delivery(self, key: str) -> bool:
+        try:
+            async with self.services.db.session() as session:
+                session.add(ProcessedEvent(event_id=key, received_at=self.services.clock.now()))
+        except IntegrityError:
+            return False
+        return True

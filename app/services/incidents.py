@@ -334,6 +334,31 @@ class Incidents:
             )
         return Change(await self.snapshot(incident_id))
 
+    async def acknowledge_on_pager(self, incident_id: int, who: str, where: str) -> Change:
+        """Someone acknowledged the incident's page on their pager (`where`: "PagerDuty"):
+        the same as an acknowledgment in Slack (the ladder's acknowledgment step is
+        cancelled), recorded with the name the provider gave. Unchanged when it is already
+        acknowledged or no longer open."""
+        now = self.services.clock.now()
+        said = f"Acknowledged in {where} by {who}"
+        async with self._change(incident_id) as (session, incident):
+            if not Status(incident.status).is_open or incident.acknowledged_at is not None:
+                session.add(repo.event(incident_id, now, "pager", said))
+                roles = await repo.current_roles(session, incident_id)
+                return Change(repo.snapshot(incident, roles), changed=False)
+            incident.acknowledged_at = now
+            # Not a Slack ID: shown as the (escaped) name wherever the acknowledger is.
+            incident.acknowledged_by = f"{who} (in {where})"[:200]
+            session.add(repo.event(incident_id, now, "acknowledged", said, where=where, who=who))
+            _intend(incident, "acknowledged", now)
+            await self._announce(
+                session,
+                incident,
+                now,
+                lambda snap: self.announcements.acknowledged_on_pager(snap, who, where),
+            )
+        return Change(await self.snapshot(incident_id))
+
     async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
         now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):

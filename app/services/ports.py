@@ -230,3 +230,49 @@ class Firing(Protocol):
     async def fire_due(self, incident_id: int) -> object: ...
 
     async def tick(self) -> object: ...
+
+
+class PagerErrorKind(StrEnum):
+    """What a pager provider's refusal means for the call that hit it."""
+
+    TRANSIENT = "transient"  # 429, 5xx, a timeout, a lost connection: retry with backoff
+    CREDENTIAL = "credential"  # the key is refused or missing: tell people, keep retrying slowly
+    INVALID = "invalid"  # the provider says the request itself is wrong: do not retry
+
+
+class PagerError(Exception):
+    """A call to a pager provider failed. `detail` is safe to show: it never holds a key."""
+
+    def __init__(self, kind: PagerErrorKind, detail: str, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PageCall:
+    """One call to make to a target's provider, with everything the provider is told."""
+
+    target: str
+    action: str  # app.domain.paging.PageAction
+    dedup_key: str
+    summary: str
+    severity: int
+    incident_id: int
+    message: str = ""
+    # The war room and the announcement, as (url, text).
+    links: tuple[tuple[str, str], ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
+
+
+class PagerPort(Protocol):
+    """What the use cases ask of the pager providers. Failures raise `PagerError`."""
+
+    def configured(self, target: str) -> bool:
+        """Whether the target's secret is set in this environment."""
+        ...
+
+    async def send(self, call: PageCall) -> str:
+        """Make the call; returns what the provider answered (kept as the call's outcome)."""
+        ...

@@ -346,3 +346,47 @@ class AlertRow(SQLModel, table=True):
     ends_at: datetime | None = _utc(nullable=True)
     received_at: datetime = _utc(nullable=False)
     resolved_at: datetime | None = _utc(nullable=True)
+
+
+class PagerCall(SQLModel, table=True):
+    """One call to a pager provider (trigger, acknowledge or resolve an incident's page at a
+    target), written in the same transaction as what asked for it, then delivered like the
+    outbox delivers Slack messages: claimed with a lease, in order per incident and target,
+    retried with backoff until the provider accepts it or refuses it for good.
+
+    The provider de-duplicates by `dedup_key`, so a call sent again after a crash between the
+    provider's answer and this row's bookkeeping is harmless."""
+
+    __tablename__ = "pager_calls"
+    __table_args__ = (
+        Index("ix_pager_calls_due", "state", "due_at"),
+        # What asked for a call (a ladder step's row and target, a command's request) asks once.
+        UniqueConstraint("source_key", name="uq_pager_calls_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    target: str
+    provider: str
+    action: str  # trigger, acknowledge, resolve
+    dedup_key: str = Field(index=True)
+    summary: str
+    # Why: "escalation step 1", "Sev1 declared", "paged by <@U…>" (shown in `escalations`).
+    reason: str = ""
+    requested_by: str | None = None
+    message: str = ""
+    source_key: str | None = None
+    state: str = "pending"  # pending, sending, sent, failed
+    attempts: int = 0
+    due_at: datetime = _utc(nullable=False)
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    outcome: str = ""
+    # A problem with this call (a refused key, a provider down for long) was told in Slack.
+    told: bool = False
+    sent_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc(nullable=False)
+    # What the provider says people did with the page (its webhooks): acknowledged, resolved.
+    remote_state: str | None = None
+    remote_by: str | None = None
+    remote_at: datetime | None = _utc(nullable=True)

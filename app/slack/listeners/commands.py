@@ -221,6 +221,38 @@ async def escalations(call: Call) -> None:
 
 
 @command(
+    "page",
+    usage="page [#42] <target> [message]",
+    summary="Page a pager target (PagerDuty, Opsgenie, webhook) by hand; with no target, "
+    "lists the targets.",
+    section=Section.INCIDENT,
+    elsewhere="/incident page #42 payments-primary",
+    action="page",
+    parser=grammar.number_then_text("page"),
+)
+async def page(call: Call) -> None:
+    target, _, message = call.command.text.partition(" ")
+    if not target:
+        snap = await call.bot.incidents.snapshot(call.incident)
+        await call.reply.say(call.bot.rooms.render("pager_targets.md.j2", snap, **_targets(call)))
+        return
+    key = call.request_key or f"command:{uuid.uuid4()}"
+    await call.bot.flows.page(
+        call.incident, target.lower(), call.user, message.strip(), key, call.reply.say
+    )
+
+
+def _targets(call: Call) -> dict[str, Any]:
+    paging = call.bot.services.policy.paging
+    return {
+        "targets": [
+            {"name": name, "label": paging.label(name), "provider": paging.provider_name(name)}
+            for name in paging.targets
+        ]
+    }
+
+
+@command(
     "retro",
     usage="retro [42]",
     summary="Post the retrospective agenda in the channel and the announcement's thread.",

@@ -9,7 +9,7 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -283,15 +283,21 @@ class Flows:
         if not await self.paging.page_by_hand(incident_id, target, by, message, key):
             return  # the same request again: it paged the first time
         await self.deliver(incident_id, None)
-        report = await self.paging.deliver(incident_id)
-        name = self.paging.describe(target)
-        if report.failed:
+        await self.paging.deliver(incident_id)
+        name = escape(self.paging.describe(target))
+        call = await self.paging.by_source(f"{key}:{target}")
+        if call is None or call.state == "sent":
+            await say(f":pager: Paged {name}.")
+        elif call.state == "failed":
             await say(
-                f":hourglass: {escape(name)} did not take the page yet "
-                f"({escape(report.errors[0])}); Warroom keeps trying."
+                f":warning: {name} refused the page and it is not retried: "
+                f"{escape(call.outcome)}. Page the people another way."
             )
-        elif report.sent:
-            await say(f":pager: Paged {escape(name)}.")
+        else:
+            await say(
+                f":hourglass: {name} did not take the page yet ({escape(call.outcome)}); "
+                "Warroom keeps trying."
+            )
 
     async def pager_event(
         self, provider: str, event_id: str, dedup: str, state: str, who: str
@@ -303,8 +309,22 @@ class Flows:
         if found is None:
             return "ignored: not a page Warroom sent"
         incident_id, target = found
-        if not await self._first_delivery(f"{provider.lower()}:{event_id}"):
+        marker = f"{provider.lower()}:{event_id}"
+        if not await self._first_delivery(marker):
             return "ignored: delivered before"
+        try:
+            return await self._pager_event(provider, incident_id, target, state, who)
+        except BaseException:
+            # Not done: forget the delivery, so the provider's retry (it gets a 503) does it.
+            async with self.services.db.session() as session:
+                await session.exec(
+                    delete(ProcessedEvent).where(col(ProcessedEvent.event_id) == marker)
+                )
+            raise
+
+    async def _pager_event(
+        self, provider: str, incident_id: int, target: str, state: str, who: str
+    ) -> str:
         row = await self.paging.record_remote(incident_id, target, state, who)
         if row is None:
             return "ignored: Warroom never paged that target for that incident"

@@ -166,7 +166,13 @@ class Paging:
             added: list[str] = []
             for target in targets:
                 added += await self.trigger(
-                    incident_id, [target], reason=reason, source_key=source_key, by=by
+                    incident_id,
+                    [target],
+                    reason=reason,
+                    source_key=source_key,
+                    by=by,
+                    message=message,
+                    said=said if not added else None,
                 )
             return added
         log.info("incident %s: paging %s (%s)", incident_id, ", ".join(targets), reason)
@@ -239,7 +245,9 @@ class Paging:
                     for row in unsent:
                         row.state, row.outcome = "skipped", "incident resolved first"
                         session.add(row)
-                    if all(r.state in ("skipped", "failed") for r in triggers):
+                    # A trigger tried once may have reached the provider (a timeout, a lost
+                    # answer): resolve it too; a resolve of a key it never saw is harmless.
+                    if not any(r.state in ("sent", "sending") or r.attempts for r in triggers):
                         continue  # nothing reached the provider: nothing to resolve
                 if f"{action.value}:{last.id}" in used:
                     continue  # asked before (the same plan run again)
@@ -263,6 +271,14 @@ class Paging:
             .order_by(col(PagerCall.id))
         )
         return list(result.scalars().all())
+
+    async def by_source(self, source_key: str) -> PagerCall | None:
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(PagerCall).where(col(PagerCall.source_key) == source_key)  # type: ignore[call-overload]
+            )
+            found: PagerCall | None = result.scalars().first()
+            return found
 
     async def calls(self, incident_id: int) -> list[PagerCall]:
         async with self.services.db.session() as session:

@@ -406,6 +406,32 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         roles={Role.COMMANDER: alice, Role.TECH_LEAD: bob, Role.COMMS: carol},
     )
     incidents = [fresh, full]
+    pages_seen = [
+        {
+            "target": "Payments primary (PagerDuty)",
+            "action": "trigger",
+            "state": "sent",
+            "at": at(5),
+            "reason": "escalation step 1: no acknowledgment",
+            "outcome": "accepted",
+            "attempts": 0,
+            "remote_state": "acknowledged",
+            "remote_by": "Jane <Doe>",
+            "remote_at": at(7),
+        },
+        {
+            "target": "Backup (Opsgenie)",
+            "action": "trigger",
+            "state": "pending",
+            "at": at(5),
+            "reason": "paged by hand",
+            "outcome": "Opsgenie answered HTTP 503",
+            "attempts": 2,
+            "remote_state": None,
+            "remote_by": None,
+            "remote_at": None,
+        },
+    ]
     sev = policy.severity(fresh.severity)
     ladder = policy.ladder(fresh.severity)
     step_say = ladder[0].say if ladder else "Escalating."
@@ -526,6 +552,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 unconfigured="vp_ops",
                 suggest=Mrkdwn(f"<@{carol}>"),
                 checklist=checklist,
+                pagers="Payments primary (PagerDuty)",
             ),
             about(
                 fresh,
@@ -535,10 +562,22 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 unconfigured="",
                 suggest=Mrkdwn(""),
                 checklist=[],
+                pagers="",
             ),
         ],
         "escalation_dm.md.j2": each(say=step_say),
-        "escalations_status.md.j2": [about(fresh, rows=rows_seen), about(full, rows=[])],
+        "escalations_status.md.j2": [
+            about(fresh, rows=rows_seen, pages=pages_seen),
+            about(full, rows=[], pages=[]),
+        ],
+        "acknowledged_on_pager.md.j2": [about(full, who="Jane <Doe>", where="PagerDuty")],
+        "pager_targets.md.j2": [
+            about(
+                fresh,
+                targets=[{"name": "payments", "label": "Payments", "provider": "PagerDuty"}],
+            ),
+            about(fresh, targets=[]),
+        ],
         "help.md.j2": [
             {
                 "sections": TABLE.sections(),
@@ -599,7 +638,11 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             about(full, commander=alice, mitigated=False),
             about(full, commander=alice, mitigated=True),
         ],
-        "page_channel.md.j2": [about(fresh, mentions=mentions), about(fresh, mentions=Mrkdwn(""))],
+        "page_channel.md.j2": [
+            about(fresh, mentions=mentions, pagers=""),
+            about(fresh, mentions=Mrkdwn(""), pagers="Payments primary (PagerDuty)"),
+            about(fresh, mentions=Mrkdwn(""), pagers=""),
+        ],
         "page_dm.md.j2": each(),
         "postmortem.md.j2": [
             {
@@ -626,7 +669,17 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "retro_agenda.md.j2": each(hours=policy.escalation.retro_within_hours),
         "retro_reminder.md.j2": [about(full, hours=policy.escalation.retro_within_hours)],
         "role_assigned.md.j2": [about(fresh, user=bob, role=policy.role(Role.TECH_LEAD), by=alice)],
-        "role_brief.md.j2": [about(fresh, role=policy.role(r)) for r in Role],
+        "role_brief.md.j2": [
+            *(about(fresh, role=policy.role(r), pagers=[]) for r in Role),
+            about(
+                fresh,
+                role=policy.role(Role.COMMANDER),
+                pagers=[
+                    {"after": None, "unless": "resolved", "targets": "Payments (PagerDuty)"},
+                    {"after": 5, "unless": "acknowledged", "targets": "Backup (Opsgenie)"},
+                ],
+            ),
+        ],
         "severity_changed.md.j2": [about(fresh, old=3, by=alice)],
         "status_summary.md.j2": each(),
         "timeline.md.j2": [about(full, entries=entries), about(fresh, entries=[])],

@@ -351,6 +351,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     """Representative data for each built-in template, shaped as the bot passes it: a fresh
     incident and one with every field set, empty and full lists, each branch's flags."""
     from app.services.announcements import _UpdateView
+    from app.services.briefing import Briefing, update_view
     from app.services.escalations import describe_key
     from app.services.postmortem import PLACEHOLDER
     from app.services.timeline import Entry
@@ -512,6 +513,19 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     rows_seen = [{**row.model_dump(), "label": describe_key(row.key)} for row in rows]
     mentions = Mrkdwn(f"<@{bob}> <@{carol}>")
 
+    briefings = [
+        Briefing(now=at(1)),
+        Briefing(
+            now=at(90),
+            updates=[update_view(update), update_view(bare_update)],
+            next_update=at(60),
+            open_items=[open_item],
+            alerts={"firing": 1, "cleared": 1, "first": at(0)},
+            recent=entries,
+            notes=entries[1:2],
+        ),
+    ]
+
     def about(i: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
         """What `Announcements.render` passes: the incident, its severity, the links."""
         return {"i": i, "sev": policy.severity(i.severity), "links": policy.links, **extra}
@@ -539,6 +553,9 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         ],
         "action_reminder.md.j2": [{"i": full, "a": open_item}],
         "announcement_headline.md.j2": each(),
+        "catchup.md.j2": [
+            about(i, **b.context()) for i, b in zip(incidents, briefings, strict=True)
+        ],
         "closing_summary.md.j2": [
             about(full, by=alice, open_items=1, skipped_postmortem=False, archive_after=0),
             about(full, by=alice, open_items=0, skipped_postmortem=True, archive_after=60),
@@ -584,6 +601,15 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "restricted": set(policy.permissions.restricted),
                 "severities": policy.severities,
             }
+        ],
+        "handover_brief.md.j2": [
+            about(i, role=policy.role(r), previous=p, by=alice, **b.context())
+            for i, b in zip(incidents, briefings, strict=True)
+            for r, p in [(Role.COMMANDER, alice), (Role.COMMS, None), (Role.TECH_LEAD, carol)]
+        ],
+        "handover_told.md.j2": [
+            about(fresh, role=policy.role(Role.COMMANDER), user=bob, previous=alice, by=alice),
+            about(full, role=policy.role(Role.COMMS), user=bob, previous=carol, by=alice),
         ],
         "home_roles.md.j2": [
             {"held": []},

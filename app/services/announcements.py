@@ -12,6 +12,7 @@ from app.domain.snapshot import IncidentSnapshot
 from app.messages import blocks, mrkdwn
 from app.messages.blocks import Message
 from app.messages.render import Renderer
+from app.services.briefing import Briefing
 from app.services.outbox import Outgoing
 from app.store.models import StatusUpdate
 
@@ -95,6 +96,37 @@ class Announcements:
             # No war room yet: the brief goes out when its channel is created (`briefs`).
             return [said_in_channel]
         return [said_in_channel, Outgoing(f"user:{user}", self.role_brief(i, role))]
+
+    def handed_over(
+        self,
+        i: IncidentSnapshot,
+        role: Role,
+        user: str,
+        previous: str | None,
+        by: str,
+        briefing: Briefing,
+    ) -> list[Outgoing]:
+        """A role handed over: said in the war room as an assignment is, the handover brief
+        to the new holder (once the war room exists, like a role brief), and the previous holder
+        told (when a person held it)."""
+        spec = self.policy.role(role)
+        said = self.render("role_assigned.md.j2", i, user=user, role=spec, by=by)
+        out = [Outgoing("channel", blocks.simple(said))]
+        if i.channel_id:
+            brief = self.render(
+                "handover_brief.md.j2", i, role=spec, previous=previous, by=by, **briefing.context()
+            )
+            out.append(Outgoing(f"user:{user}", blocks.simple(brief)))
+        if previous and previous != user and mrkdwn.is_user_id(previous):
+            told = self.render(
+                "handover_told.md.j2", i, role=spec, user=user, previous=previous, by=by
+            )
+            out.append(Outgoing(f"user:{previous}", blocks.simple(told)))
+        return out
+
+    def catchup(self, i: IncidentSnapshot, briefing: Briefing) -> Message:
+        """Where an incident stands, for someone joining it (`catchup.md.j2`)."""
+        return blocks.simple(self.render("catchup.md.j2", i, **briefing.context()))
 
     def update_posted(self, i: IncidentSnapshot, update: StatusUpdate) -> list[Outgoing]:
         text = self.render("update.md.j2", i, u=_UpdateView(update))

@@ -18,6 +18,7 @@ from app.domain.paging import incident_of
 from app.domain.roles import Role
 from app.messages import blocks
 from app.messages.mrkdwn import Mrkdwn, escape
+from app.services.catchup import CatchUps
 from app.services.context import Services
 from app.services.errors import InvalidInput
 from app.services.escalations import Escalations, Held, describe_key
@@ -46,6 +47,7 @@ class Flows:
         self.paging = escalations.paging
         self.outbox = outbox
         self.firing = firing
+        self.catchups = CatchUps(services, rooms.announcements)
 
     async def publish(self, incident_id: int, say: Say | None) -> None:
         """Deliver the incident's queued messages and refresh its topic and headline."""
@@ -134,6 +136,33 @@ class Flows:
         await self.publish(incident_id, say)
         if change.incident.channel_id:
             await self._invite(incident_id, [user])
+
+    async def handover(
+        self, incident_id: int, role: Role, user: str, by: str, say: Say | None = None
+    ) -> None:
+        """`/incident handover @person [role]`: the role moves as with `assign_role` (the same
+        right, invitation and announcement), on the timeline as a handover; the new holder
+        gets a handover brief and the previous holder is told, by DM."""
+        await self._require_person(user)
+        change = await self.incidents.assign_role(incident_id, role, user, by, handover=True)
+        name = self.services.policy.role(role).name
+        if not change.changed:
+            if say is not None:
+                await say(
+                    f"<@{user}> already holds {escape(name)} of incident #{incident_id}; "
+                    "nothing changed."
+                )
+            return
+        await self.publish(incident_id, say)
+        if change.incident.channel_id:
+            await self._invite(incident_id, [user])
+
+    async def catch_up_on_join(self, channel_id: str, user: str) -> None:
+        """Someone joined `channel_id`: if it is an incident's war room, their catch-up (see
+        `CatchUps.on_join`) is queued and sent."""
+        incident_id = await self.catchups.on_join(channel_id, user)
+        if incident_id is not None:
+            await self.deliver(incident_id, None)
 
     async def _require_person(self, user: str) -> None:
         """Roles go to people: a user Slack does not know, a deactivated account or a bot is

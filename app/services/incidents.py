@@ -23,6 +23,7 @@ from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
 from app.services.announcements import Announcements
+from app.services.briefing import read as read_briefing
 from app.services.context import Services
 from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_incident
 from app.services.outbox import Outgoing, enqueue
@@ -359,13 +360,20 @@ class Incidents:
             )
         return Change(await self.snapshot(incident_id))
 
-    async def assign_role(self, incident_id: int, role: Role, user: str, by: str) -> Change:
+    async def assign_role(
+        self, incident_id: int, role: Role, user: str, by: str, handover: bool = False
+    ) -> Change:
+        """Give `role` to `user`; the previous holder's assignment ends. A `handover` is on the
+        timeline as one ("Handover: Incident Commander from @a to @b"), and queues a handover
+        brief for the new holder (instead of the role's brief) and a word to the previous one,
+        all in the change's transaction. Giving a role to its holder changes nothing."""
         now = self.services.clock.now()
         async with self._change(incident_id) as (session, incident):
             self._require_not_closed(incident)
             roles = await self._allow(session, incident, "roles", by)
             if roles.get(role) == user:
                 return Change(repo.snapshot(incident, roles), changed=False)
+            previous = roles.get(role)
             await self._end_role(session, incident_id, role, now)
             session.add(
                 RoleAssignment(
@@ -377,24 +385,41 @@ class Incidents:
                 )
             )
             name = self.services.policy.role(role).name
+            if not handover:
+                said = f"{name}: <@{user}>"
+            elif previous:
+                said = f"{name} from {_mention(previous)} to <@{user}>"
+            else:
+                said = f"{name} to <@{user}> (nobody held it)"
             session.add(
                 repo.event(
                     incident_id,
                     now,
-                    "role_assigned",
-                    f"{name}: <@{user}>",
+                    "handover" if handover else "role_assigned",
+                    said,
                     by,
                     role=role.value,
                     user=user,
-                    previous=roles.get(role),
+                    previous=previous,
                 )
             )
-            await self._announce(
-                session,
-                incident,
-                now,
-                lambda snap: self.announcements.role_assigned(snap, role, user, by),
-            )
+            if handover:
+                briefing = await read_briefing(session, incident_id, now)
+                await self._announce(
+                    session,
+                    incident,
+                    now,
+                    lambda snap: self.announcements.handed_over(
+                        snap, role, user, previous, by, briefing
+                    ),
+                )
+            else:
+                await self._announce(
+                    session,
+                    incident,
+                    now,
+                    lambda snap: self.announcements.role_assigned(snap, role, user, by),
+                )
         return Change(await self.snapshot(incident_id))
 
     async def post_update(
@@ -678,6 +703,12 @@ class Incidents:
             .where(col(RoleAssignment.ended_at).is_(None))
             .values(ended_at=now)
         )
+
+
+def _mention(holder: str) -> str:
+    """A role holder on the timeline: a mention, or the name of what is not a person (an alert
+    source that declared the incident)."""
+    return f"<@{holder}>" if mrkdwn.is_user_id(holder) else holder
 
 
 def status_choice() -> str:

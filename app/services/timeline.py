@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -12,55 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from app.services.context import Services
 from app.services.errors import InvalidInput, ServiceError, no_incident
 from app.services.incidents import MAX_FIELD, clean
+from app.services.timeline_entries import Entry, entry
 from app.store import repo
-from app.store.models import TimelineEvent
-
-LABELS = {
-    "declared": "Declared",
-    "acknowledged": "Acknowledged",
-    "role_assigned": "Role",
-    "update": "Update",
-    "status_changed": "Status",
-    "severity_changed": "Severity",
-    "escalation_fired": "Escalation",
-    "escalation_cancelled": "Escalation",  # no longer written; kept for older incidents
-    "escalation_retry": "Escalation",
-    "reminder_snoozed": "Reminder",
-    "retro_agenda": "Retrospective",
-    "retro_held": "Retrospective",
-    "problem": "Problem",
-    "note": "Note",
-    "message": "Message",
-    "action_added": "Action item",
-    "action_done": "Action item",
-    "action_reassigned": "Action item",
-    "postmortem": "Postmortem",
-    "closed": "Closed",
-    "archived": "Archived",
-    "alert_fired": "Alert",
-    "alert_cleared": "Alert",
-    "alert_attached": "Alert",
-}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One timeline line, shaped for reading (the same for Slack and for the document)."""
-
-    at: datetime
-    kind: str
-    label: str
-    text: str
-    actor: str | None
-    link: str | None = None
-
-
-def entry(event: TimelineEvent) -> Entry:
-    link = event.data.get("permalink") if event.kind == "message" else None
-    label = LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
-    if event.kind == "message":
-        label = "Pinned message" if event.data.get("how") == "pinned" else "Marked message"
-    return Entry(event.at, event.kind, label, event.text, event.actor, link)
 
 
 def ts_time(ts: str) -> datetime:

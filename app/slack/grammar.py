@@ -25,6 +25,7 @@ EXAMPLES = {
     "declare": "/incident declare sev2 Checkout API returning 500s",
     "drill": "/incident drill sev2 Checkout API returning 500s",
     "role": "/incident role commander|tech-lead|comms @person",
+    "handover": "/incident handover @person [commander|tech-lead|comms]",
     "severity": "/incident severity sev1",
     "update": "/incident update <text>",
     "note": "/incident note <text>",
@@ -184,6 +185,30 @@ def role(args: list[str], text: str = "") -> Command:
             f"Mention the person with @ (for example `/incident role {args[0]} @alex`)."
         )
     return Command("role", incident=incident, role=role, user=user)
+
+
+def handover(args: list[str], text: str = "") -> Command:
+    """`handover [#42] @person [role] [42]`: the role defaults to commander; the incident is
+    `#42` first, or a number last."""
+    incident, args = _leading_hash_ref(args)
+    if len(args) >= 2 and _REF.match(args[-1]):
+        incident = int(args[-1].lstrip("#"))
+        args = args[:-1]
+    if not args or len(args) > 2:
+        raise CommandError(
+            f"Name the person, then the role if not commander: `{EXAMPLES['handover']}`."
+        )
+    user = parse_user(args[0])
+    if user is None:
+        raise CommandError(
+            "Mention the person with @ (for example `/incident handover @alex` or "
+            "`/incident handover @alex tech-lead`)."
+        )
+    try:
+        role = parse_role(args[1]) if len(args) == 2 else Role.COMMANDER
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return Command("handover", incident=incident, role=role, user=user)
 
 
 def retro(args: list[str], text: str = "") -> Command:

@@ -390,3 +390,18 @@ class PagerCall(SQLModel, table=True):
     remote_state: str | None = None
     remote_by: str | None = None
     remote_at: datetime | None = _utc(nullable=True)
+
+
+class CatchUp(SQLModel, table=True):
+    """When Warroom last sent one person the catch-up on one incident (a DM when they join its
+    channel): at most one a person per `catchup.EVERY`. One row per person and incident, moved
+    forward only by a conditional update, so two replicas handling the same join (or two joins
+    at once) send one."""
+
+    __tablename__ = "catchups"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id", name="uq_catchups_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    user_id: str
+    sent_at: datetime = _utc(nullable=False)

@@ -50,6 +50,7 @@ def test_every_entry_is_reachable_from_what_people_type(entry: object) -> None:
     typed = {
         "declare": "declare",
         "role": "role tl @U12345678",
+        "handover": "handover @U12345678",
         "update": "update",
         "severity": "severity sev1",
         "retro_done": "retro done",

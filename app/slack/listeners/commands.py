@@ -128,6 +128,24 @@ async def roles(call: Call) -> None:
 
 
 @command(
+    "handover",
+    usage="handover [#42] @person [<role>]",
+    summary="Hand a role over (the commander's unless you name `tech-lead` or `comms`): the "
+    "new holder gets a handover brief by DM (state, what was tried, open items, the next "
+    "update due), the previous holder is told, and the timeline records it.",
+    section=Section.INCIDENT,
+    elsewhere="/incident handover @person commander 42",
+    action="roles",
+    parser=grammar.handover,
+)
+async def handover(call: Call) -> None:
+    assert call.command.role and call.command.user
+    await call.bot.flows.handover(
+        call.incident, call.command.role, call.command.user, call.user, call.reply.say
+    )
+
+
+@command(
     "update",
     usage="update [#42] [<text>]",
     summary="Without text, the update form (status, what was done, investigation status, "
@@ -178,6 +196,20 @@ async def status(call: Call) -> None:
     snap = await call.bot.incidents.snapshot(call.incident)
     alerts = await call.bot.alerts.counts(snap.id)
     await call.reply.say(call.bot.rooms.render("status_summary.md.j2", snap, alerts=alerts))
+
+
+@command(
+    "catchup",
+    usage="catchup [42]",
+    summary="Catch up, privately: severity, status, roles, the last update, the next update "
+    "due, open action items, firing alerts and the last five timeline entries. People who "
+    "join the channel get it by DM (once per 30 minutes).",
+    section=Section.INCIDENT,
+    aliases=("catch-up",),
+    elsewhere="/incident catchup 42",
+)
+async def catchup(call: Call) -> None:
+    await call.reply.say(await call.bot.flows.catchups.text(call.incident))
 
 
 @command(

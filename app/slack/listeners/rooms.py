@@ -1,10 +1,17 @@
-"""A room that takes posts again: Slack says a channel was unarchived, or that Warroom was
-added back to a (private) channel. The messages an incident held for it go out at once, in
-order, and the topic, pin and headline Slack refused are redone, instead of at the next retry.
+"""Channel events: a room that takes posts again, and someone arriving in a war room.
 
-These events have no acting person who must see the incident (the bot itself joined, or the
-unarchiving needs no sight to be acted on: nothing is shown to anyone), so they are registered
-with the `NOTHING` subject and look the incident up by the channel themselves.
+A room takes posts again when Slack says a channel was unarchived, or that Warroom was added
+back to a (private) channel. The messages an incident held for it go out at once, in order,
+and the topic, pin and headline Slack refused are redone, instead of at the next retry.
+
+Anyone else joining an incident's channel gets the catch-up by DM (`CatchUps.on_join`: at most
+once a person per 30 minutes, not for bots nor the people running the incident).
+
+These events are registered with the `NOTHING` subject and look the incident up by the channel
+themselves: the bot joining has no acting person who must see the incident, nor has the
+unarchiving (nothing is shown to anyone), and the catch-up establishes sight of its own
+(`Access.can_see`) before anything is recorded or sent, so a person who may not see a private
+incident gets nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +40,11 @@ def register(bot: Bot) -> None:
 
     async def joined(seen: Seen, event: dict[str, Any]) -> None:
         own_user = bot.services.bot_user_id or bot.identity.get("user_id", "")
-        if own_user and event.get("user") == own_user:  # someone else joining changes nothing
-            await works_again(bot, event.get("channel"), "Warroom added")
+        user, channel = event.get("user"), event.get("channel")
+        if own_user and user == own_user:
+            await works_again(bot, channel, "Warroom added")
+        elif isinstance(user, str) and isinstance(channel, str) and user and channel:
+            await bot.flows.catch_up_on_join(channel, user)
 
     gate.on_event(bot, "member_joined_channel", gate.NOTHING, joined)
 

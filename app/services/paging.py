@@ -217,6 +217,8 @@ class Paging:
         """Acknowledge or resolve the incident's pages (after Warroom's own acknowledgment or
         resolution). Resolving first drops the calls not yet sent: a page that never went
         out is not sent for an incident already resolved."""
+        if not self.policy.targets:
+            return []  # no pagers configured: nothing to look up
         now = self.services.clock.now()
         asked: list[str] = []
         async with self.services.db.session() as session:

@@ -385,6 +385,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         declared_at=at(0),
         channel_id="C0SAMPLE1",
         channel_name="incident-42",
+        next_update_at=at(60),
         roles={Role.COMMANDER: alice},
     )
     full = replace(
@@ -399,6 +400,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         resolved_at=at(75),
         resolved_by=alice,
         last_update_at=at(30),
+        next_update_at=None,
         root_cause="A connection pool limit lowered in the 9:15 deploy",
         impact_summary="Checkout failed for 38% of requests for 68 minutes",
         users_affected="about 1,200 orders",
@@ -527,8 +529,15 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     ]
 
     def about(i: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
-        """What `Announcements.render` passes: the incident, its severity, the links."""
-        return {"i": i, "sev": policy.severity(i.severity), "links": policy.links, **extra}
+        """What `Announcements.render` passes: the incident, its severity, the links, the
+        workspace's time zone."""
+        return {
+            "i": i,
+            "sev": policy.severity(i.severity),
+            "links": policy.links,
+            "zone": policy.workspace.timezone,
+            **extra,
+        }
 
     def each(**extra: Any) -> list[dict[str, Any]]:
         return [about(i, **extra) for i in incidents]
@@ -721,4 +730,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             about(fresh, cadence=sev.update_every_minutes or 60),
             about(full, cadence=30),
         ],
+        "update_due.md.j2": [about(fresh, left=timedelta(minutes=5))],
+        "update_missed.md.j2": [about(fresh), about(replace(fresh, roles=full.roles))],
+        "update_missed_dm.md.j2": [about(fresh)],
     }

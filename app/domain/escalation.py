@@ -19,6 +19,8 @@ class Kind(StrEnum):
     PAGE = "page"
     LADDER = "ladder"
     UPDATE_REMINDER = "update_reminder"
+    # The promised update did not come: the commander is told (DM) and the room.
+    UPDATE_MISSED = "update_missed"
     RETRO_REMINDER = "retro_reminder"
     # Follow-up after the incident: an action item past its due date, the delayed archive.
     ACTION_REMINDER = "action_reminder"
@@ -40,6 +42,9 @@ class PlannedStep:
     cancel_on: str
     targets: list[str] = field(default_factory=list)
     step: int | None = None
+    # Fires at most once per incident and key (a ladder rung, a promise's reminders): a row
+    # of that key that fired blocks planning it again.
+    once: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class IncidentTimes:
     status_changed: bool
     resolved_at: datetime | None
     retro_held_at: datetime | None
+    # When the next update is promised (see `plan_promise`); None: no promise.
+    next_update_at: datetime | None = None
 
     @property
     def progressed(self) -> bool:
@@ -115,27 +122,95 @@ def plan_declared(policy: Policy, times: IncidentTimes) -> list[PlannedStep]:
                 cancel_on=rung.cancel_on,
                 targets=list(rung.targets),
                 step=index,
+                once=True,
             )
         )
-    reminder = plan_update_reminder(policy, times)
-    if reminder:
-        steps.append(reminder)
+    steps += plan_promise(policy, times)
     return steps
 
 
+# --- the "next update by" promise ---------------------------------------------------------
+
+# The reminder comes this long before the promised time, or a third of the promise's interval
+# when that is shorter (a 10-minute promise is reminded 3 min 20 s before).
+PROMISE_LEAD = timedelta(minutes=5)
+# The update form offers these intervals (plus the severity's cadence).
+PROMISE_CHOICES = (15, 30, 60, 120, 240)
+MAX_PROMISE_MINUTES = 7 * 24 * 60
+# The recurring reminder planned after a missed promise (no promise key).
+RECURRING_REMINDER = "update_reminder"
+
+
+def default_promise_minutes(policy: Policy, severity: int) -> int | None:
+    """What an update promises unless it says otherwise: the severity's update cadence
+    (None for a severity without one: no promise)."""
+    return policy.severity(severity).update_every_minutes
+
+
+def promise_after(policy: Policy, severity: int, base: datetime) -> datetime | None:
+    """The default promise for an update (or declaration) at `base`."""
+    minutes = default_promise_minutes(policy, severity)
+    return base + timedelta(minutes=minutes) if minutes else None
+
+
+def promise_lead(interval: timedelta) -> timedelta:
+    return min(PROMISE_LEAD, max(interval, timedelta(0)) / 3)
+
+
+def _promise_tag(promise: datetime) -> str:
+    return str(int(promise.timestamp()))
+
+
+def promise_cancel_on(promise: datetime) -> str:
+    """A promise's steps no longer apply once the promise is replaced (or gone)."""
+    return f"promise:{_promise_tag(promise)}"
+
+
+def plan_promise(
+    policy: Policy, times: IncidentTimes, made_at: datetime | None = None
+) -> list[PlannedStep]:
+    """The steps of the incident's promise: a reminder `promise_lead` before it, and the
+    nudge to the commander when it passes without an update. Keyed by the promise, each
+    fires at most once per promise. `made_at`: when the promise was made (the last update,
+    or the declaration), for the lead."""
+    promise = times.next_update_at
+    if promise is None or not times.is_open:
+        return []
+    made = made_at or times.last_update_at or times.declared_at
+    tag, cancel_on = _promise_tag(promise), promise_cancel_on(promise)
+    missed = PlannedStep(
+        key=f"update_missed:{tag}",
+        kind=Kind.UPDATE_MISSED,
+        due_at=_when(policy, times.severity, promise),
+        cancel_on=cancel_on,
+        once=True,
+    )
+    reminder_at = _when(policy, times.severity, promise - promise_lead(promise - made))
+    if reminder_at >= missed.due_at:
+        # Business hours moved both to the same opening: the nudge says it all.
+        return [missed]
+    reminder = PlannedStep(
+        key=f"update_reminder:{tag}",
+        kind=Kind.UPDATE_REMINDER,
+        due_at=reminder_at,
+        cancel_on=cancel_on,
+        once=True,
+    )
+    return [reminder, missed]
+
+
 def plan_update_reminder(
-    policy: Policy, times: IncidentTimes, due_at: datetime | None = None
+    policy: Policy, times: IncidentTimes, due_at: datetime
 ) -> PlannedStep | None:
-    """The next 'post an update' nudge: one cadence after the last update, or at `due_at`
-    (a snooze)."""
+    """The recurring 'post an update' nudge in the room, after a missed promise: one cadence
+    after the last one (business hours respected)."""
     cadence = policy.severity(times.severity).update_every_minutes
     if not cadence or not times.is_open:
         return None
-    base = times.last_update_at or times.declared_at
     return PlannedStep(
-        key="update_reminder",
+        key=RECURRING_REMINDER,
         kind=Kind.UPDATE_REMINDER,
-        due_at=_when(policy, times.severity, due_at or base + timedelta(minutes=cadence)),
+        due_at=_when(policy, times.severity, due_at),
         cancel_on="resolved",
     )
 
@@ -199,6 +274,11 @@ def cancelled_by(cancel_on: str, times: IncidentTimes) -> str | None:
         return "retrospective held" if times.retro_held_at else None
     if not times.is_open:
         return "resolved"
+    if cancel_on.startswith("promise:"):
+        current = times.next_update_at
+        if current is None or promise_cancel_on(current) != cancel_on:
+            return "promise replaced"
+        return None
     if cancel_on == "acknowledged" and times.acknowledged_at is not None:
         return "acknowledged"
     if cancel_on == "progress" and times.progressed:

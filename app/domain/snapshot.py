@@ -34,6 +34,7 @@ class IncidentSnapshot:
     resolved_by: str | None = None
     closed_at: datetime | None = None
     last_update_at: datetime | None = None
+    next_update_at: datetime | None = None
     root_cause: str = ""
     impact_summary: str = ""
     users_affected: str = ""

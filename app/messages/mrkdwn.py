@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 _ID = re.compile(r"^[UWCGDS][A-Z0-9]{2,}$")
 
@@ -56,6 +57,22 @@ def date(moment: datetime | None, style: str = "{date_short_pretty} {time}") -> 
     epoch = int(moment.timestamp())
     fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
     return Mrkdwn(f"<!date^{epoch}^{style}|{fallback}>")
+
+
+def clock(moment: datetime | None, zone: str = "UTC") -> str:
+    """A time of day in `zone` (the workspace's), for plain text: "14:30 CET". A time on
+    another day than the promise's reader might assume is still unambiguous within a day."""
+    if moment is None:
+        return "unknown"
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M %Z")
+
+
+def due(moment: datetime | None, zone: str = "UTC") -> Mrkdwn:
+    """A `<!date>` time of day: each reader sees it in their own time zone; the fallback is
+    the time in `zone`."""
+    if moment is None:
+        return Mrkdwn("_unknown_")
+    return Mrkdwn(f"<!date^{int(moment.timestamp())}^{{time}}|{clock(moment, zone)}>")
 
 
 def link(url: str | None, label: str | None = None) -> Mrkdwn:

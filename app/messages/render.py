@@ -177,6 +177,8 @@ class Renderer:
             user=mrkdwn.user,
             channel=mrkdwn.channel,
             date=mrkdwn.date,
+            due=mrkdwn.due,
+            clock=mrkdwn.clock,
             link=mrkdwn.link,
             duration=_duration,
             quote=_quote,

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.domain.escalation import Kind
+from app.domain.escalation import RECURRING_REMINDER, Kind
 from app.domain.policy import EscalationStep
 from app.messages import blocks
 from app.messages.blocks import Message
-from app.messages.mrkdwn import Mrkdwn, escape, user
+from app.messages.mrkdwn import Mrkdwn, clock, escape, is_user_id, user
 from app.services.context import Services
 from app.services.escalations import describe_key
 from app.services.outbox import Outbox
@@ -49,7 +49,10 @@ class Effects:
         elif kind is Kind.LADDER:
             await self._escalate(row, snap, mark_done)
         elif kind is Kind.UPDATE_REMINDER:
-            await self._once(row, snap, "channel", mark_done, lambda: self._update_reminder(snap))
+            remind = self._update_reminder if row.key == RECURRING_REMINDER else self._update_due
+            await self._once(row, snap, "channel", mark_done, lambda: remind(snap))
+        elif kind is Kind.UPDATE_MISSED:
+            await self._update_missed(row, snap, mark_done)
         elif kind is Kind.RETRO_REMINDER:
             await self._once(row, snap, "channel", mark_done, lambda: self._retro_reminder(snap))
         elif kind is Kind.ACTION_REMINDER:
@@ -271,18 +274,64 @@ class Effects:
             row, snap, "channel", mark_done, lambda: self._post(snap, blocks.simple(text))
         )
 
-    async def _update_reminder(self, snap: Any) -> None:
-        sev = self.services.policy.severity(snap.severity)
-        text = self.rooms.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
+    def _with_update_buttons(self, snap: Any, text: str, snooze: bool = True) -> Message:
         buttons = [blocks.button("Post update", "incident_update", str(snap.id), "primary")]
-        buttons += [
-            blocks.button(f"Snooze {m} min", f"reminder_snooze_{m}", f"{snap.id}:{m}")
-            for m in self.services.policy.escalation.snooze_minutes
-        ]
-        message = blocks.message(
+        if snooze:
+            buttons += [
+                blocks.button(f"Snooze {m} min", f"reminder_snooze_{m}", f"{snap.id}:{m}")
+                for m in self.services.policy.escalation.snooze_minutes
+            ]
+        return blocks.message(
             text, [*blocks.sections(text), {"type": "actions", "elements": buttons}]
         )
-        await self._post(snap, message)
+
+    async def _update_reminder(self, snap: Any) -> None:
+        """The room's reminder every cadence once a promise was missed."""
+        sev = self.services.policy.severity(snap.severity)
+        text = self.rooms.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
+        await self._post(snap, self._with_update_buttons(snap, text))
+
+    async def _update_due(self, snap: Any) -> None:
+        """Shortly before the promised update."""
+        left = snap.next_update_at - self.services.clock.now()
+        text = self.rooms.render("update_due.md.j2", snap, left=left)
+        await self._post(snap, self._with_update_buttons(snap, text))
+
+    async def _update_missed(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        """The promised update did not come: on the timeline, a DM to the commander, and a
+        line in the war room. Each part once."""
+        if "timeline" not in row.done:
+            due = clock(snap.next_update_at, self.services.policy.workspace.timezone)
+            async with self.services.db.session() as session:
+                session.add(
+                    repo.event(
+                        snap.id,
+                        self.services.clock.now(),
+                        "update_missed",
+                        f"Update promised by {due} not posted; the commander was reminded",
+                    )
+                )
+            await mark_done(row, "timeline")
+        commander = snap.commander
+        if commander and is_user_id(commander) and commander != self.services.bot_user_id:
+            text = self.rooms.render("update_missed_dm.md.j2", snap)
+            # Snoozing belongs in the room (the buttons there); the DM offers the form.
+            message = self._with_update_buttons(snap, text, snooze=False)
+            await self._once(
+                row,
+                snap,
+                f"dm:{commander}",
+                mark_done,
+                functools.partial(self._dm, commander, message),
+            )
+        text = self.rooms.render("update_missed.md.j2", snap)
+        await self._once(
+            row,
+            snap,
+            "channel",
+            mark_done,
+            lambda: self._post(snap, self._with_update_buttons(snap, text)),
+        )
 
     async def _retro_reminder(self, snap: Any) -> None:
         hours = self.services.policy.escalation.retro_within_hours

@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import and_, or_, update
 from sqlmodel import col
 
-from app.domain.escalation import Kind, cancelled_by, gives_up, retry_delay
+from app.domain.escalation import RECURRING_REMINDER, Kind, cancelled_by, gives_up, retry_delay
 from app.scheduler.effects import Effects, NotYet
 from app.services.context import Services
 from app.services.escalations import Escalations, describe_key, incident_times
@@ -401,13 +401,15 @@ class Engine:
     async def _after_fired(self, row: EscalationRow) -> None:
         """Reminders recur: plan the next one."""
         now = self.services.clock.now()
-        if row.kind == Kind.UPDATE_REMINDER:
+        if row.kind == Kind.UPDATE_MISSED or row.key == RECURRING_REMINDER:
+            # A promise's reminder fires once; once the promise is missed, the room is
+            # reminded every cadence until an update makes a new promise.
             async with self.services.db.session() as session:
                 incident = await repo.get(session, row.incident_id)
             assert incident is not None
             cadence = self.services.policy.severity(incident.severity).update_every_minutes
             if cadence:
-                await self.escalations.replan_update_reminder(
+                await self.escalations.plan_recurring_reminder(
                     row.incident_id, due_at=now + timedelta(minutes=cadence)
                 )
         elif row.kind == Kind.RETRO_REMINDER:

@@ -27,6 +27,8 @@ class Announcements:
             "i": i,
             "sev": self.policy.severity(i.severity),
             "links": self.policy.links,
+            # The workspace's time zone, for times in plain text (the topic).
+            "zone": self.policy.workspace.timezone,
             **extra,
         }
         return self.renderer.render(template, **context)

@@ -20,6 +20,7 @@ from app.domain.escalation import (
     plan_action_reminder,
     plan_archive,
     plan_declared,
+    plan_promise,
     plan_retro_reminder,
     plan_update_reminder,
 )
@@ -53,6 +54,7 @@ def incident_times(incident: Incident) -> IncidentTimes:
         status_changed=status is not Status.INVESTIGATING or incident.mitigated_at is not None,
         resolved_at=incident.resolved_at,
         retro_held_at=incident.retro_held_at,
+        next_update_at=incident.next_update_at,
     )
 
 
@@ -114,8 +116,9 @@ class Escalations:
             taken = {(key, state) for key, state in result.all()}
             added: list[str] = []
             for step in steps:
-                # A ladder rung fires once per incident; reminders recur.
-                blocking = {*LIVE, "fired"} if step.kind is Kind.LADDER else set(LIVE)
+                # A ladder rung fires once per incident, a promise's steps once per promise;
+                # other reminders recur.
+                blocking = {*LIVE, "fired"} if step.once else set(LIVE)
                 if any((step.key, state) in taken for state in blocking):
                     continue
                 session.add(
@@ -209,6 +212,7 @@ class Escalations:
             "declared": self.plan_declared,
             "acknowledged": self.on_acknowledged,
             "progress": self.on_progress,
+            "promise": self.replan_promise,
             "severity": self.on_severity_changed,
             "resolved": self.on_resolved,
         }
@@ -219,14 +223,36 @@ class Escalations:
         await self.paging.follow(incident_id, PageAction.ACKNOWLEDGE, "incident acknowledged")
 
     async def on_progress(self, incident_id: int) -> None:
-        """An update or status change: cancel 'without progress' steps, restart the cadence."""
+        """An update or status change: cancel 'without progress' steps. (An update's new
+        promise is planned by `replan_promise`.)"""
         await self.cancel(incident_id, "progress posted", cancel_on={"progress"})
-        await self.replan_update_reminder(incident_id)
 
-    async def replan_update_reminder(
-        self, incident_id: int, due_at: datetime | None = None
-    ) -> None:
-        await self.cancel(incident_id, "rescheduled", kinds={Kind.UPDATE_REMINDER})
+    async def replan_promise(self, incident_id: int) -> None:
+        """Plan the steps of the incident's current promise (its reminder and the nudge when
+        it is missed) and cancel those of any earlier promise, and the recurring reminder of
+        a missed one. Run again, it changes nothing."""
+        async with self.services.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        times = incident_times(incident)
+        steps = plan_promise(self.services.policy, times)
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(EscalationRow.key)
+                .where(EscalationRow.incident_id == incident_id)
+                .where(EscalationRow.state == "pending")
+                .where(
+                    col(EscalationRow.kind).in_(
+                        [Kind.UPDATE_REMINDER.value, Kind.UPDATE_MISSED.value]
+                    )
+                )
+            )
+            stale = set(result.all()) - {step.key for step in steps}
+        if stale:
+            await self.cancel(incident_id, "new promise", keys=stale)
+        await self._insert(incident, steps)
+
+    async def plan_recurring_reminder(self, incident_id: int, due_at: datetime) -> None:
+        """After a missed promise: the room's reminder, again every cadence until an update."""
         async with self.services.db.session() as session:
             incident = await self._incident(session, incident_id)
         step = plan_update_reminder(self.services.policy, incident_times(incident), due_at)
@@ -270,24 +296,32 @@ class Escalations:
         await self._insert(incident, [plan_archive(closed_at, delay)])
 
     async def on_severity_changed(self, incident_id: int) -> None:
-        """Re-plan from the new severity's policy; steps that already fired stay fired."""
-        await self.cancel(
-            incident_id,
-            "severity changed",
-            kinds={Kind.LADDER, Kind.PAGE, Kind.UPDATE_REMINDER},
-        )
+        """Re-plan from the new severity's policy; steps that already fired stay fired. The
+        promise (which the change may have brought forward) keeps its steps when it stands."""
+        await self.cancel(incident_id, "severity changed", kinds={Kind.LADDER, Kind.PAGE})
+        await self.replan_promise(incident_id)
         await self.plan_declared(incident_id)
 
     async def snooze(self, incident_id: int, minutes: int, by: str) -> datetime:
+        """Put the next update off: the promise moves to `minutes` from now (never earlier
+        than it was), and its reminder and nudge with it. Returns the promise."""
         if minutes not in self.services.policy.escalation.snooze_minutes:
             allowed = ", ".join(str(m) for m in self.services.policy.escalation.snooze_minutes)
             raise ServiceError(f"Snooze for {allowed} minutes.")
         now = self.services.clock.now()
+        until = now + timedelta(minutes=minutes)
         async with self.services.db.session() as session:
-            incident = await self._incident(session, incident_id)
+            incident = await repo.get_for_update(session, incident_id)
+            if incident is None:
+                raise no_incident(incident_id)
             await self._allow(session, incident, "snooze", by)
             if not Status(incident.status).is_open:
                 raise ServiceError(f"Incident #{incident_id} is {incident.status}.")
+            if incident.next_update_at is None or incident.next_update_at < until:
+                incident.next_update_at = until
+                incident.version += 1  # the topic and the headline show the promise
+            until = incident.next_update_at
+            session.add(incident)
             session.add(
                 repo.event(
                     incident_id,
@@ -297,8 +331,7 @@ class Escalations:
                     by,
                 )
             )
-        until = now + timedelta(minutes=minutes)
-        await self.replan_update_reminder(incident_id, due_at=until)
+        await self.replan_promise(incident_id)
         return until
 
     async def retro_held(self, incident_id: int, by: str, key: str | None = None) -> Held:
@@ -340,6 +373,10 @@ def describe_key(key: str) -> str:
         return "Page"
     if key.startswith("action:"):
         return f"Reminder for action item A{key.split(':', 1)[1]}"
+    if key.startswith("update_reminder:"):
+        return "Update reminder"
+    if key.startswith("update_missed:"):
+        return "Late update nudge"
     return {
         "update_reminder": "Update reminder",
         "retro_reminder": "Retrospective reminder",

@@ -9,6 +9,8 @@ the messages, the person is told they are saved and will follow.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -212,6 +214,13 @@ class Flows:
         status. `key` (the request's identity) makes a replay post nothing twice."""
         req = UpdateRequest(status=None, investigation=text)
         await self.post_update(incident_id, req, by, key=key, say=say)
+
+    async def snooze(self, incident_id: int, minutes: int, by: str) -> datetime:
+        """Put the next update off (the promise moves; see `Escalations.snooze`), and show
+        the new promise in the topic and the headline. Returns the promise."""
+        until = await self.escalations.snooze(incident_id, minutes, by)
+        await self.rooms.refresh(incident_id)
+        return until
 
     async def change_severity(
         self, incident_id: int, severity: int, by: str, say: Say | None = None

@@ -9,13 +9,14 @@ import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.escalation import MAX_PROMISE_MINUTES, default_promise_minutes, promise_after
 from app.domain.lifecycle import UPDATE_STATUSES, Status, TransitionError, check_transition
 from app.domain.permissions import MOVES
 from app.domain.roles import Role
@@ -68,6 +69,9 @@ class UpdateRequest:
     done_so_far: str = ""
     investigation: str = ""
     eta: str = ""
+    # When the next update will come, in minutes from now; None: the severity's update
+    # cadence (no promise for a severity without one).
+    next_update_minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,8 @@ class Incidents:
                     reply_url=req.reply_url,
                     detected_at=req.detected_at or now,
                     declared_at=now,
+                    # The first update is due one cadence after the declaration.
+                    next_update_at=promise_after(self.services.policy, req.severity, now),
                 )
                 session.add(incident)
                 await session.flush()
@@ -437,6 +443,13 @@ class Incidents:
             raise InvalidInput("Say something in the update: what was done, or where it stands.")
         if req.status is not None and req.status not in UPDATE_STATUSES:
             raise InvalidInput(status_choice(), "status")
+        if req.next_update_minutes is not None and not (
+            1 <= req.next_update_minutes <= MAX_PROMISE_MINUTES
+        ):
+            raise InvalidInput(
+                f"Promise the next update within 1 to {MAX_PROMISE_MINUTES} minutes.",
+                "next_update",
+            )
         try:
             async with self._change(incident_id) as (session, incident):
                 roles = await self._allow(session, incident, "update", by)
@@ -467,6 +480,12 @@ class Incidents:
                 )
                 session.add(update)
                 incident.last_update_at = now
+                minutes = req.next_update_minutes or default_promise_minutes(
+                    self.services.policy, incident.severity
+                )
+                promise = now + timedelta(minutes=minutes) if minutes else None
+                promised = promise != incident.next_update_at
+                incident.next_update_at = promise
                 if target != current:
                     incident.status = target.value
                     session.add(self._status_event(incident_id, now, current, target, by))
@@ -484,12 +503,14 @@ class Incidents:
                 )
                 await session.flush()
                 _intend(incident, "progress", now)
+                _intend(incident, "promise", now)
                 snap = await self._announce(
                     session,
                     incident,
                     now,
                     lambda snap: self.announcements.update_posted(snap, update),
-                    visible=target != current,
+                    # The topic and the headline show the status and the promise.
+                    visible=target != current or promised,
                     roles=roles,
                 )
         except IntegrityError:
@@ -533,6 +554,7 @@ class Incidents:
             )
             old = incident.severity
             incident.severity = severity
+            incident.next_update_at = self._promise_for_severity(incident, now)
             _intend(incident, "severity", now)
             await self._announce(
                 session,
@@ -570,6 +592,7 @@ class Incidents:
             self._move(session, incident, Status.RESOLVED, now, by)
             incident.resolved_at = now
             incident.resolved_by = by
+            incident.next_update_at = None  # a resolved incident promises no more updates
             incident.mitigated_at = incident.mitigated_at or now
             for name, value in fields.items():
                 setattr(incident, name, value)
@@ -633,6 +656,19 @@ class Incidents:
         return Change(await self.snapshot(incident_id))
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _promise_for_severity(self, incident: Incident, now: datetime) -> datetime | None:
+        """The promise after a severity change: a tighter cadence brings it forward to one
+        cadence after the last update (or the declaration; a cadence that has passed already
+        counts from now); a looser one keeps what was promised."""
+        base = incident.last_update_at or incident.declared_at
+        cadence = promise_after(self.services.policy, incident.severity, base)
+        if cadence is not None and cadence < now:
+            cadence = promise_after(self.services.policy, incident.severity, now)
+        current = incident.next_update_at
+        if current is None or cadence is None:
+            return current or cadence
+        return min(current, cadence)
 
     async def _allow(
         self, session: AsyncSession, incident: Incident, action: str, by: str

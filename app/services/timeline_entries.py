@@ -23,6 +23,9 @@ LABELS = {
     "escalation_cancelled": "Escalation",  # no longer written; kept for older incidents
     "escalation_retry": "Escalation",
     "reminder_snoozed": "Reminder",
+    "update_missed": "Update",
+    "paged": "Page",
+    "pager": "Pager",
     "retro_agenda": "Retrospective",
     "retro_held": "Retrospective",
     "problem": "Problem",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from app.domain.escalation import PROMISE_CHOICES
 from app.domain.lifecycle import UPDATE_STATUSES, Status
 from app.domain.policy import Policy
 from app.domain.roles import Role
@@ -174,11 +175,43 @@ def _incident_line(incident: IncidentSnapshot) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text, 3000)}}
 
 
+NEXT_UPDATE = "next_update"
+
+
+def _in_minutes(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"In {hours} hour{'' if hours == 1 else 's'}"
+    return f"In {minutes} minutes"
+
+
+def _next_update_input(cadence: int | None) -> dict[str, Any]:
+    """When the next update will come: a few fixed choices and the severity's cadence (the
+    default). Without a cadence there is no default, and leaving it empty promises nothing."""
+    choices = sorted({*PROMISE_CHOICES, *([cadence] if cadence else [])})
+    options = [_option(_in_minutes(m), str(m)) for m in choices]
+    element: dict[str, Any] = {"type": "static_select", "options": options}
+    if cadence:
+        element["initial_option"] = next(o for o in options if o["value"] == str(cadence))
+    return _input(
+        NEXT_UPDATE,
+        "Next update",
+        element,
+        optional=not cadence,
+        hint='Shown as "next update by" in the announcement and the channel topic; '
+        "Warroom reminds you shortly before, and tells the commander if it is missed.",
+    )
+
+
 def update_modal(
-    incident: IncidentSnapshot, meta: str, statuses: Sequence[Status] = UPDATE_STATUSES
+    incident: IncidentSnapshot,
+    meta: str,
+    statuses: Sequence[Status] = UPDATE_STATUSES,
+    cadence: int | None = None,
 ) -> dict[str, Any]:
     """The update form, offering `statuses` (the ones the person may move to, and the
-    current one)."""
+    current one) and when the next update will come (`cadence`, the severity's, by
+    default)."""
     options = [_option(s.label, s.value) for s in UPDATE_STATUSES if s in statuses]
     current = next((o for o in options if o["value"] == incident.status.value), options[0])
     blocks = [
@@ -191,8 +224,20 @@ def update_modal(
         _input("done_so_far", "What we've done so far", _text_input(multiline=True), True),
         _input("investigation", "Current investigation status", _text_input(multiline=True), True),
         _input("eta", "Estimated time to resolution", _text_input(max_length=200), True),
+        _next_update_input(cadence),
     ]
     return _modal(UPDATE, "Post update", "Post", blocks, meta)
+
+
+def parse_minutes(value: Any) -> int | None:
+    """The minutes picked for the next update; None when none was picked or the value is
+    not a whole number (refused by the form)."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 def resolve_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:

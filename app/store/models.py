@@ -61,6 +61,9 @@ class Incident(SQLModel, table=True):
     resolved_by: str | None = None
     closed_at: datetime | None = _utc(nullable=True)
     last_update_at: datetime | None = _utc(nullable=True)
+    # When the next update is promised ("next update by 14:30"): set by each update (and the
+    # declaration) while the incident is open, None once resolved or without a cadence.
+    next_update_at: datetime | None = _utc(nullable=True)
 
     root_cause: str = ""
     impact_summary: str = ""

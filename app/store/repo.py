@@ -123,6 +123,7 @@ def snapshot(incident: Incident, roles: dict[Role, str]) -> IncidentSnapshot:
         resolved_by=incident.resolved_by,
         closed_at=incident.closed_at,
         last_update_at=incident.last_update_at,
+        next_update_at=incident.next_update_at,
         root_cause=incident.root_cause,
         impact_summary=incident.impact_summary,
         users_affected=incident.users_affected,

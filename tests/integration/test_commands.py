@@ -228,7 +228,15 @@ async def test_topic_and_headline_are_edited_only_when_what_they_show_changes(bo
     before = edits()
     await bot.slack.command("update Still digging", channel=room)
     await bot.settle()
-    assert edits() == before  # same status: nothing to edit, no Slack calls spent
+    # Same status, and the same promise as the declaration's (the same moment, the same
+    # cadence): nothing to edit, no Slack calls spent.
+    assert edits() == before
+    bot.clock.advance(minutes=5)
+    await bot.slack.command("update Still digging, nothing new", channel=room)
+    await bot.settle()
+    # A later promise: the topic and the headline show it; the pinned notification does not.
+    assert edits() == before + 2
+    before = edits()
     await bot.slack.command("update", channel=room)
     await bot.settle()
     await bot.slack.submit(

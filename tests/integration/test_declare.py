@@ -51,7 +51,9 @@ async def test_declare_from_command_builds_the_war_room(bot: Bot) -> None:
     assert "Checkout API returning 500s" in announcement.text
     assert "*Sev2 High*" in announcement.text and "*Investigating*" in announcement.text
 
-    assert room.topic.startswith("Sev2 High · Investigating · IC: ")
+    # The first update is promised one cadence (Sev2: 60 minutes) after the declaration.
+    assert room.topic.startswith("Sev2 High · Investigating · Next update by ")
+    assert " UTC · IC: " in room.topic
     assert len(room.topic) <= 250
     assert any(f"<#{room.id}>" in text for text in answers(fake)), answers(fake)
 

@@ -213,9 +213,11 @@ async def test_severity_change_mid_ladder_replans(bot: Bot) -> None:
     counts = escalation_dms(bot.fake)
     assert all(n == 1 for n in counts.values()), counts
     assert len(step_posts(bot, room)) == 3
-    # Sev1 expects an update every 30 minutes (Sev3: 4 hours), counted from declaration.
-    reminders = [m for m in bot_messages(bot.fake, room) if "no update on Incident" in m.text]
-    assert len(reminders) == 1
+    # Sev1 expects an update every 30 minutes (Sev3: 4 hours), counted from declaration: the
+    # declaration's promise moves forward to minute 30, reminded before and missed there.
+    assert len([m for m in bot_messages(bot.fake, room) if "is due by" in m.text]) == 1
+    assert len([m for m in bot_messages(bot.fake, room) if "is late" in m.text]) == 1
+    # Then the room is reminded every cadence until an update.
     rows = await bot.warroom.escalations.rows(1)
     [pending] = [r for r in rows if r.key == "update_reminder" and r.state == "pending"]
     assert pending.due_at == start + timedelta(minutes=60)
@@ -264,27 +266,33 @@ async def test_update_reminders_and_snooze(bot: Bot) -> None:
     await bot.settle()
 
     def reminders() -> list[str]:
-        return [m.text for m in bot_messages(bot.fake, room) if "no update on Incident" in m.text]
+        return [m.text for m in bot_messages(bot.fake, room) if "is due by" in m.text]
 
-    await at_minute(bot, start, 29)
+    # Declaring promises the first update within Sev1's cadence (30 minutes): the reminder
+    # comes 5 minutes before.
+    await at_minute(bot, start, 24)
     assert reminders() == []
-    await at_minute(bot, start, 30)
+    await at_minute(bot, start, 25)
     assert reminders()[0].startswith(
-        ":hourglass: <@UALICE>: no update on Incident #1 for 30 minutes"
+        ":hourglass: <@UALICE>: the next update on Incident #1 is due by"
     )
+    # Snoozing 15 minutes moves the promise to minute 40, its reminder to 35.
     await bot.slack.click("reminder_snooze_15", "1:15", channel=room)
     await bot.settle()
     assert "snoozed until" in answers(bot.fake)[-1]
-    await at_minute(bot, start, 44)
+    assert "Next update by" in channel(bot.fake, "incident-1").topic
+    await at_minute(bot, start, 34)
     assert len(reminders()) == 1
-    await at_minute(bot, start, 45)
+    await at_minute(bot, start, 35)
     assert len(reminders()) == 2
-    bot.clock.set(start + timedelta(minutes=50))
+    bot.clock.set(start + timedelta(minutes=38))
     await bot.slack.command("update Fix deployed, watching", channel=room)
     await bot.settle()
-    await at_minute(bot, start, 79)
+    await at_minute(bot, start, 40)  # the snoozed promise was kept: no nudge
+    assert not [m for m in bot_messages(bot.fake, room) if "is late" in m.text]
+    await at_minute(bot, start, 62)
     assert len(reminders()) == 2
-    await at_minute(bot, start, 80)
+    await at_minute(bot, start, 63)
     assert len(reminders()) == 3
 
 
@@ -335,7 +343,7 @@ async def test_rows_hold_the_whole_story(bot: Bot) -> None:
     await at_minute(bot, start, 31)
     async with bot.warroom.db.session() as session:
         rows = list((await session.exec(select(EscalationRow).order_by(EscalationRow.id))).all())
-    assert [(r.key, r.state) for r in rows if r.kind != "update_reminder"] == [
+    assert [(r.key, r.state) for r in rows if not r.kind.startswith("update_")] == [
         ("page:sev2", "fired"),
         ("ladder:1", "fired"),
         ("ladder:2", "fired"),

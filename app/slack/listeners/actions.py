@@ -54,8 +54,11 @@ def register(bot: Bot) -> None:
             minutes = int(body["actions"][0]["value"].split(":")[1])
         except (KeyError, IndexError, ValueError):
             return
-        until = await bot.escalations.snooze(seen.incident_id, minutes, seen.user)
-        await reply.say(f"Update reminder snoozed until {mrkdwn.date(until, '{time}')}.")
+        until = await bot.flows.snooze(seen.incident_id, minutes, seen.user)
+        await reply.say(
+            f"Update reminder snoozed until {mrkdwn.date(until, '{time}')}: the next update "
+            "is promised by then."
+        )
 
     gate.on_button(bot, re.compile(r"^reminder_snooze_\d+$"), gate.INCIDENT_BUTTON_PREFIX, snooze)
 

@@ -149,7 +149,8 @@ async def handover(call: Call) -> None:
     "update",
     usage="update [#42] [<text>]",
     summary="Without text, the update form (status, what was done, investigation status, "
-    "ETA); with text, post it as the investigation status.",
+    "ETA, next update in); with text, post it as the investigation status and promise the "
+    "next update within the severity's cadence.",
     section=Section.INCIDENT,
     elsewhere="/incident update #42 <text>",
     action="update",

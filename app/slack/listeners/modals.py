@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from app.domain.escalation import MAX_PROMISE_MINUTES, default_promise_minutes
 from app.domain.lifecycle import UPDATE_STATUSES
 from app.domain.permissions import MOVES
 from app.domain.roles import Role
@@ -68,11 +69,16 @@ def register(bot: Bot) -> None:
         status = views.parse_status_value(v.get("status"))
         if status is None:  # not one the form offers: refused in the form (update_errors)
             raise InvalidInput(status_choice(), "status")
+        picked = v.get(views.NEXT_UPDATE)
+        minutes = views.parse_minutes(picked)
+        if picked and (minutes is None or not 1 <= minutes <= MAX_PROMISE_MINUTES):
+            raise InvalidInput("Pick when the next update will come.", views.NEXT_UPDATE)
         return UpdateRequest(
             status=status,
             done_so_far=v.get("done_so_far") or "",
             investigation=v.get("investigation") or "",
             eta=v.get("eta") or "",
+            next_update_minutes=minutes,
         )
 
     def update_errors(view: dict[str, Any]) -> dict[str, str]:
@@ -158,7 +164,8 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
             for s in UPDATE_STATUSES
             if s is snap.status or s not in MOVES or await access.may(MOVES[s], reply.user, snap)
         ]
-        view = views.update_modal(snap, meta, statuses)
+        cadence = default_promise_minutes(bot.services.policy, snap.severity)
+        view = views.update_modal(snap, meta, statuses, cadence)
     elif kind == views.RESOLVE:
         view = views.resolve_modal(snap, meta)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.domain import durations
 from app.domain.lifecycle import Status
@@ -42,6 +43,11 @@ class IncidentSnapshot:
     source_permalink: str | None = None
     is_drill: bool = False
     roles: dict[Role, str] = field(default_factory=dict)
+    # The incident's type (`[types.<name>]` in the policy; "" for the default) and its custom
+    # fields' values by field name (`[fields.<name>]`): read by playbook conditions, the
+    # forms, `status` and the postmortem.
+    type: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
 
     @property
     def commander(self) -> str | None:

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.escalation import Kind
 from app.services.timeline_entries import Entry, entry
 from app.store import alerts as alert_store
-from app.store.models import ActionItem, EscalationRow, StatusUpdate, TimelineEvent
+from app.store.models import ActionItem, EscalationRow, Incident, StatusUpdate, TimelineEvent
 
 # The latest timeline entries a catch-up shows.
 RECENT = 5
@@ -80,6 +80,7 @@ async def read(session: AsyncSession, incident_id: int, now: datetime) -> Briefi
         .order_by(col(StatusUpdate.posted_at).desc(), col(StatusUpdate.id).desc())
         .limit(TRIED)
     )
+    promised = await session.exec(select(Incident.next_update_at).where(Incident.id == incident_id))
     reminder = await session.exec(
         select(EscalationRow.due_at)
         .where(EscalationRow.incident_id == incident_id)
@@ -112,7 +113,8 @@ async def read(session: AsyncSession, incident_id: int, now: datetime) -> Briefi
     return Briefing(
         now=now,
         updates=[update_view(u) for u in updates.all()],
-        next_update=reminder.first(),
+        # The promise people were given, else when the reminder is due.
+        next_update=promised.first() or reminder.first(),
         open_items=list(items.all()),
         alerts=(
             {

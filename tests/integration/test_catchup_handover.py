@@ -80,7 +80,7 @@ async def test_a_join_gives_one_catch_up_and_one_more_only_after_30_minutes(bot:
     assert "*not acknowledged yet*" in said
     assert f"*Commander:* <@{ALICE}>" in said
     assert "Rolled back the 9:15 deploy; error rate falling" in said  # the last update
-    # The next update is due when the update reminder is: an hour after it, for Sev2.
+    # The next update is due when the last update promised it: the cadence, an hour for Sev2.
     due = int((bot.clock.now() + timedelta(minutes=60)).timestamp())
     assert re.search(rf"\*Next update due:\* <!date\^{due}\^", said), said
     assert "*Open action items (1):*" in said

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # At most one catch-up on joining, a person per incident, in this long.
 EVERY = timedelta(minutes=30)
+# Joins this soon after the declaration get none: the announcement and the page Warroom sent
+# the people it invited say all there is (Slack reports each invite as a join).
+SETTLING = timedelta(minutes=2)
 
 
 class CatchUps:
@@ -62,7 +65,10 @@ class CatchUps:
             if incident is None or incident.id is None:
                 return None
             snap = repo.snapshot(incident, await repo.current_roles(session, incident.id))
-        if snap.status is Status.CLOSED or not await self._arriving(snap, user):
+        now = self.services.clock.now()
+        if snap.status is Status.CLOSED or now - snap.declared_at < SETTLING:
+            return None
+        if not await self._arriving(snap, user):
             return None
         message = await self.message(snap.id)
         if not await self._claim(snap.id, user, self.services.clock.now(), message):

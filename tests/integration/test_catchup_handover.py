@@ -27,7 +27,21 @@ async def declared(bot: Bot, text: str = "declare sev2 Checkout API returning 50
     """Alice declares (and commands) incident #1; returns its channel."""
     await bot.slack.command(text, user=ALICE)
     await bot.settle()
-    return channel(bot.fake, "incident-1").id
+    room = channel(bot.fake, "incident-1").id
+    # Past the first minutes, when joins are Warroom's own invitations.
+    bot.clock.set(bot.clock.now() + timedelta(minutes=3))
+    return room
+
+
+async def test_joins_right_after_the_declaration_get_no_catch_up(bot: Bot) -> None:
+    await bot.slack.command("declare sev2 Checkout API returning 500s", user=ALICE)
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    await joins(bot, room, BOB, "EvEarly")
+    assert catchups(bot.fake, BOB) == []
+    bot.clock.set(bot.clock.now() + timedelta(minutes=2))
+    await joins(bot, room, BOB, "EvLater")
+    assert len(catchups(bot.fake, BOB)) == 1
 
 
 async def joins(bot: Bot, room: str, user: str, event_id: str) -> None:
@@ -133,6 +147,7 @@ async def test_a_private_incident_catches_up_its_members_only(bot: Bot) -> None:
     await bot.settle()
     room = channel(bot.fake, "incident-1")
     assert room.is_private and BOB not in room.members
+    bot.clock.set(bot.clock.now() + timedelta(minutes=3))
     await joins(bot, room.id, BOB, "EvNotMember")  # a crafted event: Bob is not in the room
     assert catchups(bot.fake, BOB) == []
     room.members.append(BOB)
@@ -145,6 +160,7 @@ async def test_a_drill_catch_up_is_marked_drill(bot: Bot) -> None:
     await bot.slack.command("drill sev3 Failover practice", user=ALICE)
     await bot.settle()
     room = channel(bot.fake, "drill-1").id
+    bot.clock.set(bot.clock.now() + timedelta(minutes=3))
     await joins(bot, room, BOB, "EvDrill")
     [said] = catchups(bot.fake, BOB)
     assert said.startswith(":test_tube: *DRILL* *Catching up on Incident #1")

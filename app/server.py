@@ -379,6 +379,9 @@ class PagerDutyWebhook:
         state = event.state
         if state is None or not event.incident_key:
             return web.json_response({"ok": True, "done": f"ignored: {event.event_type}"[:100]})
+        if event.by_integration:
+            # Made through the Events API: Warroom's own acknowledge or resolve, echoed.
+            return web.json_response({"ok": True, "done": "ignored: made through an integration"})
         try:
             done = await runtime.bot.flows.pager_event(
                 "PagerDuty", event.id, event.incident_key, state, event.who

@@ -39,6 +39,9 @@ class PagerDutyEvent:
     incident_key: str
     # Who did it, as PagerDuty names them (the agent's summary), or "PagerDuty".
     who: str
+    # Made through an integration (the Events API): Warroom's own acknowledge or resolve
+    # coming back, not a person on their phone.
+    by_integration: bool = False
 
     @property
     def state(self) -> str | None:
@@ -79,6 +82,15 @@ def parse(data: Any) -> PagerDutyEvent:
         key = resource["incident_key"]
     agent = event.get("agent")
     who = "PagerDuty"
-    if isinstance(agent, dict) and isinstance(agent.get("summary"), str) and agent["summary"]:
-        who = " ".join(agent["summary"].split())[:100]
-    return PagerDutyEvent(id=event_id[:200], event_type=event_type, incident_key=key, who=who)
+    by_integration = False
+    if isinstance(agent, dict):
+        if isinstance(agent.get("summary"), str) and agent["summary"]:
+            who = " ".join(agent["summary"].split())[:100]
+        by_integration = str(agent.get("type", "")).endswith("integration_reference")
+    return PagerDutyEvent(
+        id=event_id[:200],
+        event_type=event_type,
+        incident_key=key,
+        who=who,
+        by_integration=by_integration,
+    )

@@ -54,7 +54,8 @@ test-fast: $(STAMP)
 # Tests that never open a database need not run twice.
 NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.py \
 	--ignore=tests/e2e/test_cli.py --ignore=tests/e2e/test_make_run.py \
-	--ignore=tests/e2e/test_sandbox_browser.py --ignore=tests/integration/test_fake_slack.py
+	--ignore=tests/e2e/test_sandbox_browser.py --ignore=tests/integration/test_fake_slack.py \
+	--ignore=tests/integration/test_fake_pagers.py
 
 test: lint
 	$(BIN)/python -m pytest --cov --cov-report=term

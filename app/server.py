@@ -377,14 +377,14 @@ class PagerDutyWebhook:
         except (ValueError, RecursionError) as exc:
             return _said_no(request, 400, f"not a PagerDuty v3 webhook: {exc}"[:200])
         state = event.state
-        if state is None or not event.incident_key:
+        if state is None or not (event.incident_key or event.title):
             return web.json_response({"ok": True, "done": f"ignored: {event.event_type}"[:100]})
         if event.by_integration:
             # Made through the Events API: Warroom's own acknowledge or resolve, echoed.
             return web.json_response({"ok": True, "done": "ignored: made through an integration"})
         try:
             done = await runtime.bot.flows.pager_event(
-                "PagerDuty", event.id, event.incident_key, state, event.who
+                "PagerDuty", event.id, event.incident_key, state, event.who, title=event.title
             )
         except Exception as exc:  # PagerDuty retries on 5xx: nothing is lost
             log.warning("PagerDuty webhook not handled: %s", f"{type(exc).__name__}"[:100])

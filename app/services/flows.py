@@ -338,12 +338,16 @@ class Flows:
             )
 
     async def pager_event(
-        self, provider: str, event_id: str, dedup: str, state: str, who: str
+        self, provider: str, event_id: str, dedup: str, state: str, who: str, title: str = ""
     ) -> str:
         """What a provider's webhook says someone did with a page: "acknowledged" (the
         incident is acknowledged, as in Slack), "resolved", or anything else (said and put on
         the timeline). Returns what was done, for the webhook's answer and the log."""
-        found = incident_of(self.services.policy.paging.dedup_prefix, dedup)
+        found = incident_of(self.services.policy.paging.dedup_prefix, dedup) if dedup else None
+        if found is None and not dedup and title:
+            # No incident key (PagerDuty leaves it out on some incidents opened through the
+            # Events API): the title is the page's summary, which names the incident.
+            found = await self.paging.paged_by_title(title, provider.lower())
         if found is None:
             return "ignored: not a page Warroom sent"
         incident_id, target = found

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ TELL_AFTER_ATTEMPTS = 3
 CREDENTIAL_RETRY = timedelta(minutes=2)
 
 Stream = tuple[int, str]
+# The incident a page's summary names (see `summary_of`).
+SUMMARY_INCIDENT = re.compile(r"^\[Sev\d\] (?:Private incident|Incident) #(\d+)\b")
 
 
 @dataclass
@@ -273,6 +276,26 @@ class Paging:
             .order_by(col(PagerCall.id))
         )
         return list(result.scalars().all())
+
+    async def paged_by_title(self, title: str, provider: str) -> tuple[int, str] | None:
+        """(incident, target) of the page whose summary is `title`: the incident it names, and
+        of that incident's targets of `provider`, the one paged last with that summary."""
+        match = SUMMARY_INCIDENT.match(title)
+        if match is None:
+            return None
+        incident_id = int(match.group(1))
+        async with self.services.db.session() as session:
+            result = await session.exec(
+                select(PagerCall)  # type: ignore[call-overload]
+                .where(col(PagerCall.incident_id) == incident_id)
+                .where(col(PagerCall.provider) == provider)
+                .where(col(PagerCall.action) == PageAction.TRIGGER.value)
+                .where(col(PagerCall.summary) == title)
+                .order_by(col(PagerCall.id).desc())
+                .limit(1)
+            )
+            row: PagerCall | None = result.scalars().first()
+        return (incident_id, row.target) if row is not None else None
 
     async def by_source(self, source_key: str) -> PagerCall | None:
         async with self.services.db.session() as session:

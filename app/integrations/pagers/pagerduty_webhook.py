@@ -37,6 +37,9 @@ class PagerDutyEvent:
     id: str
     event_type: str
     incident_key: str
+    # The incident's title: the first trigger's summary ("[Sev2] Incident #42: …"). PagerDuty
+    # leaves `incident_key` null on some incidents opened through the Events API.
+    title: str
     # Who did it, as PagerDuty names them (the agent's summary), or "PagerDuty".
     who: str
     # Made through an integration (the Events API): Warroom's own acknowledge or resolve
@@ -77,9 +80,12 @@ def parse(data: Any) -> PagerDutyEvent:
     if not isinstance(event_type, str) or not event_type:
         raise WebhookPayloadError("event.event_type is missing")
     resource = event.get("data")
-    key = ""
-    if isinstance(resource, dict) and isinstance(resource.get("incident_key"), str):
-        key = resource["incident_key"]
+    key = title = ""
+    if isinstance(resource, dict):
+        if isinstance(resource.get("incident_key"), str):
+            key = resource["incident_key"]
+        if isinstance(resource.get("title"), str):
+            title = resource["title"][:1024]
     agent = event.get("agent")
     who = "PagerDuty"
     by_integration = False
@@ -91,6 +97,7 @@ def parse(data: Any) -> PagerDutyEvent:
         id=event_id[:200],
         event_type=event_type,
         incident_key=key,
+        title=title,
         who=who,
         by_integration=by_integration,
     )

@@ -19,11 +19,12 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from app.checks import refused_pages
+from app.checks import refused_pages, run_checks
 from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from app.services.incidents import ResolveRequest
+from app.store.migrate import upgrade
 from app.store.models import EscalationRow, PagerCall
 from tests.support.bot import Bot, start_bot
 from tests.support.constants import (
@@ -309,3 +310,35 @@ async def test_a_private_incident_is_paged_without_its_title(
     (trigger,) = receiver.events("trigger")
     assert "breach" not in json.dumps(trigger)
     assert trigger["incident"]["summary"] == "[Sev2] Private incident #1: join its war room"
+
+
+async def test_check_validates_targets_and_live_sends_a_test_call(
+    fake: FakeSlack,
+    database_url: str,
+    receiver: Receiver,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = paging_settings(
+        fake,
+        database_url,
+        receiver.url,
+        pd={"provider": "pagerduty", "routing_key_env": "PD_KEY"},
+        og={"provider": "opsgenie", "api_key_env": "OG_KEY"},
+    )
+    settings = replace(settings, pager_secrets={**settings.pager_secrets, "PD_KEY": "too-short"})
+    await upgrade(settings.database_url)
+    assert await run_checks(settings, live=True) == 1
+    out = capsys.readouterr().out
+    assert "FAIL pager target 'og': OG_KEY is not set" in out
+    assert "FAIL pager target 'pd': PD_KEY holds 9 characters" in out
+    assert "PAGERDUTY_WEBHOOK_SECRET is not set: acknowledgments made in PagerDuty" in out
+    assert "ok   pager target 'ops-hook': test call accepted by the webhook (HTTP 200)" in out
+    (test_call,) = receiver.events("test")
+    assert test_call["dedup_key"] == "warroom-test"
+    assert "too-short" not in out  # no secret value shown
+
+    receiver.statuses = [401]
+    assert await run_checks(settings, live=True) == 1
+    assert "FAIL pager target 'ops-hook': test call failed: The webhook answered HTTP 401" in (
+        capsys.readouterr().out
+    )

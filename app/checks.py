@@ -350,6 +350,7 @@ def render_templates(policy: Policy) -> tuple[str, list[tuple[str, str]]]:
 def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     """Representative data for each built-in template, shaped as the bot passes it: a fresh
     incident and one with every field set, empty and full lists, each branch's flags."""
+    from app.domain.fields import Shown
     from app.services.announcements import _UpdateView
     from app.services.briefing import Briefing, update_view
     from app.services.escalations import describe_key
@@ -407,6 +408,8 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         next_steps="Alert on pool saturation",
         source_permalink="https://example.slack.com/archives/C0SAMPLE2/p1773480600000100",
         roles={Role.COMMANDER: alice, Role.TECH_LEAD: bob, Role.COMMS: carol},
+        type="security",
+        fields={"team": ["payments", "search"], "owner": bob},
     )
     incidents = [fresh, full]
     pages_seen = [
@@ -528,14 +531,31 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         ),
     ]
 
+    # An incident type and custom fields as messages show them (`custom_fields`): the full
+    # incident has them, the fresh one has none.
+    custom = [
+        Shown("team", "Team", "multi_select", "payments, search"),
+        Shown("owner", "Service owner", "user", bob, user=bob),
+        Shown("dashboard", "Dashboard <main>", "link", "https://grafana.example.com/d/1?a=1&b=2"),
+        Shown("customers", "Customers affected", "number", "1200"),
+    ]
+
+    def typed(i: IncidentSnapshot) -> dict[str, Any]:
+        full_one = i.type != ""
+        return {
+            "kind": "Security & <Privacy>" if full_one else "",
+            "fields": custom if full_one else [],
+        }
+
     def about(i: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
         """What `Announcements.render` passes: the incident, its severity, the links, the
-        workspace's time zone."""
+        workspace's time zone, its type and custom fields."""
         return {
             "i": i,
             "sev": policy.severity(i.severity),
             "links": policy.links,
             "zone": policy.workspace.timezone,
+            **typed(i),
             **extra,
         }
 
@@ -632,6 +652,11 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "incident_list.md.j2": [
             {"incidents": [], "now": at(90)},
             {"incidents": incidents, "now": at(90)},
+            {
+                "incidents": incidents,
+                "now": at(90),
+                "described": {i.id: typed(i) for i in incidents[1:]},
+            },
         ],
         "initial_notification.md.j2": each(),
         "mitigated.md.j2": [about(full, by=alice)],
@@ -689,6 +714,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "alerts": alerts,
                 "tz": policy.workspace.timezone,
                 "placeholder": PLACEHOLDER,
+                **typed(i),
             }
             for i, timeline, actions, alerts in [
                 (full, entries, items, alert_list),

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from app.domain.alerts import AlertsPolicy
+from app.domain.fields import NAME, FieldPolicy, TypePolicy
 from app.domain.paging import PagingPolicy, pager_name
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.roles import Role
@@ -256,6 +257,9 @@ class Workspace(_Strict):
     channel_name_format: str = "incident-{id}"
     timezone: str = "UTC"
     templates_dir: str = ""
+    # The incident type (a `[types]` key) of incidents declared without one; empty: the
+    # first type defined.
+    default_type: str = ""
 
     @field_validator("channel_name_format")
     @classmethod
@@ -427,6 +431,10 @@ class Policy(_Strict):
     paging: PagingPolicy = Field(default_factory=PagingPolicy)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
+    # Incident types and custom fields (docs/types-fields-playbooks.md). None defined: every
+    # incident has the type "" and no fields.
+    types: dict[str, TypePolicy] = Field(default_factory=dict)
+    fields: dict[str, FieldPolicy] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _all_levels_present(self) -> Policy:
@@ -453,7 +461,59 @@ class Policy(_Strict):
         missing_roles = [r.value for r in Role if r not in self.roles]
         if missing_roles:
             raise ValueError(f"roles must define {', '.join(missing_roles)}")
+        self._check_types_and_fields()
         return self
+
+    def _check_types_and_fields(self) -> None:
+        for kind, names in (("types", self.types), ("fields", self.fields)):
+            for name in names:
+                if not NAME.match(name):
+                    raise ValueError(
+                        f"{kind}.{name}: the name must be lowercase letters, digits, - or _, "
+                        "starting with a letter (people type it)"
+                    )
+        defined = ", ".join(self.fields) or "none"
+        for name, spec in self.types.items():
+            for used in spec.fields:
+                if used not in self.fields:
+                    raise ValueError(
+                        f"types.{name}.fields names field {used!r}, which [fields] does not "
+                        f"define (defined: {defined})"
+                    )
+            if spec.channel_name_format:
+                try:
+                    _channel_format(spec.channel_name_format)
+                except ValueError as exc:
+                    raise ValueError(f"types.{name}.channel_name_format {exc}") from None
+        default = self.workspace.default_type
+        if default and default not in self.types:
+            raise ValueError(
+                f"workspace.default_type names type {default!r}, which [types] does not define "
+                f"(defined: {', '.join(self.types) or 'none'})"
+            )
+
+    @property
+    def default_type(self) -> str:
+        """The type of an incident declared without one ("" when no types are defined)."""
+        return self.workspace.default_type or next(iter(self.types), "")
+
+    def incident_type(self, name: str) -> TypePolicy | None:
+        return self.types.get(name)
+
+    def fields_for(self, type_name: str) -> list[str]:
+        """The custom fields an incident of this type has: the type's, or every field when
+        no types are defined or the type is not (an incident declared before types were)."""
+        spec = self.types.get(type_name)
+        return list(spec.fields) if spec is not None else list(self.fields)
+
+    def brief(self, role: Role, type_name: str = "") -> str:
+        """The role's brief for an incident of this type."""
+        spec = self.types.get(type_name)
+        return (spec.briefs.get(role) if spec else None) or self.roles[role].brief
+
+    def channel_name_format(self, type_name: str = "") -> str:
+        spec = self.types.get(type_name)
+        return (spec.channel_name_format if spec else "") or self.workspace.channel_name_format
 
     def severity(self, level: int) -> SeverityPolicy:
         return self.severities[level]

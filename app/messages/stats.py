@@ -63,9 +63,10 @@ def plain(rows: Sequence[SeverityStats], days: int) -> str:
     return f"{title(days)}\n\n{table(rows)}\n"
 
 
-def mrkdwn(rows: Sequence[SeverityStats], days: int) -> str:
+def mrkdwn(rows: Sequence[SeverityStats], days: int, filters: str = "") -> str:
     """The same blocks in a code block (escaped: Slack reads `&`, `<`, `>` even there)."""
     note = "_Times: detect = detected to declared; acknowledge = declared to acknowledged; "
     note += "resolve = detected to resolved. A private incident counts only for the people "
     note += "in it._"
-    return f"*{title(days)}*\n```\n{escape(table(rows))}\n```\n{note}"
+    only = f" · only {escape(filters)}" if filters else ""
+    return f"*{title(days)}*{only}\n```\n{escape(table(rows))}\n```\n{note}"

@@ -457,6 +457,8 @@ class Alerts:
                 detected_at=proposal.detected_at,
                 request_key=request_key,
                 limited=by is not None,
+                # Fields required at declare are set afterwards (`/incident set`).
+                require_fields=False,
             )
         )
         async with self.services.db.session() as session:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.escalation import pager_plan
-from app.domain.policy import Policy
+from app.domain.policy import Policy, RolePolicy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import blocks, mrkdwn
 from app.messages.blocks import Message
 from app.messages.render import Renderer
+from app.services import custom_fields
 from app.services.briefing import Briefing
 from app.services.outbox import Outgoing
 from app.store.models import StatusUpdate
@@ -29,6 +30,9 @@ class Announcements:
             "links": self.policy.links,
             # The workspace's time zone, for times in plain text (the topic).
             "zone": self.policy.workspace.timezone,
+            # The incident's type as people read it ("" without one) and its custom fields.
+            "kind": custom_fields.type_label(self.policy, i.type),
+            "fields": custom_fields.fields_shown(self.policy, i),
             **extra,
         }
         return self.renderer.render(template, **context)
@@ -64,8 +68,14 @@ class Announcements:
                 for step in pager_plan(self.policy, i.severity)
             ]
         return blocks.simple(
-            self.render("role_brief.md.j2", i, role=self.policy.role(role), pagers=pagers)
+            self.render("role_brief.md.j2", i, role=self._briefed(i, role), pagers=pagers)
         )
+
+    def _briefed(self, i: IncidentSnapshot, role: Role) -> RolePolicy:
+        """The role as the incident's type briefs it (`[types.<name>.briefs]`)."""
+        spec = self.policy.role(role)
+        brief = self.policy.brief(role, i.type)
+        return spec if brief == spec.brief else spec.model_copy(update={"brief": brief})
 
     def briefs(self, i: IncidentSnapshot) -> list[Outgoing]:
         """Every role holder's brief, once the war room exists (the brief links it). A holder
@@ -111,7 +121,7 @@ class Announcements:
         """A role handed over: said in the war room as an assignment is, the handover brief
         to the new holder (once the war room exists, like a role brief), and the previous holder
         told (when a person held it)."""
-        spec = self.policy.role(role)
+        spec = self._briefed(i, role)
         said = self.render("role_assigned.md.j2", i, user=user, role=spec, by=by)
         out = [Outgoing("channel", blocks.simple(said))]
         if i.channel_id:

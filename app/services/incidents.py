@@ -8,8 +8,9 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -17,12 +18,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import MAX_PROMISE_MINUTES, default_promise_minutes, promise_after
+from app.domain.fields import BadValue, display, label, parse_value
 from app.domain.lifecycle import UPDATE_STATUSES, Status, TransitionError, check_transition
 from app.domain.permissions import MOVES
+from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
 from app.messages import mrkdwn
 from app.messages.mrkdwn import Mrkdwn
+from app.services import custom_fields
 from app.services.announcements import Announcements
 from app.services.briefing import read as read_briefing
 from app.services.context import Services
@@ -59,6 +63,15 @@ class DeclareRequest:
     # A person's declares count against `[limits]`; the bot declaring for an alert group (one
     # incident per group, by the group's key) does not.
     limited: bool = True
+    # The incident type (a `[types]` key; empty: the default type) and custom field values
+    # by field name, as typed or picked (checked against each field's kind).
+    type: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    # Fields required at declare must be given (a person declaring); an alert group's
+    # incident starts without them.
+    require_fields: bool = True
+    # The form shows every field; values for fields the chosen type lacks are left out.
+    only_applying: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,8 @@ class ResolveRequest:
     impact_summary: str = ""
     users_affected: str = ""
     next_steps: str = ""
+    # Custom field values set in the resolution form, by field name.
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,11 +134,33 @@ def clean(text: str | None, limit: int = MAX_FIELD, field: str | None = None) ->
     return value
 
 
-def validate_declare(req: DeclareRequest, now: datetime) -> DeclareRequest:
+def validate_declare(
+    req: DeclareRequest, now: datetime, policy: Policy | None = None
+) -> DeclareRequest:
+    """The request cleaned and checked. With the policy: its type (the default when none is
+    given), the type's default severity and privacy, and its field values checked."""
     title = clean(req.title, MAX_TITLE, "title")
     if not title:
         raise InvalidInput("Give the incident a title (what is broken, in a few words).", "title")
-    if req.severity not in (1, 2, 3, 4):
+    typed: dict[str, Any] = {}
+    if policy is not None:
+        kind = custom_fields.pick_type(policy, req.type)
+        spec = policy.incident_type(kind)
+        values = custom_fields.check_values(
+            policy, kind, req.fields, only_applying=req.only_applying
+        )
+        if req.require_fields:
+            custom_fields.require_for_declare(policy, kind, values)
+        severity = req.severity or (spec.default_severity if spec else None) or 0
+        typed = {
+            "type": kind,
+            "fields": values,
+            "severity": severity,
+            "is_private": req.is_private or bool(spec and spec.private),
+        }
+    if typed.get("severity", req.severity) == 0 and policy is not None and policy.types:
+        raise InvalidInput("Pick a severity: this type has no default one.", "severity")
+    if typed.get("severity", req.severity) not in (1, 2, 3, 4):
         raise InvalidInput("Severity must be 1, 2, 3 or 4.", "severity")
     if req.detected_at and req.detected_at > now:
         raise InvalidInput("Detected-at time is in the future.", "detected_at")
@@ -133,6 +170,7 @@ def validate_declare(req: DeclareRequest, now: datetime) -> DeclareRequest:
             "title": title,
             "description": clean(req.description, MAX_FIELD, "description"),
             "service": clean(req.service, MAX_TITLE, "service"),
+            **typed,
         }
     )
 
@@ -219,7 +257,7 @@ class Incidents:
     async def declare(self, req: DeclareRequest) -> Change:
         """Store a new incident. A repeated request key returns the first one, unchanged."""
         now = self.services.clock.now()
-        req = validate_declare(req, now)
+        req = validate_declare(req, now, self.services.policy)
         commander = req.commander or req.declared_by
         # One person's declares queue up (the advisory lock does it across replicas), so the
         # limit below counts every declare stored before this one.
@@ -242,6 +280,8 @@ class Incidents:
                     service=req.service,
                     is_private=req.is_private,
                     is_drill=req.is_drill,
+                    type=req.type,
+                    fields=req.fields,
                     declared_by=req.declared_by,
                     request_key=req.request_key,
                     source_channel_id=req.source_channel_id,
@@ -276,6 +316,7 @@ class Incidents:
                         severity=req.severity,
                         commander=commander,
                         drill=req.is_drill,
+                        **({"type": req.type} if req.type else {}),
                     )
                 )
                 _intend(incident, "declared", now)
@@ -587,9 +628,16 @@ class Incidents:
             "users_affected": clean(req.users_affected, 500, "users_affected"),
             "next_steps": clean(req.next_steps, MAX_FIELD, "next_steps"),
         }
+        policy = self.services.policy
         async with self._change(incident_id) as (session, incident):
             await self._allow(session, incident, "resolve", by)
+            given = custom_fields.check_values(policy, incident.type, req.fields)
+            values = {**(incident.fields or {}), **given}
+            # Whatever the surface: a field required at resolve holds the incident open.
+            if Status(incident.status) is not Status.RESOLVED:
+                custom_fields.require_for_resolve(policy, incident.type, values)
             self._move(session, incident, Status.RESOLVED, now, by)
+            self._record_fields(session, incident, given, now, by)
             incident.resolved_at = now
             incident.resolved_by = by
             incident.next_update_at = None  # a resolved incident promises no more updates
@@ -600,6 +648,59 @@ class Incidents:
             await self._announce(session, incident, now, self.announcements.resolved)
         log.info("incident %d resolved: Sev%d by %s", incident_id, incident.severity, by)
         return Change(await self.snapshot(incident_id))
+
+    async def set_field(self, incident_id: int, name: str, raw: Any, by: str) -> Change:
+        """Set (or, with an empty value, clear) one custom field, on the timeline. The same
+        right as posting an update."""
+        policy = self.services.policy
+        now = self.services.clock.now()
+        async with self._change(incident_id) as (session, incident):
+            roles = await self._allow(session, incident, "update", by)
+            self._require_not_closed(incident)
+            name = name.strip().lower()
+            spec = policy.fields.get(name)
+            if spec is None or name not in policy.fields_for(incident.type):
+                raise InvalidInput(custom_fields.not_applying(policy, incident.type, name))
+            try:
+                value = parse_value(name, spec, raw)
+            except BadValue as exc:
+                raise InvalidInput(str(exc)) from None
+            current = (incident.fields or {}).get(name)
+            if value == current:
+                return Change(repo.snapshot(incident, roles), changed=False)
+            self._record_fields(session, incident, {name: value}, now, by)
+            session.add(incident)
+            await session.flush()
+            snap = repo.snapshot(incident, roles)
+        return Change(snap)
+
+    def _record_fields(
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        values: dict[str, Any],
+        now: datetime,
+        by: str,
+    ) -> None:
+        """Store changed field values (None clears one), each with a timeline entry."""
+        assert incident.id is not None
+        stored = dict(incident.fields or {})
+        for name, value in values.items():
+            if stored.get(name) == value:
+                continue
+            spec = self.services.policy.fields[name]
+            if value is None:
+                stored.pop(name, None)
+                text = f"Field {label(name, spec)} cleared"
+            else:
+                stored[name] = value
+                shown = f"<@{value}>" if spec.kind == "user" else display(spec, value)
+                text = f"Field {label(name, spec)}: {shown}"
+            session.add(
+                repo.event(incident.id, now, "field_set", text, by, field=name, value=value)
+            )
+        # A new dict, so the JSON column sees the change.
+        incident.fields = stored
 
     async def close(self, incident_id: int, by: str, force: bool = False) -> Change:
         """Close a resolved incident. The review comes first: without a generated postmortem

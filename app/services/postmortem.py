@@ -17,8 +17,9 @@ from sqlmodel import col, select
 from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
-from app.messages.mrkdwn import user
+from app.messages.mrkdwn import is_user_id, user
 from app.messages.render import Renderer, mentioned
+from app.services import custom_fields
 from app.services.context import Services
 from app.services.errors import ServiceError, incident_snapshot
 from app.services.timeline import Entry, entry
@@ -78,6 +79,8 @@ async def render_postmortem(
         tz=policy.workspace.timezone,
         placeholder=PLACEHOLDER,
         names=dict(zip(people, found, strict=True)),
+        kind=custom_fields.type_label(policy, snap.type),
+        fields=custom_fields.fields_shown(policy, snap),
     )
 
 
@@ -98,6 +101,11 @@ def _people(snap: IncidentSnapshot, timeline: list[Entry], actions: list[ActionI
         snap.declared_by,
         *(e.actor for e in timeline),
         *(a.owner for a in actions),
+        *(
+            value
+            for name, value in snap.fields.items()
+            if isinstance(value, str) and is_user_id(value)
+        ),
         *(user_id for text in texts for user_id in mentioned(text)),
     ]
     return [user_id for user_id in dict.fromkeys(ids) if user_id]

@@ -198,7 +198,7 @@ class Rooms:
         fmt = (
             policy.drills.channel_name_format
             if incident.is_drill
-            else policy.workspace.channel_name_format
+            else policy.channel_name_format(incident.type)
         )
         day = incident.declared_at.astimezone(
             ZoneInfo(self.services.policy.workspace.timezone)

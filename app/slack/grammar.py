@@ -7,7 +7,7 @@ commands with free text (`update`) take it only as `#42`, so that "update 500 er
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -19,6 +19,9 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _RAW_ID = re.compile(r"^@?([UW][A-Z0-9]{5,})$")
 _REF = re.compile(r"^#?(\d{1,9})$")
 _HASH_REF = re.compile(r"^#(\d{1,9})$")
+# A type named before the title: `/incident declare sev2 security: Leaked key in logs`.
+_TYPE_WORD = re.compile(r"^([a-z][a-z0-9_-]{0,31}):$", re.IGNORECASE)
+_FILTER = re.compile(r"^([a-z][a-z0-9_-]{0,31})=(.+)$", re.IGNORECASE)
 
 # Concrete examples for the hints in parse errors (the table holds the usage lines).
 EXAMPLES = {
@@ -30,7 +33,8 @@ EXAMPLES = {
     "update": "/incident update <text>",
     "note": "/incident note <text>",
     "action": "/incident action <text> [@owner] [due YYYY-MM-DD]",
-    "stats": "/incident stats [7d|30d|90d]",
+    "stats": "/incident stats [7d|30d|90d] [field=value]",
+    "set": "/incident set <field> <value>",
     "close": "/incident close [--force]",
 }
 STATS_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
@@ -52,6 +56,11 @@ class Command:
     due: date | None = None
     days: int | None = None
     force: bool = False
+    # `declare`: the word before a colon that may name an incident type (`security:`); the
+    # command table's reader decides whether it does (`split_type`).
+    kind: str = ""
+    # `stats`: custom field filters (`team=payments`), by field name.
+    filters: tuple[tuple[str, str], ...] = ()
 
 
 # Parses the words after the subcommand's word; `text` is the whole command text, for parsers
@@ -136,17 +145,30 @@ def drill(args: list[str], text: str) -> Command:
 
 
 def _declaring(name: str, args: list[str], text: str, form_hint: str) -> Command:
+    """`<sev> [<type>:] <title>`, or `<type>: <title>` when the type has a default severity.
+    The title keeps the `<type>:` word; `split_type` takes it off when it names a type."""
     if not args:
         return Command(name)
-    if not looks_like_severity(args[0]):
+    severity = parse_severity(args[0]) if looks_like_severity(args[0]) else None
+    rest = args[1:] if severity is not None else args
+    match = _TYPE_WORD.match(rest[0]) if rest else None
+    kind = match.group(1).lower() if match else ""
+    if severity is None and not kind:
         raise CommandError(
             f"Start with the severity, then the title: `{EXAMPLES[name]}`. {form_hint}"
         )
-    severity = parse_severity(args[0])
-    title = _tail(text, 2)
+    title = _tail(text, 2 if severity is not None else 1)
     if not title:
         raise CommandError(f"Add a title after the severity: `{EXAMPLES[name]}`.")
-    return Command(name, severity=severity, text=title)
+    return Command(name, severity=severity, text=title, kind=kind)
+
+
+def split_type(command: Command, types: Collection[str]) -> tuple[str, str]:
+    """The type a declare names (one of `types`), and its title without the `<type>:` word.
+    An unknown `word:` is part of the title."""
+    if command.kind and command.kind in types:
+        return command.kind, _tail(command.text, 1)
+    return "", command.text
 
 
 def severity(args: list[str], text: str = "") -> Command:
@@ -272,11 +294,30 @@ def actions(args: list[str], text: str = "") -> Command:
 
 
 def stats(args: list[str], text: str = "") -> Command:
-    if not args:
-        return Command("stats", days=STATS_WINDOWS["30d"])
-    if len(args) > 1 or args[0].lower() not in STATS_WINDOWS:
-        raise CommandError(f"Pick a window: `{EXAMPLES['stats']}`.")
-    return Command("stats", days=STATS_WINDOWS[args[0].lower()])
+    """`stats [7d|30d|90d] [field=value …]`: a window (30 days by default) and custom field
+    filters, each a field and one value."""
+    days = STATS_WINDOWS["30d"]
+    window = False
+    filters: list[tuple[str, str]] = []
+    for arg in args:
+        if arg.lower() in STATS_WINDOWS and not window:
+            days, window = STATS_WINDOWS[arg.lower()], True
+        elif match := _FILTER.match(arg):
+            filters.append((match.group(1).lower(), match.group(2)))
+        else:
+            raise CommandError(f"Pick a window: `{EXAMPLES['stats']}`.")
+    return Command("stats", days=days, filters=tuple(filters))
+
+
+def set_field(args: list[str], text: str) -> Command:
+    """`set [#42] <field> <value>`: the value is the rest of the text, as written (an empty
+    value clears the field)."""
+    incident, rest = _leading_hash_ref(args)
+    if not rest:
+        raise CommandError(f"Name the field and its value: `{EXAMPLES['set']}`.")
+    body = _tail(text, 1 + len(args) - len(rest))
+    value = _tail(body, 1)
+    return Command("set", incident=incident, kind=rest[0].lower(), text=value)
 
 
 def close(args: list[str], text: str = "") -> Command:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.escalation import PROMISE_CHOICES
+from app.domain.fields import FieldPolicy, display, label
 from app.domain.lifecycle import UPDATE_STATUSES, Status
 from app.domain.policy import Policy
 from app.domain.roles import Role
@@ -101,6 +102,72 @@ def _modal(
 
 
 DRILL_OPTION = "drill"
+TYPE = "type"
+FIELD_PREFIX = "field_"
+
+
+def field_block(name: str) -> str:
+    return FIELD_PREFIX + name
+
+
+def _field_input(
+    name: str, spec: FieldPolicy, value: Any, optional: bool, hint: str = ""
+) -> dict[str, Any]:
+    """A custom field in a form, filled in with its value. Links and numbers are typed as
+    text and checked on submission, like every other value."""
+    element: dict[str, Any]
+    if spec.kind in ("select", "multi_select"):
+        options = [_option(o, o) for o in spec.options]
+        chosen = value if isinstance(value, list) else [value]
+        picked = [o for o in options if o["value"] in chosen]
+        if spec.kind == "select":
+            element = {"type": "static_select", "options": options}
+            if picked:
+                element["initial_option"] = picked[0]
+        else:
+            element = {"type": "multi_static_select", "options": options}
+            if picked:
+                element["initial_options"] = picked
+    elif spec.kind == "user":
+        element = {"type": "users_select"}
+        if value:
+            element["initial_user"] = str(value)
+    else:
+        initial = display(spec, value) if value not in (None, "") else ""
+        element = _text_input(initial, max_length=500 if spec.kind == "text" else 1000)
+    hint = " ".join(part for part in (spec.description, hint) if part)
+    return _input(field_block(name), label(name, spec), element, optional, hint or None)
+
+
+def _declare_fields(policy: Policy) -> list[dict[str, Any]]:
+    """Every field an incident may have. With types, a field some types lack is optional in
+    the form; the chosen type's required ones are checked on submission."""
+    blocks = []
+    for name, spec in policy.fields.items():
+        having = [t for t, s in policy.types.items() if name in s.fields]
+        if policy.types and not having:
+            continue
+        everywhere = not policy.types or len(having) == len(policy.types)
+        required = spec.required == "declare"
+        hint = ""
+        if not everywhere:
+            kinds = ", ".join(label(t, policy.types[t]) for t in having)
+            hint = f"{'Required' if required else 'Only'} for {kinds} incidents."
+        blocks.append(_field_input(name, spec, None, not (required and everywhere), hint))
+    return blocks
+
+
+def _type_input(policy: Policy) -> dict[str, Any]:
+    options = []
+    for name, spec in policy.types.items():
+        option = _option(label(name, spec), name)
+        if spec.description:
+            option["description"] = _text(trim(spec.description, 75))
+        options.append(option)
+    initial = next((o for o in options if o["value"] == policy.default_type), options[0])
+    return _input(
+        TYPE, "Type", {"type": "static_select", "options": options, "initial_option": initial}
+    )
 
 
 def declare_modal(
@@ -110,18 +177,22 @@ def declare_modal(
         _option(f"Sev{level} {sev.name} - {sev.impact}", str(level))
         for level, sev in sorted(policy.severities.items())
     ]
+    severity: dict[str, Any] = {"type": "static_select", "options": severity_options}
+    if not policy.types:
+        severity["initial_option"] = severity_options[1]
+    typed = [_type_input(policy)] if policy.types else []
     blocks = [
         _input(
             "title", "Title", _text_input(max_length=80, placeholder="Checkout API returning 500s")
         ),
+        *typed,
         _input(
             "severity",
             "Severity",
-            {
-                "type": "static_select",
-                "options": severity_options,
-                "initial_option": severity_options[1],
-            },
+            severity,
+            # With types, an empty severity is the type's default.
+            optional=bool(policy.types),
+            hint="Leave empty for the type's default severity." if policy.types else None,
         ),
         _input(
             "description",
@@ -155,6 +226,7 @@ def declare_modal(
         ),
         _input(DRILL_OPTION, "Drill", _drill_checkbox(drill), optional=True),
     ]
+    blocks[len(typed) + 4 : len(typed) + 4] = _declare_fields(policy)
     return _modal(DECLARE, "Declare incident", "Declare", blocks, meta)
 
 
@@ -240,7 +312,18 @@ def parse_minutes(value: Any) -> int | None:
         return None
 
 
-def resolve_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
+def resolve_modal(
+    incident: IncidentSnapshot, meta: str, policy: Policy | None = None
+) -> dict[str, Any]:
+    """The resolution form, with the incident's custom fields filled in (a field required
+    at declare or resolve must have a value before resolving)."""
+    fields = []
+    for name in policy.fields_for(incident.type) if policy else []:
+        spec = policy.fields[name] if policy else None
+        if spec is None:
+            continue
+        needed = spec.required in ("declare", "resolve")
+        fields.append(_field_input(name, spec, incident.fields.get(name), not needed))
     blocks = [
         _incident_line(incident),
         _input("root_cause", "Root cause", _text_input(multiline=True), True),
@@ -249,8 +332,18 @@ def resolve_modal(incident: IncidentSnapshot, meta: str) -> dict[str, Any]:
             "users_affected", "Users / transactions affected", _text_input(max_length=500), True
         ),
         _input("next_steps", "Next steps", _text_input(multiline=True), True),
+        *fields,
     ]
     return _modal(RESOLVE, "Resolve incident", "Resolve", blocks, meta)
+
+
+def field_values(policy: Policy, submitted: dict[str, Any]) -> dict[str, Any]:
+    """The custom field values a form submitted, by field name (None: left empty)."""
+    return {
+        name: submitted.get(field_block(name))
+        for name in policy.fields
+        if field_block(name) in submitted
+    }
 
 
 def roles_modal(incident: IncidentSnapshot, policy: Policy, meta: str) -> dict[str, Any]:
@@ -283,7 +376,7 @@ def _value(action: dict[str, Any]) -> Any:
         return (action.get("selected_option") or {}).get("value")
     if kind == "users_select":
         return action.get("selected_user")
-    if kind == "checkboxes":
+    if kind in ("checkboxes", "multi_static_select"):
         return [o.get("value") for o in action.get("selected_options") or []]
     if kind == "datetimepicker":
         stamp = action.get("selected_date_time")

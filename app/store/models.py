@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.store.types import UTCDateTime
@@ -31,6 +31,12 @@ class Incident(SQLModel, table=True):
     is_private: bool = False
     # A practice incident: its own room only, no real audience, no metrics. Never changes.
     is_drill: bool = False
+    # Its type (a `[types]` key; "" when no types are defined) and its custom fields' values
+    # by field name (`[fields]` keys), each checked against its field's kind when set.
+    type: str = Field(default="", sa_column=Column(String, nullable=False, server_default=""))
+    fields: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     declared_by: str
     # Idempotency key of the request that declared it (view id, trigger id …).
     request_key: str | None = Field(default=None, unique=True)

@@ -131,6 +131,8 @@ def snapshot(incident: Incident, roles: dict[Role, str]) -> IncidentSnapshot:
         source_permalink=incident.source_permalink,
         is_drill=incident.is_drill,
         roles=roles,
+        type=incident.type,
+        fields=dict(incident.fields or {}),
     )
 
 

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from app.domain.fields import label
 from app.messages import stats as stats_text
 from app.messages.mrkdwn import escape
+from app.services import custom_fields
 from app.services.action_items import ActionRequest
+from app.services.custom_fields import MissingFields
 from app.services.errors import InvalidInput
 from app.services.inbox import NotRecorded
 from app.services.incidents import DeclareRequest, validate_declare
@@ -47,9 +50,11 @@ def parse(text: str) -> Command:
 
 @command(
     "declare",
-    usage="declare [<sev> <title>]",
+    usage="declare [<sev>] [<type>:] [<title>]",
     summary="Declare: alone (or `/incident` with nothing after it) opens the form; "
-    "`/incident declare sev2 Checkout API returning 500s` declares at once.",
+    "`/incident declare sev2 Checkout API returning 500s` declares at once, "
+    "`/incident declare sev2 security: Leaked key in logs` as an incident type (the severity "
+    "may be left out when the type has a default).",
     section=Section.DECLARE,
     parser=grammar.declare,
     opens_form=True,
@@ -65,7 +70,7 @@ async def declare_form(call: Call) -> None:
 
 @command(
     "drill",
-    usage="drill [<sev> <title>]",
+    usage="drill [<sev>] [<type>:] [<title>]",
     summary="A practice incident in its own `drill-<id>` channel, every message marked DRILL: "
     "pages and escalations reach only the people in the drill, no announcement, no metrics. "
     "Alone it opens the form with Drill ticked. A drill stays a drill.",
@@ -184,6 +189,36 @@ async def severity(call: Call) -> None:
     await call.bot.flows.change_severity(
         call.incident, call.command.severity, call.user, call.reply.say
     )
+
+
+@command(
+    "set",
+    usage="set [#42] <field> <value>",
+    summary="Set a custom field (`[fields]` in the policy), on the timeline; a bad value is "
+    "refused with the values the field takes.",
+    section=Section.INCIDENT,
+    elsewhere="/incident set #42 team payments",
+    action="update",
+    parser=grammar.set_field,
+)
+async def set_field(call: Call) -> None:
+    policy = call.bot.services.policy
+    name, value = call.command.kind, call.command.text
+    if not value:
+        spec = policy.fields.get(name)
+        takes = (
+            f" {label(name, spec)} takes one of: {', '.join(spec.options)}."
+            if (spec and spec.options)
+            else ""
+        )
+        await call.reply.say(f"Give the value too: `/incident set {escape(name)} <value>`.{takes}")
+        return
+    change = await call.bot.incidents.set_field(call.incident, name, value, call.user)
+    spec = policy.fields[name]
+    if not change.changed:
+        await call.reply.say(f"{label(name, spec)} already says that on #{call.incident}.")
+        return
+    await call.reply.say(f":label: {label(name, spec)} set on Incident #{call.incident}.")
 
 
 @command(
@@ -422,8 +457,9 @@ async def actions_mine(call: Call) -> None:
 
 @command(
     "stats",
-    usage="stats [<window>]",
-    summary="Response metrics by severity over `7d`, `30d` (the default) or `90d`.",
+    usage="stats [<window>] [<field>=<value>]",
+    summary="Response metrics by severity over `7d`, `30d` (the default) or `90d`; "
+    "`team=payments` counts only incidents with that custom field value.",
     section=Section.ANYWHERE,
     aliases=("stat", "metrics"),
     parser=grammar.stats,
@@ -438,8 +474,16 @@ async def stats_command(call: Call) -> None:
         bot.services.clock.now(),
         days,
         seen=lambda incidents: bot.services.access.visible(incidents, call.user),
+        filters=call.command.filters,
     )
-    await call.reply.say(stats_text.mrkdwn(rows, days))
+    await call.reply.say(stats_text.mrkdwn(rows, days, _filters_text(call)))
+
+
+def _filters_text(call: Call) -> str:
+    policy = call.bot.services.policy
+    return ", ".join(
+        f"{label(name, policy.fields[name])} = {value}" for name, value in call.command.filters
+    )
 
 
 @command(
@@ -505,19 +549,48 @@ def _work(
     bot: Bot, command: Command, body: dict[str, Any], reply: Replier
 ) -> Callable[[], Awaitable[None]]:
     """What the command does after the acknowledgment; bad input raises before it."""
-    if command.name in ("declare", "drill") and command.severity is not None:
-        req = DeclareRequest(
-            title=command.text,
-            severity=command.severity,
-            is_drill=command.name == "drill",
-            declared_by=body.get("user_id", ""),
-            request_key=request_key(body),
-            source_channel_id=body.get("channel_id"),
-            reply_url=body.get("response_url"),
-        )
-        validate_declare(req, bot.services.clock.now())
+    if command.name in ("declare", "drill") and command.text:
+        req = _quick_declare(bot, command, body)
         return lambda: bot.flows.declare(req)
     return lambda: dispatch(bot, command, body, reply)
+
+
+def _quick_declare(bot: Bot, command: Command, body: dict[str, Any]) -> DeclareRequest:
+    """`/incident declare [<sev>] [<type>:] <title>`, checked before the acknowledgment."""
+    policy = bot.services.policy
+    kind, title = grammar.split_type(command, policy.types)
+    example = grammar.EXAMPLES[command.name]
+    if command.severity is None and not kind:
+        raise CommandError(f"Start with the severity, then the title: `{example}`.")
+    if not title:
+        raise CommandError(f"Add a title after the type: `/incident {command.name} {kind}: …`.")
+    spec = policy.incident_type(kind)
+    severity = command.severity or (spec.default_severity if spec else None)
+    if severity is None:
+        raise CommandError(
+            f"{custom_fields.type_label(policy, kind)} incidents have no default severity; "
+            f"start with one: `/incident {command.name} sev2 {kind}: {title[:40]}`."
+        )
+    req = DeclareRequest(
+        title=title,
+        severity=severity,
+        type=kind,
+        is_drill=command.name == "drill",
+        declared_by=body.get("user_id", ""),
+        request_key=request_key(body),
+        source_channel_id=body.get("channel_id"),
+        reply_url=body.get("response_url"),
+    )
+    try:
+        validate_declare(req, bot.services.clock.now(), policy)
+    except MissingFields as exc:
+        kind = custom_fields.type_label(policy, req.type or policy.default_type)
+        needed = ", ".join(label(n, policy.fields[n]) for n in exc.names)
+        raise InvalidInput(
+            f"{kind + ' incidents' if kind else 'Incidents'} need {needed} when declared: "
+            f"declare with the form (`/incident {command.name}` alone)."
+        ) from None
+    return req
 
 
 def _inbox_key(body: dict[str, Any]) -> str:
@@ -594,5 +667,8 @@ async def list_text(bot: Bot, user: str) -> str:
     access = bot.services.access
     incidents = await access.listed(await bot.incidents.open_incidents(), user)
     return bot.services.renderer.render(
-        "incident_list.md.j2", incidents=incidents, now=bot.services.clock.now()
+        "incident_list.md.j2",
+        incidents=incidents,
+        now=bot.services.clock.now(),
+        described=custom_fields.described(bot.services.policy, incidents),
     )

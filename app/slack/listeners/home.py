@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from app.messages import blocks
+from app.services import custom_fields
 from app.services.ports import SlackError
 from app.slack import action_views, views
 from app.slack.listeners import gate
@@ -46,6 +47,7 @@ async def publish_home(bot: Bot, user: str) -> None:
         "incident_list.md.j2",
         incidents=incidents[:MAX_HOME_INCIDENTS],
         now=bot.services.clock.now(),
+        described=custom_fields.described(bot.services.policy, incidents[:MAX_HOME_INCIDENTS]),
     )
     held = [
         (i, role)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from app.domain.escalation import MAX_PROMISE_MINUTES, default_promise_minutes
+from app.domain.fields import BadValue, parse_value
 from app.domain.lifecycle import UPDATE_STATUSES
 from app.domain.permissions import MOVES
 from app.domain.roles import Role
@@ -34,6 +35,9 @@ def register(bot: Bot) -> None:
         return DeclareRequest(
             title=v.get("title") or "",
             severity=int(v.get("severity") or 0),
+            type=v.get(views.TYPE) or "",
+            fields=views.field_values(bot.services.policy, v),
+            only_applying=True,
             declared_by=user,
             description=v.get("description") or "",
             service=v.get("service") or "",
@@ -49,7 +53,9 @@ def register(bot: Bot) -> None:
 
     def declare_errors(view: dict[str, Any]) -> dict[str, str]:
         try:
-            validate_declare(declare_request(view, ""), bot.services.clock.now())
+            validate_declare(
+                declare_request(view, ""), bot.services.clock.now(), bot.services.policy
+            )
         except InvalidInput as exc:
             return {exc.field or "title": error_text(exc)}
         return {}
@@ -106,7 +112,18 @@ def register(bot: Bot) -> None:
             impact_summary=v.get("impact_summary") or "",
             users_affected=v.get("users_affected") or "",
             next_steps=v.get("next_steps") or "",
+            fields=views.field_values(bot.services.policy, v),
         )
+
+    def resolve_errors(view: dict[str, Any]) -> dict[str, str]:
+        req = resolve_request(view)
+        errors = _length_errors({k: v for k, v in req.__dict__.items() if k != "fields"})
+        for name, raw in req.fields.items():
+            try:
+                parse_value(name, bot.services.policy.fields[name], raw)
+            except BadValue as exc:
+                errors[views.field_block(name)] = str(exc)
+        return errors
 
     async def resolve(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
         req = resolve_request(body["view"])
@@ -117,7 +134,7 @@ def register(bot: Bot) -> None:
         views.RESOLVE,
         gate.INCIDENT_FORM,
         resolve,
-        check=lambda view: _length_errors(resolve_request(view).__dict__),
+        check=resolve_errors,
     )
 
     async def assign(seen: Seen, body: dict[str, Any], reply: Replier) -> None:
@@ -167,7 +184,7 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
         cadence = default_promise_minutes(bot.services.policy, snap.severity)
         view = views.update_modal(snap, meta, statuses, cadence)
     elif kind == views.RESOLVE:
-        view = views.resolve_modal(snap, meta)
+        view = views.resolve_modal(snap, meta, bot.services.policy)
     else:
         view = views.roles_modal(snap, bot.services.policy, meta)
     await bot.services.slack.open_view(trigger_id, view)

@@ -680,6 +680,31 @@ def _listed(value: Any) -> list[str]:
     return [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
+def initial_of(element: JsonDict) -> Any:
+    """What an element holds before anyone touches it (its `initial_*` field), as a value
+    `state_entry` reads."""
+    if "initial_option" in element:
+        option = element["initial_option"]
+        return option.get("value") if isinstance(option, dict) else None
+    if "initial_options" in element:
+        return [o.get("value") for o in element["initial_options"] if isinstance(o, dict)]
+    for key in (
+        "initial_value",
+        "initial_user",
+        "initial_users",
+        "initial_conversation",
+        "initial_conversations",
+        "initial_channel",
+        "initial_channels",
+        "initial_date",
+        "initial_time",
+        "initial_date_time",
+    ):
+        if key in element:
+            return element[key]
+    return None
+
+
 def state_entry(element: JsonDict, value: Any, ws: Workspace) -> JsonDict:
     """Slack's `state.values` entry for an element given what the person chose; anything not
     offered (an unknown option, user or channel) counts as nothing chosen."""
@@ -743,7 +768,9 @@ def form_state(
             continue
         element = block["element"]
         block_id = str(block.get("block_id") or "")
-        entry = state_entry(element, values.get(block_id), ws)
+        # As in Slack, an input the person left alone submits its initial value.
+        given = values[block_id] if block_id in values else initial_of(element)
+        entry = state_entry(element, given, ws)
         state[block_id] = {str(element.get("action_id") or ""): entry}
         if not _chosen(entry):
             if not block.get("optional"):

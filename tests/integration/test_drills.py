@@ -152,12 +152,12 @@ async def test_the_drill_command_parses_and_is_in_help_and_the_readme() -> None:
         "Checkout API returning 500s",
     )
     assert parse("drill").name == "drill" and parse("drill").severity is None
-    assert "drill [<sev> <title>]" in TABLE.markdown()
+    assert "drill [<sev>] [<type>:] [<title>]" in TABLE.markdown()
 
 
 async def test_drill_help_and_parse_errors(bot: Bot) -> None:
     _, ack = await bot.slack.command("help")
-    assert "`drill [&lt;sev&gt; &lt;title&gt;]`" in ack["text"]
+    assert "`drill [&lt;sev&gt;] [&lt;type&gt;:] [&lt;title&gt;]`" in ack["text"]
     _, ack = await bot.slack.command("drill Checkout")
     assert "/incident drill sev2" in ack["text"]
     _, ack = await bot.slack.command("drill sev2")

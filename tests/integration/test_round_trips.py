@@ -54,7 +54,9 @@ READS = frozenset(
 # SQLite sends one each.
 CEILINGS: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "sqlite": {
-        "declare": {"change": (9, 4), "total": (45, 27)},
+        # One more INSERT than before on SQLite: the row that nudges the commander when the
+        # first promised update is late.
+        "declare": {"change": (9, 4), "total": (46, 27)},
         "update": {"change": (14, 4), "total": (29, 14)},
         "ack": {"change": (19, 8), "total": (28, 14)},
         "role": {"change": (16, 5), "total": (25, 11)},

@@ -23,6 +23,7 @@ from pydantic import (
 from app.domain.alerts import AlertsPolicy
 from app.domain.paging import PagingPolicy, pager_name
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
+from app.domain.playbooks import KeyProblem, Playbook
 from app.domain.roles import Role
 
 SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
@@ -427,6 +428,8 @@ class Policy(_Strict):
     paging: PagingPolicy = Field(default_factory=PagingPolicy)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
+    # What to do for each kind of incident (docs/types-fields-playbooks.md).
+    playbooks: list[Playbook] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _all_levels_present(self) -> Policy:
@@ -453,7 +456,47 @@ class Policy(_Strict):
         missing_roles = [r.value for r in Role if r not in self.roles]
         if missing_roles:
             raise ValueError(f"roles must define {', '.join(missing_roles)}")
+        problems = self.playbook_problems()
+        if problems:
+            key, message = problems[0]
+            raise KeyProblem(key, message)
         return self
+
+    def playbook_problems(self) -> list[tuple[str, str]]:
+        """What the playbooks name that the rest of the policy does not define (a directory
+        function, a pager target) and names used twice, as (key, problem)."""
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for n, book in enumerate(self.playbooks):
+            if book.name in seen:
+                problems.append((f"playbooks.{n}.name", f"{book.name!r} names two playbooks"))
+            seen.add(book.name)
+            for i, step in enumerate(book.steps):
+                key = f"playbooks.{n}.steps.{i}"
+                if step.invite is not None:
+                    for function in step.invite.functions:
+                        if function not in FUNCTIONS:
+                            problems.append(
+                                (
+                                    f"{key}.invite.functions",
+                                    f"unknown directory function {function!r}; known: "
+                                    f"{', '.join(FUNCTIONS)}",
+                                )
+                            )
+                for target in step.page or []:
+                    if target not in self.paging.targets:
+                        defined = ", ".join(self.paging.targets) or "none"
+                        problems.append(
+                            (
+                                f"{key}.page",
+                                f"unknown pager target {target!r}, which [paging.targets] "
+                                f"does not define (defined: {defined})",
+                            )
+                        )
+        return problems
+
+    def playbook(self, name: str) -> Playbook | None:
+        return next((book for book in self.playbooks if book.name == name), None)
 
     def severity(self, level: int) -> SeverityPolicy:
         return self.severities[level]

@@ -38,16 +38,16 @@ def _task_id(body: dict[str, Any]) -> int:
 async def tick(bot: Bot, seen: Seen, body: dict[str, Any], reply: Replier) -> None:
     ticked = await bot.checklists.done(seen.incident_id, _task_id(body), reply.user)
     task = ticked.task
+    if not ticked.now:
+        who = f"<@{task.done_by}>" if task.done_by else "someone"
+        await reply.say(f"Already done by {who}: {task.text}")
+        return
     try:
         await bot.checklists.refresh_message(await bot.incidents.snapshot(seen.incident_id), task)
     except SlackError as exc:
         if exc.retryable:
             raise
-    if ticked.now:
-        await reply.say(f":white_check_mark: Done: {task.text}")
-    else:
-        who = f"<@{task.done_by}>" if task.done_by else "someone"
-        await reply.say(f"Already done by {who}: {task.text}")
+    await reply.say(f":white_check_mark: Done: {task.text}")
 
 
 async def progress(bot: Bot, incident_id: int) -> str:

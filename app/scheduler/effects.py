@@ -446,16 +446,25 @@ class Effects:
     async def _playbook_checklist(
         self, row: EscalationRow, snap: Any, playbook: str, step: Step, mark_done: MarkDone
     ) -> bool:
+        """Store the tasks, post the checklist's message, record where it is. A firing that
+        finds the tasks stored already (a crash or a lost answer since) looks for its message
+        in the room before posting it."""
         if not snap.channel_id:
             raise NotYet("the war room has no channel yet")
+        again = bool(await self.checklists.of_run(snap.id, row.key))
         tasks = await self.checklists.create(snap.id, playbook, row.key, list(step.checklist or []))
         if "checklist" in row.done or any(t.message_ts for t in tasks):
             return True
+        key = f"playbook-checklist:{row.id}"
 
         async def post() -> None:
-            message = self.checklists.message(snap, tasks)
-            ts = await self.services.slack.post(snap.channel_id, message, key=f"checklist:{row.id}")
-            await self.checklists.posted(tasks, snap.channel_id, ts)
+            channel = snap.channel_id
+            ts = await self.services.slack.find_posted(channel, key) if again else None
+            if ts is None:
+                ts = await self.services.slack.post(
+                    channel, self.checklists.message(snap, tasks), key=key
+                )
+            await self.checklists.posted(tasks, channel, ts)
 
         return await self._once(row, snap, "checklist", mark_done, post)
 

@@ -24,6 +24,7 @@ from app.services.access import Access
 from app.services.action_items import ActionItems
 from app.services.alerts import Alerts
 from app.services.announcements import Announcements
+from app.services.checklists import Checklists
 from app.services.clock import Clock, SystemClock
 from app.services.context import Services
 from app.services.escalations import Escalations
@@ -197,10 +198,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     escalations = Escalations(services)
     outbox = Outbox(services, reannounce=rooms.reannounce)
     incidents = Incidents(services, announcements)
+    checklists = Checklists(services, escalations)
     engine = Engine(
         services,
         escalations,
-        Effects(services, rooms, escalations.paging),
+        Effects(services, rooms, escalations.paging, checklists),
         recovery=Recovery(services, rooms, escalations),
         outbox=outbox,
     )
@@ -216,6 +218,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         outbox=outbox,
         timeline=Timeline(services),
         actions=ActionItems(services, escalations),
+        checklists=checklists,
         postmortems=Postmortems(services),
         firing=engine,
         inbox=Inbox(services),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.domain.alerts import route_problems
 from app.domain.lifecycle import Status
 from app.domain.paging import PagerDutyTarget
@@ -67,6 +68,10 @@ async def run_checks(settings: Settings, live: bool = False) -> int:
     rendered, failures = render_templates(settings.policy)
     for text, fix in failures:
         bad(text, fix)
+    for text in template_problems(settings.policy, settings.config_path or "policy"):
+        bad(text, "name a template that exists (built in, or in workspace.templates_dir)")
+    if settings.policy.playbooks:
+        ok(f"{len(settings.policy.playbooks)} playbook(s) valid")
     if rendered:
         ok(rendered)
     queued: int | None = None
@@ -357,7 +362,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
     from app.services.postmortem import PLACEHOLDER
     from app.services.timeline import Entry
     from app.slack.listeners.commands import TABLE
-    from app.store.models import ActionItem, EscalationRow, StatusUpdate
+    from app.store.models import ActionItem, ChecklistTask, EscalationRow, StatusUpdate
 
     alice, bob, carol = "U0SAMPLE1", "U0SAMPLE2", "U0SAMPLE3"
     links = [
@@ -461,6 +466,29 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         done_by=carol,
     )
     items = [open_item, done_item]
+    open_task = ChecklistTask(
+        id=3,
+        incident_id=42,
+        playbook="database-outage",
+        run_key="playbook:database-outage:3",
+        position=0,
+        text="Check replication lag | and failover",
+        role="tech_lead",
+        due_at=at(15),
+        created_at=at(0),
+    )
+    done_task = ChecklistTask(
+        id=4,
+        incident_id=42,
+        playbook="database-outage",
+        run_key="playbook:database-outage:3",
+        position=1,
+        text="Freeze schema migrations",
+        created_at=at(0),
+        done_at=at(9),
+        done_by=bob,
+    )
+    tasks = [open_task, done_task]
     update = StatusUpdate(
         incident_id=42,
         status="identified",
@@ -585,6 +613,23 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "catchup.md.j2": [
             about(i, **b.context()) for i, b in zip(incidents, briefings, strict=True)
         ],
+        "checklist.md.j2": [
+            {"i": fresh, "playbook": "database-outage", "tasks": tasks},
+            {"i": full, "playbook": "security", "tasks": [open_task]},
+        ],
+        "checklist_task.md.j2": [{"t": t, "zone": policy.workspace.timezone} for t in tasks],
+        "checklist_status.md.j2": [
+            {"i": fresh, "tasks": tasks, "now": at(20), "zone": policy.workspace.timezone},
+            {"i": full, "tasks": [], "now": at(20), "zone": policy.workspace.timezone},
+        ],
+        "checklist_nudge.md.j2": [
+            about(fresh, t=open_task, holder=bob, role=policy.role(Role.TECH_LEAD).name),
+            about(fresh, t=open_task, holder=None, role=""),
+        ],
+        "playbook_database.md.j2": each(),
+        "playbook_rollback.md.j2": each(),
+        "playbook_security.md.j2": each(),
+        "playbook_provider.md.j2": each(),
         "closing_summary.md.j2": [
             about(full, by=alice, open_items=1, skipped_postmortem=False, archive_after=0),
             about(full, by=alice, open_items=0, skipped_postmortem=True, archive_after=60),
@@ -711,14 +756,15 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "roles": [(policy.role(r).name, i.roles.get(r)) for r in Role],
                 "timeline": timeline,
                 "actions": actions,
+                "checklist": checklist_tasks,
                 "alerts": alerts,
                 "tz": policy.workspace.timezone,
                 "placeholder": PLACEHOLDER,
                 **typed(i),
             }
-            for i, timeline, actions, alerts in [
-                (full, entries, items, alert_list),
-                (fresh, [], [], []),
+            for i, timeline, actions, alerts, checklist_tasks in [
+                (full, entries, items, alert_list, tasks),
+                (fresh, [], [], [], []),
             ]
         ],
         "resolution.md.j2": [
@@ -760,3 +806,142 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "update_missed.md.j2": [about(fresh), about(replace(fresh, roles=full.roles))],
         "update_missed_dm.md.j2": [about(fresh)],
     }
+
+
+# --- playbooks ------------------------------------------------------------------------------
+
+
+def playbook_lint(path: str) -> list[str]:
+    """`warroom playbooks lint`: every problem of the policy file's playbooks (and of the rest
+    of the file, which they depend on), one line each naming the key."""
+    from app.config import build_policy, policy_problems, read_policy_file
+
+    source = path or "policy"
+    try:
+        raw = read_policy_file(path) if path else {}
+    except ConfigError as exc:
+        return [str(exc)]
+    problems = policy_problems(raw, source)
+    if problems:
+        return problems
+    policy = build_policy(raw, source)
+    return template_problems(policy, source)
+
+
+def template_problems(policy: Policy, source: str = "policy") -> list[str]:
+    """Each playbook `post` naming a template that does not exist or does not render with a
+    sample incident."""
+    folder = policy.workspace.templates_dir
+    if folder and not Path(folder).is_dir():
+        return [f"{source}: workspace.templates_dir: {folder!r} is not a folder."]
+    renderer = Renderer(folder)
+    names = set(renderer.names())
+    sample = _sample_incident()
+    problems: list[str] = []
+    for n, book in enumerate(policy.playbooks):
+        for s, step in enumerate(book.steps):
+            if step.post is None:
+                continue
+            key = f"{source}: playbooks.{n}.steps.{s}.post"
+            if step.post not in names:
+                where = f"the built-in templates or {folder}" if folder else "the templates"
+                problems.append(f"{key}: unknown template {step.post!r} (not in {where}).")
+                continue
+            try:
+                renderer.render(
+                    step.post,
+                    i=sample,
+                    sev=policy.severity(sample.severity),
+                    links=policy.links,
+                    zone=policy.workspace.timezone,
+                )
+            except Exception as exc:
+                message = " ".join(str(getattr(exc, "message", None) or exc).split())
+                problems.append(f"{key}: template {step.post} does not render: {message}.")
+    return problems
+
+
+def _sample_incident(
+    severity: int = 2, type_: str = "", service: str = "checkout-api"
+) -> IncidentSnapshot:
+    at = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    return IncidentSnapshot(
+        id=42,
+        title="Checkout API returning 500s",
+        severity=severity,
+        status=Status.INVESTIGATING,
+        description="",
+        service=service,
+        is_private=False,
+        declared_by="U0SAMPLE1",
+        detected_at=at,
+        declared_at=at,
+        channel_id="C0SAMPLE1",
+        channel_name="incident-42",
+        roles={Role.COMMANDER: "U0SAMPLE1"},
+        type=type_,
+    )
+
+
+def dry_run(policy: Policy, type_: str, severity: int, service: str = "") -> list[str]:
+    """`warroom playbooks dry-run`: which playbooks would run when an incident of this type,
+    severity and service is declared, and what each step would do. Conditions on custom
+    fields and alert labels cannot be known before an incident has them: they are said, not
+    checked."""
+    from app.domain.playbooks import matches
+
+    snap = _sample_incident(severity, "" if type_ in {"", "default"} else type_, service)
+    what = f"type {type_ or 'default'}, Sev{severity}" + (f", service {service}" if service else "")
+    lines = [f"An incident declared with {what}:"]
+    found = 0
+    for book in policy.playbooks:
+        unknown = {"fields": book.when.fields, "alert_labels": book.when.alert_labels}
+        loose = book.model_copy(
+            update={"when": book.when.model_copy(update={"fields": {}, "alert_labels": {}})}
+        )
+        if not matches(loose, snap, "declared"):
+            continue
+        found += 1
+        once = "once per incident" if book.once else "on every occurrence"
+        delay = book.when.after_minutes
+        when = f"{delay} min after the declaration" if delay else "at the declaration"
+        lines.append(f"Playbook {book.name} ({when}, {once})")
+        for name, values in unknown.items():
+            for key, wanted in values.items():
+                lines.append(f"  only if {name}.{key} is {' or '.join(wanted)} (not checked)")
+        for index, step in enumerate(book.steps, 1):
+            first, *rest = _step_lines(policy, step)
+            lines += [f"  {index}. {first}", *(f"       - {line}" for line in rest)]
+    if not found:
+        lines.append("No playbook applies.")
+    return lines
+
+
+def _step_lines(policy: Policy, step: Any) -> list[str]:
+    directory = policy.directory
+    if step.invite is not None:
+        people = [
+            f"{f} ({', '.join(directory.members([f])) or 'nobody in [directory]'})"
+            for f in step.invite.functions
+        ]
+        who = [*step.invite.users, *step.invite.groups, *people]
+        return [f"invite {', '.join(who)}"]
+    if step.post is not None:
+        return [f"post the message {step.post}"]
+    if step.checklist is not None:
+        lines = [f"post a checklist of {len(step.checklist)} task(s) with Done buttons:"]
+        for task in step.checklist:
+            extra = [f"role {task.role.value}" if task.role else "no role"]
+            if task.due_minutes:
+                extra.append(f"due {task.due_minutes} min after it is posted")
+            lines.append(f"{task.text} ({', '.join(extra)})")
+        return lines
+    if step.bookmark is not None:
+        return [f"bookmark {step.bookmark.title}: {step.bookmark.url}"]
+    targets = [
+        f"{name} ({policy.paging.targets[name].label or name})"
+        if name in policy.paging.targets
+        else name
+        for name in step.page or []
+    ]
+    return [f"page {', '.join(targets)}"]

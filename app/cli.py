@@ -77,8 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     alerts_test.add_argument(
         "--source", help="the source it comes from (default: the only one of its type)"
     )
+    playbooks = sub.add_parser("playbooks", help="check playbooks and see what they would do")
+    playbooks_sub = playbooks.add_subparsers(dest="playbooks_command", required=True)
+    playbooks_sub.add_parser(
+        "lint", help="check the policy file's playbooks: one line per problem, naming the key"
+    )
+    dry = playbooks_sub.add_parser(
+        "dry-run",
+        help="which playbooks would run when such an incident is declared, and what each "
+        "step would do (no Slack, no database)",
+    )
+    dry.add_argument("--type", default="", help="incident type (default: the default type)")
+    dry.add_argument("--severity", type=int, required=True, choices=[1, 2, 3, 4])
+    dry.add_argument("--service", default="", help="the affected service")
     args = parser.parse_args(argv)
 
+    if args.command == "playbooks" and args.playbooks_command == "lint":
+        return _playbooks_lint()
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -110,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(settings, args.incident, args.output))
         if args.command == "alerts":
             return _alerts_test(settings, args.file, args.source)
+        if args.command == "playbooks":
+            from app.checks import dry_run
+
+            print("\n".join(dry_run(settings.policy, args.type, args.severity, args.service)))
+            return 0
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -270,6 +290,29 @@ async def _export(settings: Settings, incident_id: int, output: str | None) -> i
         print(f"Postmortem of incident #{incident_id} written to {output}.", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _playbooks_lint() -> int:
+    """`warroom playbooks lint`: each problem on one line naming the key; exit 1 on any."""
+    import os
+
+    from dotenv import load_dotenv
+
+    from app.checks import playbook_lint
+    from app.config import policy_path
+
+    load_dotenv(".env", override=False)
+    path = policy_path(dict(os.environ))
+    problems = playbook_lint(path)
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    from app.config import load_policy
+
+    count = len(load_policy(path).playbooks) if path else 0
+    print(f"{path or 'built-in defaults'}: {count} playbook(s), no problems.")
     return 0
 
 

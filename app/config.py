@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.domain.playbooks import KeyProblem, Playbook
 from app.domain.policy import SLACK_ID, Policy
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
@@ -219,15 +220,34 @@ def _check_database_url(url: str) -> str:
     return url
 
 
+def policy_path(env: dict[str, str]) -> str:
+    """The policy file: WARROOM_CONFIG, else `warroom.toml` in the working folder when there
+    is one; "" for none (the built-in defaults)."""
+    path = env.get("WARROOM_CONFIG", "").strip()
+    if not path and Path("warroom.toml").is_file():
+        path = "warroom.toml"
+    return path
+
+
+def read_policy_file(path: str) -> dict[str, Any]:
+    """The policy file's TOML, as data (a ConfigError when it cannot be read or parsed)."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (WARROOM_CONFIG points at it).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}.") from None
+
+
 def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
         if dotenv:
             load_dotenv(Path.cwd() / ".env", override=False)
         env = dict(os.environ)
-    config_path = env.get("WARROOM_CONFIG", "").strip()
-    if not config_path and Path("warroom.toml").is_file():
-        config_path = "warroom.toml"
+    config_path = policy_path(env)
     policy = load_policy(config_path) if config_path else Policy()
     templates = policy.workspace.templates_dir
     if templates and not Path(templates).is_dir():
@@ -307,16 +327,7 @@ def _stringify_keys(data: Any) -> Any:
 
 def load_policy(path: str) -> Policy:
     """Parse and validate a policy file on top of the seed defaults."""
-    file = Path(path)
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found (WARROOM_CONFIG points at it).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}.") from None
-    return build_policy(raw, path)
+    return build_policy(read_policy_file(path), path)
 
 
 def build_policy(raw: dict[str, Any], source: str = "policy") -> Policy:
@@ -325,11 +336,35 @@ def build_policy(raw: dict[str, Any], source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(_merge(defaults, _stringify_keys(raw)))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        # A dict key's own error carries "[key]" after the key: the key names the place already.
-        key = ".".join(str(part) for part in error["loc"] if part != "[key]") or "(top level)"
-        message = " ".join(_explain(error).split())
-        raise ConfigError(f"{source}: {key}: {message}.") from None
+        raise ConfigError(_problem_line(source, exc.errors()[0])) from None
+
+
+def policy_problems(raw: dict[str, Any], source: str = "policy") -> list[str]:
+    """Every problem of a policy file, one line each naming the key (`warroom playbooks
+    lint`); empty when the policy loads."""
+    merged = _merge(_stringify_keys(Policy().model_dump(mode="json")), _stringify_keys(raw))
+    try:
+        Policy.model_validate(merged)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if isinstance((errors[0].get("ctx") or {}).get("error"), KeyProblem):
+            # Every field is valid and only the playbooks' cross-checks failed: say them all.
+            books = TypeAdapter(list[Playbook]).validate_python(merged.get("playbooks", []))
+            policy = Policy.model_validate({**merged, "playbooks": []})
+            problems = policy.model_copy(update={"playbooks": books}).playbook_problems()
+            return [f"{source}: {key}: {message}." for key, message in problems]
+        return [_problem_line(source, error) for error in errors]
+    return []
+
+
+def _problem_line(source: str, error: Any) -> str:
+    # A dict key's own error carries "[key]" after the key: the key names the place already.
+    key = ".".join(str(part) for part in error["loc"] if part != "[key]") or "(top level)"
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, KeyProblem):
+        key = cause.key
+    message = " ".join(_explain(error).split())
+    return f"{source}: {key}: {message}."
 
 
 def _explain(error: Any) -> str:

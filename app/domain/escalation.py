@@ -12,7 +12,9 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from app.domain.playbooks import checklist_key, matches, run_key
 from app.domain.policy import BusinessHours, Policy
+from app.domain.snapshot import IncidentSnapshot
 
 
 class Kind(StrEnum):
@@ -25,6 +27,9 @@ class Kind(StrEnum):
     # Follow-up after the incident: an action item past its due date, the delayed archive.
     ACTION_REMINDER = "action_reminder"
     ARCHIVE = "archive"
+    # One step of a playbook (`[[playbooks]]`), and a checklist task's overdue nudge.
+    PLAYBOOK = "playbook"
+    CHECKLIST_DUE = "checklist_due"
 
 
 # Steps whose fate does not follow the incident's status: an action item stays due after the
@@ -45,6 +50,9 @@ class PlannedStep:
     # Fires at most once per incident and key (a ladder rung, a promise's reminders): a row
     # of that key that fired blocks planning it again.
     once: bool = False
+    # Planned at most once per incident and key, whatever became of it (a playbook step:
+    # one that failed or was cancelled is not planned again either).
+    ever: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,63 @@ def plan_archive(closed_at: datetime, delay_minutes: int) -> PlannedStep:
         kind=Kind.ARCHIVE,
         due_at=closed_at + timedelta(minutes=delay_minutes),
         cancel_on=NEVER_CANCEL,
+    )
+
+
+# --- playbooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """One occurrence of a playbook event: `declared`, or a severity or status change (its
+    timeline event's id), and when it happened."""
+
+    event: str
+    occurrence: str
+    at: datetime
+
+
+def plan_playbooks(
+    policy: Policy,
+    incident: IncidentSnapshot,
+    occasion: Occasion,
+    alert_labels: list[dict[str, str]] | None = None,
+) -> list[PlannedStep]:
+    """The steps of every playbook that applies to the incident on this occasion, each keyed
+    to run once per incident (or once per occurrence, for `once = false`), due
+    `after_minutes` after the declaration (at once when that has passed)."""
+    steps: list[PlannedStep] = []
+    for book in policy.playbooks:
+        if not matches(book, incident, occasion.event, alert_labels or []):
+            continue
+        due = max(incident.declared_at + timedelta(minutes=book.when.after_minutes), occasion.at)
+        occurrence = None if book.once else occasion.occurrence
+        for index, _step in enumerate(book.steps):
+            steps.append(
+                PlannedStep(
+                    key=run_key(book.name, index, occurrence),
+                    kind=Kind.PLAYBOOK,
+                    due_at=due,
+                    # A step for a change of status (to resolved, say) runs whatever the
+                    # status; the others no longer apply once the incident is resolved.
+                    cancel_on=NEVER_CANCEL if occasion.event == "status_changed" else "resolved",
+                    targets=[book.name],
+                    step=index,
+                    ever=True,
+                )
+            )
+    return steps
+
+
+def plan_checklist_nudge(task_id: int, due_at: datetime) -> PlannedStep:
+    """A checklist task's nudge to its role holder when it is not done by its due time."""
+    return PlannedStep(
+        key=checklist_key(task_id),
+        kind=Kind.CHECKLIST_DUE,
+        due_at=due_at,
+        cancel_on="resolved",
+        step=task_id,
+        ever=True,
     )
 
 

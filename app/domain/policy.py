@@ -24,6 +24,7 @@ from app.domain.alerts import AlertsPolicy
 from app.domain.fields import NAME, FieldPolicy, TypePolicy
 from app.domain.paging import PagingPolicy, pager_name
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
+from app.domain.playbooks import KeyProblem, Playbook
 from app.domain.roles import Role
 
 SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
@@ -435,6 +436,8 @@ class Policy(_Strict):
     # incident has the type "" and no fields.
     types: dict[str, TypePolicy] = Field(default_factory=dict)
     fields: dict[str, FieldPolicy] = Field(default_factory=dict)
+    # What to do for each kind of incident (docs/types-fields-playbooks.md).
+    playbooks: list[Playbook] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _all_levels_present(self) -> Policy:
@@ -462,6 +465,10 @@ class Policy(_Strict):
         if missing_roles:
             raise ValueError(f"roles must define {', '.join(missing_roles)}")
         self._check_types_and_fields()
+        problems = self.playbook_problems()
+        if problems:
+            key, message = problems[0]
+            raise KeyProblem(key, message)
         return self
 
     def _check_types_and_fields(self) -> None:
@@ -514,6 +521,42 @@ class Policy(_Strict):
     def channel_name_format(self, type_name: str = "") -> str:
         spec = self.types.get(type_name)
         return (spec.channel_name_format if spec else "") or self.workspace.channel_name_format
+
+    def playbook_problems(self) -> list[tuple[str, str]]:
+        """What the playbooks name that the rest of the policy does not define (a directory
+        function, a pager target) and names used twice, as (key, problem)."""
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for n, book in enumerate(self.playbooks):
+            if book.name in seen:
+                problems.append((f"playbooks.{n}.name", f"{book.name!r} names two playbooks"))
+            seen.add(book.name)
+            for i, step in enumerate(book.steps):
+                key = f"playbooks.{n}.steps.{i}"
+                if step.invite is not None:
+                    for function in step.invite.functions:
+                        if function not in FUNCTIONS:
+                            problems.append(
+                                (
+                                    f"{key}.invite.functions",
+                                    f"unknown directory function {function!r}; known: "
+                                    f"{', '.join(FUNCTIONS)}",
+                                )
+                            )
+                for target in step.page or []:
+                    if target not in self.paging.targets:
+                        defined = ", ".join(self.paging.targets) or "none"
+                        problems.append(
+                            (
+                                f"{key}.page",
+                                f"unknown pager target {target!r}, which [paging.targets] "
+                                f"does not define (defined: {defined})",
+                            )
+                        )
+        return problems
+
+    def playbook(self, name: str) -> Playbook | None:
+        return next((book for book in self.playbooks if book.name == name), None)
 
     def severity(self, level: int) -> SeverityPolicy:
         return self.severities[level]

@@ -71,6 +71,7 @@ def _channels_dump(fake: FakeSlack) -> list[JsonDict]:
         data["members"] = list(channel.members)
         data["messages"] = [_message_dump(fake, m) for m in ws.history[channel.id]]
         data["pins"] = fake.pins(channel.id)
+        data["bookmarks"] = fake.bookmarks(channel.id)
         dumped.append(data)
     return dumped
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from . import api_chat, api_conversations, api_files, api_items, api_views, api_workspace
+from . import (
+    api_bookmarks,
+    api_chat,
+    api_conversations,
+    api_files,
+    api_items,
+    api_views,
+    api_workspace,
+)
 from .api_common import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -12,4 +20,5 @@ HANDLERS: dict[str, Handler] = {
     **api_items.HANDLERS,
     **api_views.HANDLERS,
     **api_files.HANDLERS,
+    **api_bookmarks.HANDLERS,
 }

@@ -22,6 +22,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.setTopic": 2,
     "conversations.list": 2,
     "pins.add": 2,
+    "bookmarks.add": 2,
     "pins.list": 2,
     "usergroups.list": 2,
     "usergroups.users.list": 2,

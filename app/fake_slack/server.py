@@ -56,6 +56,7 @@ READ_ONLY = frozenset(
         "conversations.replies",
         "chat.getPermalink",
         "pins.list",
+        "bookmarks.list",
         "apps.connections.open",
     }
 )
@@ -356,6 +357,10 @@ class FakeSlack:
     def replies(self, channel_id: str, thread_ts: str) -> list[Message]:
         """Replies in a thread, oldest first, without the parent."""
         return self.workspace.thread_replies(channel_id, thread_ts)
+
+    def bookmarks(self, channel_id: str) -> list[JsonDict]:
+        """The channel's bookmarks (bookmarks.add), in the order they were added."""
+        return [dict(b) for b in self.workspace.bookmarks.get(channel_id, [])]
 
     def pins(self, channel_id: str) -> list[str]:
         """Timestamps of pinned messages, in pin order."""

@@ -37,6 +37,7 @@ def dump(ws: Workspace) -> JsonDict:
         "channels": [asdict(c) for c in ws.channels.values()],
         "messages": [asdict(m) for m in _all_messages(ws)],
         "pins": {channel: [asdict(p) for p in pins] for channel, pins in ws.pins.items()},
+        "bookmarks": ws.bookmarks,
         "views": ws.views,
         "home_views": ws.home_views,
         "view_revisions": ws.view_revisions,
@@ -82,6 +83,9 @@ def load(ws: Workspace, data: JsonDict) -> None:
     for channel, pins in data["pins"].items():
         if channel in ws.channels:
             ws.pins[channel] = [Pin(**p) for p in pins]
+    for channel, bookmarks in (data.get("bookmarks") or {}).items():
+        if channel in ws.channels:
+            ws.bookmarks[channel] = list(bookmarks)
     ws.views.update(data["views"])
     ws.home_views.update(data["home_views"])
     ws.view_revisions.update(data["view_revisions"])

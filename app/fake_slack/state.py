@@ -397,6 +397,8 @@ class Workspace:
         self.threads: dict[tuple[str, str], list[Message]] = {}
         self.index: dict[tuple[str, str], Message] = {}
         self.pins: dict[str, list[Pin]] = {}
+        # bookmarks.add: each conversation's bookmarks, as Slack returns them.
+        self.bookmarks: dict[str, list[JsonDict]] = {}
         self.views: dict[str, JsonDict] = {}
         self.home_views: dict[str, JsonDict] = {}
         self.view_revisions: dict[str, int] = {}

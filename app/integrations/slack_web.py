@@ -399,6 +399,12 @@ class SlackGateway:
             if exc.code != "already_pinned":
                 raise
 
+    async def add_bookmark(self, channel: str, title: str, url: str) -> str:
+        data = await self._call(
+            "bookmarks.add", channel_id=channel, title=title, type="link", link=url
+        )
+        return str((data.get("bookmark") or {}).get("id", ""))
+
     async def permalink(self, channel: str, ts: str) -> str | None:
         try:
             data = await self._form("chat.getPermalink", channel=channel, message_ts=ts)

@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.domain.escalation import RECURRING_REMINDER, Kind
+from app.domain.playbooks import Invite, Step, parse_run_key
 from app.domain.policy import EscalationStep
+from app.domain.roles import Role
 from app.messages import blocks
 from app.messages.blocks import Message
 from app.messages.mrkdwn import Mrkdwn, clock, escape, is_user_id, user
+from app.services.checklists import DONE_BUTTON, Checklists
 from app.services.context import Services
 from app.services.escalations import describe_key
 from app.services.outbox import Outbox
@@ -34,10 +37,13 @@ class NotYet(Exception):
 
 
 class Effects:
-    def __init__(self, services: Services, rooms: Rooms, paging: Paging) -> None:
+    def __init__(
+        self, services: Services, rooms: Rooms, paging: Paging, checklists: Checklists
+    ) -> None:
         self.services = services
         self.rooms = rooms
         self.paging = paging
+        self.checklists = checklists
 
     async def perform(self, row: EscalationRow, incident: Incident, mark_done: MarkDone) -> None:
         assert incident.id is not None
@@ -59,6 +65,10 @@ class Effects:
             await self._action_reminder(row, snap, mark_done)
         elif kind is Kind.ARCHIVE:
             await self._once(row, snap, "archive", mark_done, lambda: self._archive(snap))
+        elif kind is Kind.PLAYBOOK:
+            await self._playbook_step(row, snap, mark_done)
+        elif kind is Kind.CHECKLIST_DUE:
+            await self._checklist_nudge(row, snap, mark_done)
 
     async def _once(
         self,
@@ -67,23 +77,27 @@ class Effects:
         part: str,
         mark_done: MarkDone,
         action: Callable[[], Awaitable[Any]],
-    ) -> None:
+    ) -> bool:
         """Do one part unless it is done. A part Slack refuses for good (a user who cannot be
         messaged, a room that takes no posts, an invalid message) is ended with a note, not
-        retried; outages and a refused token raise, and the step is retried."""
+        retried; outages and a refused token raise, and the step is retried. Returns False
+        when the part was refused."""
         if part in row.done:
-            return
+            return True
+        refused = False
         try:
             await action()
         except SlackError as exc:
             if exc.retryable:
                 raise
+            refused = True
             what = self._describe_part(part)
             await self.tell(
                 snap,
                 f"{describe_key(row.key)}: could not {what} ({escape(exc.code)}); not retried.",
             )
         await mark_done(row, part)
+        return not refused
 
     @staticmethod
     def _describe_part(part: str) -> str:
@@ -95,6 +109,8 @@ class Effects:
             "invite": "invite everyone to the war room",
             "archive": "archive the war room",
             "unreachable": "report the user groups it could not read",
+            "bookmark": "add the bookmark",
+            "checklist": "post the checklist",
         }.get(kind, part)
 
     async def tell(self, snap: Any, text: str) -> None:
@@ -356,6 +372,127 @@ class Effects:
         await self._once(
             row, snap, f"dm:{owner}", mark_done, lambda: self.services.slack.dm(owner, message)
         )
+
+    # --- playbooks --------------------------------------------------------------------------
+
+    async def _playbook_step(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        """One step of a playbook; each of its parts once. On the timeline when it is done
+        ("Playbook <name>: <what>"); a part Slack refuses is said instead (see `_once`)."""
+        ref = parse_run_key(row.key)
+        book = self.services.policy.playbook(ref.playbook) if ref else None
+        if ref is None or book is None or not 0 <= ref.index < len(book.steps):
+            await self._timeline(
+                row, snap, mark_done, f"{describe_key(row.key)}: no longer in the policy; skipped"
+            )
+            return
+        step = book.steps[ref.index]
+        worked = True
+        if step.invite is not None:
+            worked = await self._playbook_invite(row, snap, step.invite, mark_done)
+        elif step.post is not None:
+            text = self.rooms.render(step.post, snap)
+            worked = await self._once(
+                row, snap, "channel", mark_done, lambda: self._post(snap, blocks.simple(text))
+            )
+        elif step.checklist is not None:
+            worked = await self._playbook_checklist(row, snap, book.name, step, mark_done)
+        elif step.bookmark is not None:
+            mark = step.bookmark
+            worked = await self._once(
+                row, snap, "bookmark", mark_done, lambda: self._bookmark(snap, mark.title, mark.url)
+            )
+        elif step.page is not None:
+            # A drill pages no pager (`Paging.trigger` asks nobody for it).
+            if "pagers" not in row.done:
+                await self.paging.trigger(
+                    snap.id,
+                    list(step.page),
+                    reason=f"Playbook {book.name}",
+                    source_key=f"step:{row.id}",
+                )
+                await mark_done(row, "pagers")
+        if worked:
+            await self._timeline(row, snap, mark_done, f"Playbook {book.name}: {step.describe()}")
+
+    async def _timeline(
+        self, row: EscalationRow, snap: Any, mark_done: MarkDone, text: str
+    ) -> None:
+        if "timeline" in row.done:
+            return
+        async with self.services.db.session() as session:
+            session.add(
+                repo.event(snap.id, self.services.clock.now(), "playbook_step", text, key=row.key)
+            )
+        await mark_done(row, "timeline")
+
+    async def _bookmark(self, snap: Any, title: str, url: str) -> None:
+        if not snap.channel_id:
+            raise NotYet("the war room has no channel yet")
+        await self.services.slack.add_bookmark(snap.channel_id, title, url)
+
+    async def _playbook_invite(
+        self, row: EscalationRow, snap: Any, invite: Invite, mark_done: MarkDone
+    ) -> bool:
+        if not snap.channel_id:
+            raise NotYet("the war room has no channel yet")
+        if snap.is_drill:
+            return True  # a drill brings nobody new in: its people are in the room already
+        ids = [*invite.users, *invite.groups, *self._people(invite.functions)]
+        people = await self._reachable(row, snap, ids, mark_done)
+        return await self._once(
+            row, snap, "invite", mark_done, lambda: self.rooms.invite(snap, people)
+        )
+
+    async def _playbook_checklist(
+        self, row: EscalationRow, snap: Any, playbook: str, step: Step, mark_done: MarkDone
+    ) -> bool:
+        """Store the tasks, post the checklist's message, record where it is. A firing that
+        finds the tasks stored already (a crash or a lost answer since) looks for its message
+        in the room before posting it."""
+        if not snap.channel_id:
+            raise NotYet("the war room has no channel yet")
+        again = bool(await self.checklists.of_run(snap.id, row.key))
+        tasks = await self.checklists.create(snap.id, playbook, row.key, list(step.checklist or []))
+        if "checklist" in row.done or any(t.message_ts for t in tasks):
+            return True
+        key = f"playbook-checklist:{row.id}"
+
+        async def post() -> None:
+            channel = snap.channel_id
+            ts = await self.services.slack.find_posted(channel, key) if again else None
+            if ts is None:
+                ts = await self.services.slack.post(
+                    channel, self.checklists.message(snap, tasks), key=key
+                )
+            await self.checklists.posted(tasks, channel, ts)
+
+        return await self._once(row, snap, "checklist", mark_done, post)
+
+    async def _checklist_nudge(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        """An overdue task: its role's holder is told once, by DM (the room when nobody holds
+        the role)."""
+        task = await self.checklists.get(row.step or 0)
+        if task is None or task.done_at is not None:
+            return
+        holder = snap.roles.get(Role(task.role)) if task.role else None
+        role = self.services.policy.role(Role(task.role)).name if task.role else ""
+        text = self.rooms.render(
+            "checklist_nudge.md.j2",
+            snap,
+            t=task,
+            holder=holder,
+            role=role,
+        )
+        button = blocks.button("Done", DONE_BUTTON, f"{snap.id}:{task.id}", "primary")
+        message = blocks.message(
+            text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]
+        )
+        if holder and is_user_id(holder) and holder != self.services.bot_user_id:
+            await self._once(
+                row, snap, f"dm:{holder}", mark_done, functools.partial(self._dm, holder, message)
+            )
+        else:
+            await self._once(row, snap, "channel", mark_done, lambda: self._post(snap, message))
 
     async def _archive(self, snap: Any) -> None:
         """Archive the war room once the closing summary (and anything queued before it) is

@@ -31,13 +31,32 @@ from app.services.recovery import Recovery
 from app.store import repo
 from app.store.claims import claim
 from app.store.leases import renewing, take_back
-from app.store.models import ActionItem, EscalationRow, Incident
+from app.store.models import ActionItem, ChecklistTask, EscalationRow, Incident
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 CONCURRENCY = 10
 MAX_RETRO_REMINDERS = 6
+
+
+def in_order(rows: Sequence[EscalationRow]) -> list[list[EscalationRow]]:
+    """The claimed rows as groups fired one after the other within a group, the groups at
+    once: an incident's playbook steps go in their order (an invite before the post that
+    mentions the people invited); every other row is a group of its own."""
+    groups: list[list[EscalationRow]] = []
+    steps: dict[int, list[EscalationRow]] = {}
+    for row in rows:
+        if row.kind == Kind.PLAYBOOK:
+            if row.incident_id not in steps:
+                steps[row.incident_id] = []
+                groups.append(steps[row.incident_id])
+            steps[row.incident_id].append(row)
+        else:
+            groups.append([row])
+    for group in steps.values():
+        group.sort(key=lambda r: (r.due_at, r.id or 0))
+    return groups
 
 
 @dataclass
@@ -109,8 +128,9 @@ class Engine:
         if self.services.auth.waiting():
             return report
         rows = await self._claim(incident_id)
-        for row in rows:
-            await self._fire(row, report)
+        for group in in_order(rows):
+            for row in group:
+                await self._fire(row, report)
         await self._page(incident_id)
         return report
 
@@ -153,11 +173,14 @@ class Engine:
                 return report
             limit = asyncio.Semaphore(CONCURRENCY)
 
-            async def fire(row: EscalationRow) -> None:
-                async with limit:
-                    await self._fire(row, report)
+            async def fire(group: list[EscalationRow]) -> None:
+                for row in group:
+                    async with limit:
+                        await self._fire(row, report)
 
-            results = await asyncio.gather(*(fire(row) for row in rows), return_exceptions=True)
+            results = await asyncio.gather(
+                *(fire(group) for group in in_order(rows)), return_exceptions=True
+            )
             for result in results:
                 # A row whose bookkeeping failed (database gone, say) keeps its lease and is
                 # taken up again once the lease lapses; the tick itself carries on.
@@ -218,6 +241,8 @@ class Engine:
         reason = cancelled_by(row.cancel_on, incident_times(incident))
         if row.kind == Kind.ACTION_REMINDER and reason is None:
             reason = await self._action_settled(row)
+        if row.kind == Kind.CHECKLIST_DUE and reason is None:
+            reason = await self._task_settled(row)
         if reason:
             await self._finish(row, "cancelled", reason)
             report.cancelled.append(row.id)
@@ -302,6 +327,16 @@ class Engine:
             return "action item done"
         if not item.owner or item.due_on is None:
             return "action item has no owner or deadline"
+        return None
+
+    async def _task_settled(self, row: EscalationRow) -> str | None:
+        """Why a checklist task's nudge no longer applies (done, gone), or None."""
+        async with self.services.db.session() as session:
+            task = await session.get(ChecklistTask, row.step or 0)
+        if task is None:
+            return "task gone"
+        if task.done_at is not None:
+            return "task done"
         return None
 
     async def _mark_done(self, row: EscalationRow, part: str) -> None:

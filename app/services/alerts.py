@@ -466,7 +466,11 @@ class Alerts:
             if incident is None or incident.id is None:
                 return None
             await self._link(session, group_id, incident.id, now)
-            return incident.id
+        # Playbooks conditioned on the alerts' labels apply now that the alerts are the
+        # incident's (those planned at the declaration are not planned again).
+        if await self.flows.escalations.plan_playbooks(incident.id, ("declared",)):
+            await self.flows.firing.fire_due(incident.id)
+        return incident.id
 
     async def _link(
         self, session: AsyncSession, group_id: int, incident_id: int, now: datetime

@@ -14,25 +14,37 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.escalation import (
     IncidentTimes,
     Kind,
+    Occasion,
     PlannedStep,
     action_key,
     cancelled_by,
     plan_action_reminder,
     plan_archive,
+    plan_checklist_nudge,
     plan_declared,
+    plan_playbooks,
     plan_promise,
     plan_retro_reminder,
     plan_update_reminder,
 )
 from app.domain.lifecycle import Status
 from app.domain.paging import PageAction
+from app.domain.playbooks import parse_run_key
 from app.services.context import Services
 from app.services.errors import ServiceError, no_incident
 from app.services.paging import Paging
 from app.store import repo
-from app.store.models import EscalationRow, Incident
+from app.store.models import AlertGroup, AlertRow, EscalationRow, Incident, TimelineEvent
 
 LIVE = ("pending", "firing")
+# The playbook events each owed plan may be: a status change comes with progress (mitigate,
+# an update that moves the status) or the resolution.
+PLAYBOOK_EVENTS: dict[str, tuple[str, ...]] = {
+    "declared": ("declared",),
+    "severity": ("severity_changed",),
+    "progress": ("status_changed",),
+    "resolved": ("status_changed",),
+}
 
 
 class Held(Enum):
@@ -111,16 +123,19 @@ class Escalations:
                 select(EscalationRow.key, EscalationRow.state)
                 .where(EscalationRow.incident_id == incident_id)
                 .where(col(EscalationRow.key).in_([s.key for s in steps]))
-                .where(col(EscalationRow.state).in_([*LIVE, "fired"]))
             )
             taken = {(key, state) for key, state in result.all()}
             added: list[str] = []
             for step in steps:
-                # A ladder rung fires once per incident, a promise's steps once per promise;
-                # other reminders recur.
-                blocking = {*LIVE, "fired"} if step.once else set(LIVE)
-                if any((step.key, state) in taken for state in blocking):
-                    continue
+                # A ladder rung fires once per incident, a promise's steps once per promise,
+                # a playbook step is planned once whatever became of it; other reminders recur.
+                if step.ever:
+                    if any(key == step.key for key, _ in taken):
+                        continue
+                else:
+                    blocking = {*LIVE, "fired"} if step.once else set(LIVE)
+                    if any((step.key, state) in taken for state in blocking):
+                        continue
                 session.add(
                     EscalationRow(
                         incident_id=incident_id,
@@ -186,6 +201,8 @@ class Escalations:
             return
         for plan in owed:
             await self._plans[plan](incident_id)
+            if plan in PLAYBOOK_EVENTS:
+                await self.plan_playbooks(incident_id, PLAYBOOK_EVENTS[plan])
         async with self.services.db.session() as session:
             locked = await repo.get_for_update(session, incident_id)
             if locked is None or locked.plans_pending[: len(owed)] != owed:
@@ -216,6 +233,42 @@ class Escalations:
             "severity": self.on_severity_changed,
             "resolved": self.on_resolved,
         }
+
+    async def plan_playbooks(self, incident_id: int, events: tuple[str, ...]) -> list[str]:
+        """Plan the steps of the playbooks that apply to the incident on its latest occurrence
+        of each event (a severity or status change is its timeline event). Each step is
+        planned at most once per incident (or per occurrence): planning again adds nothing."""
+        if not self.services.policy.playbooks:
+            return []
+        async with self.services.db.session() as session:
+            incident = await self._incident(session, incident_id)
+            snap = repo.snapshot(incident, await repo.current_roles(session, incident_id))
+            labels = await _alert_labels(session, incident_id)
+            occasions: list[Occasion] = []
+            for event in events:
+                if event == "declared":
+                    occasions.append(Occasion("declared", "declared", incident.declared_at))
+                    continue
+                latest = (
+                    await session.exec(
+                        select(TimelineEvent)
+                        .where(TimelineEvent.incident_id == incident_id)
+                        .where(TimelineEvent.kind == event)
+                        .order_by(col(TimelineEvent.id).desc())
+                        .limit(1)
+                    )
+                ).first()
+                if latest is not None:
+                    occasions.append(Occasion(event, str(latest.id), latest.at))
+        steps: list[PlannedStep] = []
+        for occasion in occasions:
+            steps += plan_playbooks(self.services.policy, snap, occasion, labels)
+        return await self._insert(incident, steps) if steps else []
+
+    async def plan_checklist_nudge(self, incident_id: int, task_id: int, due_at: datetime) -> None:
+        async with self.services.db.session() as session:
+            incident = await self._incident(session, incident_id)
+        await self._insert(incident, [plan_checklist_nudge(task_id, due_at)])
 
     async def on_acknowledged(self, incident_id: int) -> None:
         await self.cancel(incident_id, "acknowledged", cancel_on={"acknowledged"})
@@ -366,7 +419,24 @@ class Escalations:
         return Held.NOW
 
 
+async def _alert_labels(session: AsyncSession, incident_id: int) -> list[dict[str, str]]:
+    """The labels of each alert of the incident (its group's labels, then its own)."""
+    groups = list(
+        (await session.exec(select(AlertGroup).where(AlertGroup.incident_id == incident_id))).all()
+    )
+    labels: list[dict[str, str]] = []
+    for group in groups:
+        labels.append(dict(group.labels))
+        rows = await session.exec(select(AlertRow).where(AlertRow.group_id == group.id))
+        labels += [{**group.labels, **row.labels} for row in rows.all()]
+    return labels
+
+
 def describe_key(key: str) -> str:
+    if (ref := parse_run_key(key)) is not None:
+        return f"Playbook {ref.playbook}, step {ref.index + 1}"
+    if key.startswith("checklist:"):
+        return "Checklist task nudge"
     if key.startswith("ladder:"):
         return f"Escalation step {key.split(':', 1)[1]}"
     if key.startswith("page:"):

@@ -198,6 +198,10 @@ class SlackPort(Protocol):
 
     async def pin(self, channel: str, ts: str) -> None: ...
 
+    async def add_bookmark(self, channel: str, title: str, url: str) -> str:
+        """Add a link to the channel's bookmarks bar; returns the bookmark's ID."""
+        ...
+
     async def permalink(self, channel: str, ts: str) -> str | None: ...
 
     async def respond(

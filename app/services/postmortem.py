@@ -26,7 +26,7 @@ from app.services.timeline import Entry, entry
 from app.store import repo
 from app.store.alerts import incident_alerts as alert_rows
 from app.store.db import Database
-from app.store.models import ActionItem
+from app.store.models import ActionItem, ChecklistTask
 
 TEMPLATE = "postmortem.md.j2"
 PLACEHOLDER = "To be completed in the review."
@@ -53,6 +53,15 @@ async def render_postmortem(
             .order_by(col(ActionItem.id))
         )
         actions = list(result.all())
+        checklist = list(
+            (
+                await session.exec(
+                    select(ChecklistTask)
+                    .where(ChecklistTask.incident_id == incident_id)
+                    .order_by(col(ChecklistTask.id))
+                )
+            ).all()
+        )
         alerts = [
             {
                 "source": row.source,
@@ -66,7 +75,7 @@ async def render_postmortem(
     # Its own generation is not part of the incident's story (and would make each
     # regenerated copy differ from the last).
     timeline = [entry(e) for e in events if e.kind != "postmortem"]
-    people = _people(snap, timeline, actions)
+    people = _people(snap, timeline, actions, [t.done_by for t in checklist if t.done_by])
     found = await asyncio.gather(*(names(p) for p in people)) if names else people
     return renderer.document(
         TEMPLATE,
@@ -75,6 +84,7 @@ async def render_postmortem(
         roles=roles,
         timeline=timeline,
         actions=actions,
+        checklist=checklist,
         alerts=alerts,
         tz=policy.workspace.timezone,
         placeholder=PLACEHOLDER,
@@ -84,7 +94,12 @@ async def render_postmortem(
     )
 
 
-def _people(snap: IncidentSnapshot, timeline: list[Entry], actions: list[ActionItem]) -> list[str]:
+def _people(
+    snap: IncidentSnapshot,
+    timeline: list[Entry],
+    actions: list[ActionItem],
+    others: list[str] | None = None,
+) -> list[str]:
     """Everyone the document may name: role holders, actors, owners and people mentioned."""
     texts = [
         snap.title,
@@ -106,6 +121,7 @@ def _people(snap: IncidentSnapshot, timeline: list[Entry], actions: list[ActionI
             for name, value in snap.fields.items()
             if isinstance(value, str) and is_user_id(value)
         ),
+        *(others or []),
         *(user_id for text in texts for user_id in mentioned(text)),
     ]
     return [user_id for user_id in dict.fromkeys(ids) if user_id]

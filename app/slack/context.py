@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from app.services.action_items import ActionItems
 from app.services.alerts import Alerts
+from app.services.checklists import Checklists
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.flows import Flows
@@ -37,6 +38,7 @@ class Bot:
     outbox: Outbox
     timeline: Timeline
     actions: ActionItems
+    checklists: Checklists
     postmortems: Postmortems
     firing: Firing
     inbox: Inbox

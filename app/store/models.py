@@ -414,3 +414,29 @@ class CatchUp(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incidents.id")
     user_id: str
     sent_at: datetime = _utc(nullable=False)
+
+
+class ChecklistTask(SQLModel, table=True):
+    """One task of a playbook's checklist: posted in the war room with a Done button (one
+    message per checklist, edited in place as tasks are done). `run_key` is the playbook
+    step's run; one row per task of it, so running the step again adds none."""
+
+    __tablename__ = "checklist_tasks"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "run_key", "position", name="uq_checklist_tasks_task"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    playbook: str
+    run_key: str
+    position: int
+    text: str
+    role: str | None = None
+    due_at: datetime | None = _utc(nullable=True)
+    done_at: datetime | None = _utc(nullable=True)
+    done_by: str | None = None
+    # Where the checklist's message is (set once it is posted).
+    channel_id: str | None = None
+    message_ts: str | None = None
+    created_at: datetime = _utc(nullable=False)

@@ -12,6 +12,7 @@ def register(bot: Bot) -> None:
     from app.slack.listeners import (
         actions,
         alert_cards,
+        checklist,
         commands,
         gate,
         home,
@@ -28,5 +29,6 @@ def register(bot: Bot) -> None:
     alert_cards.register(bot)
     pins.register(bot)
     review.register(bot)
+    checklist.register(bot)
     rooms.register(bot)
     gate.verify(bot.app)  # every listener above went through the gate

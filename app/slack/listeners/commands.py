@@ -28,7 +28,7 @@ from app.services.metrics import stats
 from app.slack import grammar, views
 from app.slack.command_table import Call, CommandTable, Section, request_key
 from app.slack.grammar import Command, CommandError
-from app.slack.listeners import gate, modals, review
+from app.slack.listeners import checklist, gate, modals, review
 from app.slack.reply import Replier, error_text
 
 if TYPE_CHECKING:
@@ -374,6 +374,19 @@ async def note(call: Call) -> None:
 )
 async def timeline(call: Call) -> None:
     await call.reply.say(await review.timeline_text(call.bot, call.incident))
+
+
+@command(
+    "checklist",
+    usage="checklist [42]",
+    summary="The playbooks' checklist tasks, privately: what is done, by whom, and what is "
+    "overdue.",
+    section=Section.INCIDENT,
+    aliases=("checklists", "tasks"),
+    elsewhere="/incident checklist 42",
+)
+async def checklist_progress(call: Call) -> None:
+    await call.reply.say(await checklist.progress(call.bot, call.incident))
 
 
 @command(

@@ -73,7 +73,7 @@ class TypePolicy(_Strict):
     name: str = ""
     description: str = Field(default="", max_length=150)
     # The severity when none is given (`/incident declare security: …`); none: always asked.
-    default_severity: Annotated[int, AfterValidator(_known_level)] | None = None
+    default_severity: Annotated[int, Field(ge=1, le=4), AfterValidator(_known_level)] | None = None
     # Its incidents are private (no announcement, a private channel).
     private: bool = False
     # Like `[workspace] channel_name_format`; empty: the workspace's.

@@ -66,6 +66,17 @@ class _Target(BaseModel):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    # Each provider names its secret's variable and its address differently; one rule each.
+    @field_validator("routing_key_env", "api_key_env", "secret_env", check_fields=False)
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return _env_name(value)
+
+    @field_validator("base_url", "url", check_fields=False)
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _url(value)
+
 
 class PagerDutyTarget(_Target):
     """A PagerDuty service, through its Events API v2 integration."""
@@ -74,16 +85,6 @@ class PagerDutyTarget(_Target):
     # The environment variable holding the service's integration ("routing") key.
     routing_key_env: EnvName
     base_url: str = "https://events.pagerduty.com"
-
-    @field_validator("routing_key_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        return _env_name(value)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return _url(value)
 
     @property
     def secret_env(self) -> str:
@@ -121,16 +122,6 @@ class OpsgenieTarget(_Target):
     responders: list[Responder] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
-    @field_validator("api_key_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        return _env_name(value)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return _url(value)
-
     @property
     def secret_env(self) -> str:
         return self.api_key_env
@@ -143,16 +134,6 @@ class WebhookTarget(_Target):
     url: str
     # The environment variable holding the shared secret the body is signed with.
     secret_env: EnvName
-
-    @field_validator("secret_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        return _env_name(value)
-
-    @field_validator("url")
-    @classmethod
-    def _target_url(cls, value: str) -> str:
-        return _url(value)
 
 
 PagerTarget = Annotated[

@@ -8,6 +8,7 @@ then exercised for real, while tests read the provider's state from the Python o
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import logging
@@ -95,8 +96,9 @@ def json_response(answer: Answer) -> web.Response:
     )
 
 
-class FakeHttpServer:
-    """The lifecycle, call log and fault plan of one fake provider; subclasses add routes."""
+class FakeHttpServer(abc.ABC):
+    """The lifecycle, call log and fault plan of one fake provider; subclasses add routes and
+    shape the provider's answers to faults."""
 
     name = "fake provider"
 
@@ -143,9 +145,9 @@ class FakeHttpServer:
             raise RuntimeError(f"{self.name} is not started")
         return self._url
 
+    @abc.abstractmethod
     def add_routes(self, app: web.Application) -> None:
         """Register the provider's endpoints (subclasses)."""
-        raise NotImplementedError
 
     # faults ---------------------------------------------------------------------------
 
@@ -275,13 +277,13 @@ class FakeHttpServer:
             request.transport.abort()
         return web.Response(status=204)
 
+    @abc.abstractmethod
     def fault_answer(self, status: int, retry_after: int | None) -> Answer:
         """The provider's answer to an injected failure (subclasses shape the body)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def too_large_answer(self) -> Answer:
         """The provider's answer to a body over MAX_BODY_BYTES (subclasses)."""
-        raise NotImplementedError
 
 
 def retry_after_header(retry_after: int | None) -> dict[str, str]:

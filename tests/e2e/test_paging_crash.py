@@ -21,6 +21,7 @@ from app.store.models import PagerCall
 from tests.e2e.test_crash import BotProcess
 from tests.support.constants import ALICE, SIGNING_SECRET
 from tests.support.factories import fake_workspace, fresh_database
+from tests.support.servers import serving
 from tests.support.slackclient import SlackSender, eventually
 
 SECRET = "crash-hook-secret-0123456789"
@@ -49,13 +50,12 @@ async def test_a_kill_between_the_pagers_answer_and_the_bookkeeping_pages_once(
     tmp_path: Path,
 ) -> None:
     receiver = KillingReceiver()
-    app = web.Application()
-    app.router.add_post("/page", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with serving("/page", receiver.handle) as hook_url:
+        await crash_once(tmp_path, receiver, hook_url)
+
+
+async def crash_once(tmp_path: Path, receiver: KillingReceiver, hook_url: str) -> None:
+    """Declare, page by hand (the receiver kills the bot), restart, and count."""
     fake = fake_workspace()
     await fake.start(host="127.0.0.1", port=0)
     try:
@@ -64,7 +64,7 @@ async def test_a_kill_between_the_pagers_answer_and_the_bookkeeping_pages_once(
             policy = (tmp_path / "bot" / "warroom.toml").read_text() + (
                 "\n[paging.targets.hook]\n"
                 'provider = "webhook"\n'
-                f'url = "http://127.0.0.1:{port}/page"\n'
+                f'url = "{hook_url}"\n'
                 'secret_env = "HOOK_SECRET"\n'
             )
             (tmp_path / "bot" / "warroom.toml").write_text(policy)
@@ -98,4 +98,3 @@ async def test_a_kill_between_the_pagers_answer_and_the_bookkeeping_pages_once(
             assert [(r.action, r.state) for r in rows] == [("trigger", "sent")]
     finally:
         await fake.stop()
-        await runner.cleanup()

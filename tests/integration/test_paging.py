@@ -40,6 +40,7 @@ from tests.support.constants import (
 )
 from tests.support.factories import policy_with, settings_for
 from tests.support.helpers import answers, bot_messages, channel, last_view
+from tests.support.servers import serving
 
 SECRET = "hook-secret-0123456789abcdef"
 BOB = "UBOB"
@@ -75,18 +76,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
-    app = web.Application()
-    app.router.add_post("/page", found.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    found.url = f"http://127.0.0.1:{port}/page"
-    try:
+    async with serving("/page", found.handle) as url:
+        found.url = url
         yield found
-    finally:
-        await runner.cleanup()
 
 
 def directory(**extra: list[str]) -> dict[str, list[str]]:

@@ -26,6 +26,7 @@ from tests.support.bot import Bot, start_bot
 from tests.support.constants import ALICE, BOB, DAVE, ERIN, SPECIALIST
 from tests.support.factories import policy_with, settings_for
 from tests.support.helpers import answers, bot_messages, channel, dms
+from tests.support.servers import serving
 
 SECRET = "hook-secret-0123456789abcdef"
 RUNBOOK = "https://runbooks.example.com/database"
@@ -46,18 +47,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
-    app = web.Application()
-    app.router.add_post("/page", found.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    found.url = f"http://127.0.0.1:{port}/page"
-    try:
+    async with serving("/page", found.handle) as url:
+        found.url = url
         yield found
-    finally:
-        await runner.cleanup()
 
 
 def playbook_settings(fake: FakeSlack, database_url: str, hook_url: str) -> Settings:

@@ -26,6 +26,7 @@ from app.domain.paging import PagingPolicy, pager_name
 from app.domain.permissions import ACTIONS, DEFAULT_RESTRICTED
 from app.domain.playbooks import KeyProblem, Playbook
 from app.domain.roles import Role
+from app.domain.statuspage import StatusPagePolicy
 
 SLACK_ID = re.compile(r"^[US][A-Z0-9]{2,}$|^W[A-Z0-9]{2,}$")
 
@@ -430,6 +431,8 @@ class Policy(_Strict):
     alerts: AlertsPolicy = Field(default_factory=AlertsPolicy)
     # Pager targets: PagerDuty, Opsgenie, signed webhooks (docs/paging.md).
     paging: PagingPolicy = Field(default_factory=PagingPolicy)
+    # The public status page and its components (docs/status-page.md).
+    statuspage: StatusPagePolicy = Field(default_factory=StatusPagePolicy)
     # Users (U…) or user groups (S…) who may take every restricted action on any incident.
     admins: SlackIds = Field(default_factory=list)
     # Incident types and custom fields (docs/types-fields-playbooks.md). None defined: every

@@ -280,3 +280,66 @@ class PagerPort(Protocol):
     async def send(self, call: PageCall) -> str:
         """Make the call; returns what the provider answered (kept as the call's outcome)."""
         ...
+
+
+class StatusPageErrorKind(StrEnum):
+    """What a status page provider's refusal means for the call that hit it."""
+
+    TRANSIENT = "transient"  # 429, 5xx, a timeout, a lost connection: retry with backoff
+    CREDENTIAL = "credential"  # the key is refused or missing: tell Comms, keep retrying slowly
+    INVALID = "invalid"  # the provider says the request itself is wrong: do not retry
+
+
+class StatusPageError(Exception):
+    """A call to a status page provider failed. `detail` is safe to show: never a key.
+    `uncertain`: the request may have been carried out (no answer came back); look before
+    creating again."""
+
+    def __init__(
+        self,
+        kind: StatusPageErrorKind,
+        detail: str,
+        status: int | None = None,
+        uncertain: bool = False,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.uncertain = uncertain
+
+
+@dataclass(frozen=True)
+class StatusCall:
+    """One published update, as a status page provider is told it.
+
+    `remote_id` is the provider's incident id once the incident exists there (None: create
+    it). `components` maps Warroom's component ids to impacts (`app.domain.statuspage.Impact`
+    values); on resolution every component named is set back to "operational"."""
+
+    incident_id: int
+    remote_id: str | None
+    name: str
+    status: str  # app.domain.statuspage.PublicStatus value
+    body: str
+    components: tuple[tuple[str, str], ...] = ()
+    # Marks the provider incident as Warroom's, so a create whose answer was lost is found.
+    marker: str = ""
+
+
+class StatusPagePort(Protocol):
+    """What the use cases ask of a hosted status page (Atlassian Statuspage). Failures raise
+    `StatusPageError`."""
+
+    def configured(self) -> bool:
+        """Whether the key is set in this environment."""
+        ...
+
+    async def publish(self, call: StatusCall) -> str:
+        """Create the provider incident (remote_id None) or add an update to it, and set the
+        components' statuses; returns the provider's incident id."""
+        ...
+
+    async def find(self, call: StatusCall) -> str | None:
+        """The provider incident a lost create made for this call (by its marker), if any."""
+        ...

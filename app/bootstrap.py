@@ -37,6 +37,7 @@ from app.services.postmortem import Postmortems
 from app.services.recovery import Recovery
 from app.services.rooms import Rooms
 from app.services.slack_auth import SlackAuth
+from app.services.status_updates import StatusUpdates
 from app.services.timeline import Timeline
 from app.slack.context import Bot
 from app.slack.inflight import InFlight
@@ -197,7 +198,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     rooms = Rooms(services, announcements)
     escalations = Escalations(services)
     outbox = Outbox(services, reannounce=rooms.reannounce)
-    incidents = Incidents(services, announcements)
+    public = StatusUpdates(services)
+    incidents = Incidents(services, announcements, public)
     checklists = Checklists(services, escalations)
     engine = Engine(
         services,
@@ -223,6 +225,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         firing=engine,
         inbox=Inbox(services),
         alerts=alerts,
+        public=public,
         identity=identity,
         inflight=InFlight(settings.concurrent_work),
     )
@@ -230,6 +233,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     engine.chores.append(lambda: forget_old_events(bot))
     engine.chores.append(lambda: carry_out_unfinished(bot))
     engine.chores.append(alerts.sweep)
+    engine.chores.append(public.sweep)
     return Runtime(settings=settings, bot=bot, engine=engine, replica=replica)
 
 

@@ -799,10 +799,30 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             about(fresh, u=_UpdateView(bare_update)),
         ],
         "update_reminder.md.j2": [
-            about(fresh, cadence=sev.update_every_minutes or 60),
-            about(full, cadence=30),
+            about(fresh, cadence=sev.update_every_minutes or 60, public_ago=None),
+            about(full, cadence=30, public_ago=timedelta(minutes=12)),
         ],
-        "update_due.md.j2": [about(fresh, left=timedelta(minutes=5))],
+        "update_due.md.j2": [
+            about(fresh, left=timedelta(minutes=5), public_ago=None),
+            about(fresh, left=timedelta(minutes=5), public_ago=timedelta(minutes=3)),
+        ],
+        "public_update.md.j2": [
+            {
+                "reason": reason,
+                "status": status,
+                "components": components,
+                "impact": "partial outage",
+                "next_update_minutes": minutes,
+                "page_title": "Example status",
+            }
+            for reason, status, minutes in (
+                ("declared", "investigating", 30),
+                ("update", "identified", 30),
+                ("update", "monitoring", None),
+                ("resolved", "resolved", None),
+            )
+            for components in ([], [{"name": "Checkout", "impact": "partial outage"}])
+        ],
         "update_missed.md.j2": [about(fresh), about(replace(fresh, roles=full.roles))],
         "update_missed_dm.md.j2": [about(fresh)],
     }

@@ -89,6 +89,8 @@ class Settings:
     # The secrets of the pager targets and of PagerDuty's webhook, by the environment variable
     # `[paging]` names; never shown.
     pager_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # The hosted status page's API key, by the variable `[statuspage.atlassian]` names.
+    statuspage_secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def webhooks_wanted(self) -> bool:
@@ -278,6 +280,13 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         pager_secrets={
             name: env[name].strip()
             for name in policy.paging.secret_names()
+            if env.get(name, "").strip()
+        },
+        statuspage_secrets={
+            name: env[name].strip()
+            for name in (
+                [policy.statuspage.atlassian.api_key_env] if policy.statuspage.atlassian else []
+            )
             if env.get(name, "").strip()
         },
     )

@@ -23,9 +23,17 @@ Action = Literal[
     "action",
     "postmortem",
     "page",
+    "publish",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
-DEFAULT_RESTRICTED: tuple[Action, ...] = ("severity", "roles", "resolve", "close", "page")
+DEFAULT_RESTRICTED: tuple[Action, ...] = (
+    "severity",
+    "roles",
+    "resolve",
+    "close",
+    "page",
+    "publish",
+)
 
 VERBS = {
     "severity": "change its severity",
@@ -41,6 +49,7 @@ VERBS = {
     "action": "add its action items",
     "postmortem": "share its postmortem",
     "page": "page people's pagers for it",
+    "publish": "publish its public updates",
 }
 
 

@@ -35,7 +35,7 @@ BUILT_IN = "app.templates"
 DRILL_MARK = ":test_tube: *DRILL*"
 DRILL_TOPIC = "DRILL · "
 # Templates of downloadable Markdown documents, rendered by `Renderer.document`.
-DOCUMENTS = frozenset({"postmortem.md.j2"})
+DOCUMENTS = frozenset({"postmortem.md.j2", "public_update.md.j2"})
 
 
 def _finalize(value: Any) -> Any:
@@ -196,6 +196,12 @@ class Renderer:
         if getattr(context.get("i"), "is_drill", False):
             text = f"{DRILL_TOPIC}{text}" if plain else f"{DRILL_MARK} {text}"
         return text
+
+    def public(self, name: str, **context: Any) -> str:
+        """Plain text read outside Slack (a public status update): nothing escaped, no control
+        characters; each surface escapes it for where it goes (HTML on the status page,
+        mrkdwn in the Comms lead's draft)."""
+        return self.doc_env.get_template(name).render(**context).strip()
 
     def document(self, name: str, **context: Any) -> str:
         """A Markdown document (not a Slack message): see `_finalize_document`."""

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from app.domain.escalation import RECURRING_REMINDER, Kind
@@ -301,16 +302,30 @@ class Effects:
             text, [*blocks.sections(text), {"type": "actions", "elements": buttons}]
         )
 
+    async def _public_ago(self, incident_id: int) -> timedelta | None:
+        """How long since the incident's last public update; None when it has no public
+        presence (the reminders then say nothing of the status page)."""
+        async with self.services.db.session() as session:
+            at = await repo.last_published_at(session, incident_id)
+        return None if at is None else self.services.clock.now() - at
+
     async def _update_reminder(self, snap: Any) -> None:
         """The room's reminder every cadence once a promise was missed."""
         sev = self.services.policy.severity(snap.severity)
-        text = self.rooms.render("update_reminder.md.j2", snap, cadence=sev.update_every_minutes)
+        text = self.rooms.render(
+            "update_reminder.md.j2",
+            snap,
+            cadence=sev.update_every_minutes,
+            public_ago=await self._public_ago(snap.id),
+        )
         await self._post(snap, self._with_update_buttons(snap, text))
 
     async def _update_due(self, snap: Any) -> None:
         """Shortly before the promised update."""
         left = snap.next_update_at - self.services.clock.now()
-        text = self.rooms.render("update_due.md.j2", snap, left=left)
+        text = self.rooms.render(
+            "update_due.md.j2", snap, left=left, public_ago=await self._public_ago(snap.id)
+        )
         await self._post(snap, self._with_update_buttons(snap, text))
 
     async def _update_missed(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:

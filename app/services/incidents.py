@@ -32,6 +32,7 @@ from app.services.briefing import read as read_briefing
 from app.services.context import Services
 from app.services.errors import InvalidInput, ServiceError, incident_snapshot, no_incident
 from app.services.outbox import Outgoing, enqueue
+from app.services.status_updates import StatusUpdates
 from app.store import repo
 from app.store.models import ActionItem, Incident, RoleAssignment, StatusUpdate, TimelineEvent
 
@@ -186,9 +187,17 @@ def _intend(incident: Incident, plan: str, now: datetime) -> None:
 
 
 class Incidents:
-    def __init__(self, services: Services, announcements: Announcements) -> None:
+    def __init__(
+        self,
+        services: Services,
+        announcements: Announcements,
+        public: StatusUpdates | None = None,
+    ) -> None:
         self.services = services
         self.announcements = announcements
+        # Public updates: a change that owes the status page a draft writes it in its own
+        # transaction (docs/status-page.md).
+        self.public = public or StatusUpdates(services)
         self._locks: dict[int, asyncio.Lock] = {}
         self._declarers: dict[str, asyncio.Lock] = {}
 
@@ -320,6 +329,14 @@ class Incidents:
                     )
                 )
                 _intend(incident, "declared", now)
+                await self.public.draft_in(
+                    session,
+                    incident,
+                    {Role.COMMANDER: commander},
+                    "declared",
+                    now,
+                    f"declared:{incident.id}",
+                )
                 # The commander's brief links the war room: it is queued when the channel is
                 # recorded (Rooms._create_channel), not before.
                 incident_id = incident.id
@@ -545,6 +562,9 @@ class Incidents:
                 await session.flush()
                 _intend(incident, "progress", now)
                 _intend(incident, "promise", now)
+                await self.public.draft_in(
+                    session, incident, roles, "update", now, f"update:{update.id}"
+                )
                 snap = await self._announce(
                     session,
                     incident,
@@ -645,6 +665,14 @@ class Incidents:
             for name, value in fields.items():
                 setattr(incident, name, value)
             _intend(incident, "resolved", now)
+            await self.public.draft_in(
+                session,
+                incident,
+                await repo.current_roles(session, incident_id),
+                "resolved",
+                now,
+                f"resolved:{incident_id}:{now.isoformat()}",
+            )
             await self._announce(session, incident, now, self.announcements.resolved)
         log.info("incident %d resolved: Sev%d by %s", incident_id, incident.severity, by)
         return Change(await self.snapshot(incident_id))

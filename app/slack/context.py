@@ -22,6 +22,7 @@ from app.services.outbox import Outbox
 from app.services.ports import Firing
 from app.services.postmortem import Postmortems
 from app.services.rooms import Rooms
+from app.services.status_updates import StatusUpdates
 from app.services.timeline import Timeline
 from app.slack.inflight import InFlight
 from app.store.db import Database
@@ -43,6 +44,8 @@ class Bot:
     firing: Firing
     inbox: Inbox
     alerts: Alerts
+    # Public updates and the status page (docs/status-page.md).
+    public: StatusUpdates
     inflight: InFlight = field(default_factory=InFlight)
     # Every button, form and shortcut registered through the gate: a click or form recorded in
     # the inbox is carried out again through its own entry after a crash.

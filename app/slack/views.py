@@ -436,3 +436,33 @@ def alert_attach_modal(meta: str, incidents: list[IncidentSnapshot]) -> dict[str
         _input("incident", "Open incident", {"type": "static_select", "options": options}),
     ]
     return _modal(ALERT_ATTACH, "Attach alert", "Attach", blocks, meta)
+
+
+PUBLIC_EDIT = "public_update_edit"
+PUBLIC_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+
+
+def public_edit_modal(title: str, status: str, body: str, meta: str) -> dict[str, Any]:
+    """Edit a public update's draft, then publish it: what the public will read."""
+    options = [_option(s.capitalize(), s) for s in PUBLIC_STATUSES]
+    current = next((o for o in options if o["value"] == status), options[0])
+    blocks = [
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Customers read this on the status page. Name no people, hosts "
+                    "or internal systems.",
+                }
+            ],
+        },
+        _input("title", "Title", _text_input(title, max_length=200)),
+        _input(
+            "status",
+            "Status",
+            {"type": "static_select", "options": options, "initial_option": current},
+        ),
+        _input("body", "Update", _text_input(body, multiline=True, max_length=3000)),
+    ]
+    return _modal(PUBLIC_EDIT, "Public update", "Publish", blocks, meta)

@@ -37,6 +37,12 @@ class Incident(SQLModel, table=True):
     fields: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
+    # The status page components it affects: component id -> impact (docs/status-page.md).
+    components: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    # Its incident on a hosted status page (Atlassian Statuspage), once created there.
+    statuspage_id: str | None = None
     declared_by: str
     # Idempotency key of the request that declared it (view id, trigger id …).
     request_key: str | None = Field(default=None, unique=True)
@@ -440,3 +446,48 @@ class ChecklistTask(SQLModel, table=True):
     channel_id: str | None = None
     message_ts: str | None = None
     created_at: datetime = _utc(nullable=False)
+
+
+class PublicUpdate(SQLModel, table=True):
+    """One public update of an incident: a draft offered to the Comms lead, then published
+    (by a person, or by the policy's auto-publish), skipped, or superseded by a newer draft.
+
+    Public surfaces read published rows only. A published row bound for a hosted status page
+    is delivered like the outbox delivers Slack messages: claimed with a lease, in order per
+    incident, retried with backoff; `remote_state` follows it."""
+
+    __tablename__ = "public_updates"
+    __table_args__ = (
+        Index("ix_public_updates_remote", "remote_state", "remote_due_at"),
+        # What asked for a draft (a change of the incident, a command) asks once.
+        UniqueConstraint("source_key", name="uq_public_updates_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    # draft, published, skipped, superseded
+    state: str = Field(default="draft", index=True)
+    # What it follows: declared, update, resolved, manual
+    reason: str
+    status: str  # app.domain.statuspage.PublicStatus
+    title: str
+    body: str
+    # Component id -> impact, as this update tells the public.
+    components: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    source_key: str | None = None
+    # Who the draft was offered to.
+    offered_to: str | None = None
+    created_at: datetime = _utc(nullable=False)
+    decided_by: str | None = None  # a user ID, or "auto" (the policy's auto-publish)
+    decided_at: datetime | None = _utc(nullable=True)
+    published_at: datetime | None = _utc(nullable=True, index=True)
+    # Delivery to a hosted status page: None (none configured), pending, sending, sent, failed.
+    remote_state: str | None = None
+    remote_attempts: int = 0
+    remote_due_at: datetime | None = _utc(nullable=True)
+    remote_claimed_by: str | None = None
+    remote_lease_until: datetime | None = _utc(nullable=True)
+    remote_outcome: str = ""
+    remote_told: bool = False

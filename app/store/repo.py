@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.lifecycle import OPEN_STATUSES, Status
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
-from app.store.models import Incident, RoleAssignment, TimelineEvent
+from app.store.models import Incident, PublicUpdate, RoleAssignment, TimelineEvent
 
 
 async def get(session: AsyncSession, incident_id: int) -> Incident | None:
@@ -174,3 +174,13 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEven
         .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
     )
     return list(result.all())
+
+
+async def last_published_at(session: AsyncSession, incident_id: int) -> datetime | None:
+    """When the incident's last public update was published (None: never)."""
+    result = await session.exec(
+        select(func.max(PublicUpdate.published_at))
+        .where(col(PublicUpdate.incident_id) == incident_id)
+        .where(col(PublicUpdate.state) == "published")
+    )
+    return result.one()

@@ -20,6 +20,7 @@ def register(bot: Bot) -> None:
         pins,
         review,
         rooms,
+        status_page,
     )
 
     commands.register(bot)
@@ -31,4 +32,5 @@ def register(bot: Bot) -> None:
     review.register(bot)
     checklist.register(bot)
     rooms.register(bot)
+    status_page.register(bot)
     gate.verify(bot.app)  # every listener above went through the gate

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.domain.fields import label
+from app.domain.statuspage import Impact
 from app.messages import stats as stats_text
 from app.messages.mrkdwn import escape
 from app.services import custom_fields
@@ -318,6 +319,72 @@ def _targets(call: Call) -> dict[str, Any]:
             for name in paging.targets
         ]
     }
+
+
+@command(
+    "publish",
+    usage="publish [#42] [<text>]",
+    summary="Without text, a draft of a public status update, by DM, to publish, edit or "
+    "skip; with text, publish it to the status page now (never for private incidents).",
+    section=Section.INCIDENT,
+    elsewhere="/incident publish #42 <text>",
+    action="publish",
+    parser=grammar.number_then_text("publish"),
+)
+async def publish(call: Call) -> None:
+    public = call.bot.public
+    key = call.request_key
+    if call.command.text:
+        decision = await public.publish_text(call.incident, call.command.text, call.user, key)
+        if decision.now:
+            await call.bot.flows.deliver(call.incident, None)
+        url = call.bot.services.policy.statuspage.url
+        await call.reply.say(
+            f":globe_with_meridians: Published to the status page{f' ({url})' if url else ''}."
+        )
+        return
+    decision = await public.draft_now(call.incident, call.user, key)
+    await call.bot.flows.deliver(call.incident, None)
+    if decision.now:
+        await call.reply.say(":memo: A draft is in your DMs: publish, edit or skip it there.")
+
+
+@command(
+    "components",
+    usage="components [#42] [<component>[:<impact>] …|none]",
+    summary="The status page components the incident affects, each with its impact "
+    "(degraded, partial, major; default from the severity); without words, lists them.",
+    section=Section.INCIDENT,
+    aliases=("component",),
+    elsewhere="/incident components #42 api checkout:major",
+    action="update",
+    parser=grammar.number_then_text("components"),
+)
+async def components(call: Call) -> None:
+    public = call.bot.public
+    words = call.command.text.split()
+    if not words:
+        snap = await call.bot.incidents.snapshot(call.incident)
+        current = await public.components_of(call.incident)
+        said = ", ".join(
+            f"{escape(public.policy.components[c].name)} ({label})"
+            for c, label in current.items()
+            if c in public.policy.components
+        )
+        await call.reply.say(
+            f"Incident #{snap.id} affects: {said or 'no component named'}.\n"
+            + public.components_help()
+        )
+        return
+    chosen = await public.set_components(call.incident, words, call.user)
+    said = ", ".join(
+        f"{escape(public.policy.components[c].name)} ({Impact(v).label.lower()})"
+        for c, v in chosen.items()
+    )
+    await call.reply.say(
+        f":globe_with_meridians: Incident #{call.incident} affects: {said or 'nothing'}. "
+        "The next public draft says so."
+    )
 
 
 @command(

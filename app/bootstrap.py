@@ -17,6 +17,7 @@ from slack_bolt.authorization import AuthorizeResult
 from app.config import ConfigError, Settings
 from app.integrations.pagers import Pagers
 from app.integrations.slack_web import SlackGateway, make_client
+from app.integrations.statuspages import AtlassianStatuspage, statuspage_client
 from app.messages.render import Renderer
 from app.scheduler.effects import Effects
 from app.scheduler.engine import Engine
@@ -109,6 +110,8 @@ class Runtime:
         await self.bot.services.db.dispose()
         if isinstance(self.bot.services.pagers, Pagers):
             await self.bot.services.pagers.close()
+        if isinstance(self.bot.public.provider, AtlassianStatuspage):
+            await self.bot.public.provider.close()
         if self.replica is not None:
             self.replica.release()
 
@@ -198,7 +201,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     rooms = Rooms(services, announcements)
     escalations = Escalations(services)
     outbox = Outbox(services, reannounce=rooms.reannounce)
-    public = StatusUpdates(services)
+    hosted = statuspage_client(settings.policy.statuspage, settings.statuspage_secrets)
+    public = StatusUpdates(services, hosted)
     incidents = Incidents(services, announcements, public)
     checklists = Checklists(services, escalations)
     engine = Engine(

@@ -93,7 +93,7 @@ class StatusUpdates:
             )
         if incident.is_private:
             raise ServiceError(
-                f"Incident #{incident.id} is private: nothing about it is ever published."
+                f"Incident #{incident.id} is private: private incidents are never published."
             )
         if incident.is_drill:
             raise ServiceError(f"Incident #{incident.id} is a drill: drills are never published.")

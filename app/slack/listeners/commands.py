@@ -351,9 +351,10 @@ async def publish(call: Call) -> None:
 
 @command(
     "components",
-    usage="components [#42] [<component>[:<impact>] …|none]",
+    usage="components [#42] [<component>[:<impact>] …]",
     summary="The status page components the incident affects, each with its impact "
-    "(degraded, partial, major; default from the severity); without words, lists them.",
+    "(degraded, partial, major; default from the severity); `none` clears them; without "
+    "words, lists them.",
     section=Section.INCIDENT,
     aliases=("component",),
     elsewhere="/incident components #42 api checkout:major",

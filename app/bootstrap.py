@@ -30,6 +30,7 @@ from app.services.clock import Clock, SystemClock
 from app.services.context import Services
 from app.services.escalations import Escalations
 from app.services.flows import Flows
+from app.services.gauges import sample
 from app.services.inbox import Inbox
 from app.services.incidents import Incidents
 from app.services.outbox import Outbox
@@ -47,6 +48,7 @@ from app.slack.listeners.commands import carry_out_unfinished
 from app.slack.listeners.events import forget_old_events
 from app.store.db import Database
 from app.store.leases import ReplicaName
+from app.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,10 @@ class Runtime:
     def identity(self) -> dict[str, str]:
         return self.bot.identity
 
+    @property
+    def metrics(self) -> Metrics:
+        return self.bot.services.metrics
+
     async def close(self, grace: float = 10.0) -> None:
         """Let work already acknowledged finish (up to `grace` seconds), then let go."""
         await self.engine.stop()
@@ -138,8 +144,9 @@ def _bolt_logger(level: str) -> logging.Logger:
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     auth = SlackAuth(clock.now)
+    metrics = Metrics(version=_version())
     client = make_client(settings.bot_token, settings.api_url)
-    gateway = SlackGateway(client, auth, pacing=settings.slack_pacing)
+    gateway = SlackGateway(client, auth, pacing=settings.slack_pacing, metrics=metrics)
     renderer = Renderer(settings.policy.workspace.templates_dir)
     try:
         renderer.check()
@@ -165,6 +172,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
             if settings.policy.paging.targets
             else None
         ),
+        metrics=metrics,
     )
     identity: dict[str, str] = {}
 
@@ -238,7 +246,17 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     engine.chores.append(lambda: carry_out_unfinished(bot))
     engine.chores.append(alerts.sweep)
     engine.chores.append(public.sweep)
+    metrics.refresh = lambda: sample(services)
     return Runtime(settings=settings, bot=bot, engine=engine, replica=replica)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("warroom")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 async def identify(runtime: Runtime) -> None:

@@ -34,7 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot (Socket Mode, or HTTP with --http)")
     serve.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
-    serve.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="HTTP address (default 0.0.0.0); in Socket Mode it serves /healthz, /metrics and "
+        "webhooks",
+    )
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     sandbox = sub.add_parser(
         "sandbox", help="try Warroom in a browser: the bot, a local Slack and its web page"
@@ -99,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from app.store.startup import DatabaseProblem
 
     try:
@@ -144,8 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Standard error, as text or one JSON object per line (LOG_FORMAT), tokens redacted."""
+    from app.telemetry.logs import configure
+
+    configure(level, fmt)
     quiet_libraries(level)
 
 

@@ -72,6 +72,8 @@ class Settings:
     config_path: str = ""
     announce_channel: str = ""
     log_level: str = "INFO"
+    # "text" (one readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
     policy: Policy = field(default_factory=Policy)
     http: HttpLimits = field(default_factory=HttpLimits)
     # This replica's name among those sharing the database ("" = host and folder, see
@@ -259,6 +261,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         raise ConfigError(
             f"LOG_LEVEL: {level!r} is not a level; use DEBUG, INFO, WARNING, ERROR or CRITICAL."
         )
+    log_format = env.get("LOG_FORMAT", "text").strip().lower() or "text"
+    if log_format not in {"text", "json"}:
+        raise ConfigError(f"LOG_FORMAT: {log_format!r} is not a format; use text or json.")
     return Settings(
         bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
         signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
@@ -271,6 +276,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         config_path=config_path,
         announce_channel=env.get("WARROOM_ANNOUNCE_CHANNEL", "").strip(),
         log_level=level,
+        log_format=log_format,
         policy=policy,
         http=_http_limits(env),
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),

@@ -28,6 +28,7 @@ from app.integrations.pagers import pagerduty_webhook
 from app.services.ports import SlackError
 from app.store.migrate import upgrade
 from app.store.startup import check_sqlite_file, database_errors, wait_for_database
+from app.telemetry.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,13 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
         bolt_response = await runtime.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
+    async def metrics(_request: web.Request) -> web.Response:
+        body = await runtime.metrics.exposition()
+        # prometheus_client's content type carries its own charset parameter.
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
     async def healthz(_request: web.Request) -> web.Response:
         if not await health.check():
             return web.json_response({"ok": False, "database": "unavailable"}, status=503)
@@ -215,12 +223,25 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     app = web.Application(client_max_size=limits.max_body_bytes)
     app.router.add_post(path, slack_events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/alerts/{source}", AlertIntake(runtime).receive)
     app.router.add_post("/webhooks/pagerduty", PagerDutyWebhook(runtime).receive)
     return app
 
 
 Refuse = Callable[[web.Request, int, str], web.Response]
+
+# An accepted alert webhook's answer carries what was done (declare, triage, ...) under this key
+# of the response's own state; a refusal counts as its status says.
+_OUTCOME = "warroom_outcome"
+_OUTCOMES = {
+    400: "rejected",
+    401: "unauthorised",
+    404: "unknown_source",
+    408: "rejected",
+    413: "rejected",
+    503: "error",
+}
 
 
 async def read_body(
@@ -285,6 +306,16 @@ class AlertIntake:
         return False
 
     async def receive(self, request: web.Request) -> web.Response:
+        """The answer, counted by source and outcome (an unknown source counts as "unknown",
+        so a scanner cannot mint label values)."""
+        response = await self._receive(request)
+        name = request.match_info["source"]
+        known = name in self.runtime.settings.policy.alerts.sources
+        outcome = response.get(_OUTCOME) or _OUTCOMES.get(response.status, "other")
+        self.runtime.metrics.alert_webhook(name if known else "unknown", outcome)
+        return response
+
+    async def _receive(self, request: web.Request) -> web.Response:
         runtime = self.runtime
         limits = runtime.settings.http
         name = request.match_info["source"]
@@ -319,7 +350,7 @@ class AlertIntake:
             return web.json_response({"ok": False, "error": "not stored; retry"}, status=503)
         if received.group_id is not None:
             self._follow_up(received.group_id)
-        return web.json_response(
+        answer = web.json_response(
             {
                 "ok": True,
                 "group": received.group_id,
@@ -327,6 +358,8 @@ class AlertIntake:
                 "changed": received.changed,
             }
         )
+        answer[_OUTCOME] = received.action or "ok"
+        return answer
 
     def _follow_up(self, group_id: int) -> None:
         """After the answer: the sender is not kept waiting for Slack."""
@@ -632,16 +665,21 @@ class _Counted(asyncio.Protocol):
             self.inner.resume_writing()
 
 
-async def serve_socket(runtime: Runtime, host: str = "", port: int = 0) -> None:
-    """Socket Mode. With alert sources configured, the HTTP server also listens on
-    host:port for their webhooks (and /healthz); Slack's own requests come over the socket."""
+async def serve_socket(runtime: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Socket Mode: Slack's requests come over the socket. The HTTP server still listens on
+    host:port, for `/healthz` and `/metrics` (a load balancer's or Prometheus's), and for the
+    alert and pager webhooks when they are configured; `/slack/events` there refuses every
+    request unless a signing secret is set."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     await prepare(runtime)
-    listener = None
-    if runtime.settings.webhooks_wanted and host:
-        listener = await listen(runtime, host, port)
-        log.info("webhooks (alerts, pagers) on http://%s:%d", host, listener.port)
+    listener = await listen(runtime, host, port)
+    if runtime.settings.webhooks_wanted:
+        log.info(
+            "/healthz, /metrics and webhooks (alerts, pagers) on http://%s:%d", host, listener.port
+        )
+    else:
+        log.info("/healthz and /metrics on http://%s:%d", host, listener.port)
     handler = AsyncSocketModeHandler(runtime.app, runtime.settings.app_token)
     await handler.connect_async()
     await start_engine(runtime)
@@ -650,8 +688,7 @@ async def serve_socket(runtime: Runtime, host: str = "", port: int = 0) -> None:
         await _until_stopped()
     finally:
         await handler.close_async()
-        if listener is not None:
-            await listener.close()
+        await listener.close()
         await runtime.close()
 
 

@@ -32,6 +32,7 @@ from app.integrations.slack_limits import Limit, limit_for, method_of
 from app.messages.blocks import Message
 from app.services.ports import ErrorKind, Person, SlackError, priority, waiting_for_slack
 from app.services.slack_auth import SlackAuth
+from app.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,15 @@ class SlackGateway:
     """
 
     def __init__(
-        self, client: AsyncWebClient, auth: SlackAuth | None = None, pacing: float = 1.0
+        self,
+        client: AsyncWebClient,
+        auth: SlackAuth | None = None,
+        pacing: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        # Each attempt's outcome is counted, a 429's Retry-After observed.
+        self.metrics = metrics or Metrics()
         self.gate = PriorityGate(pacing_limits(pacing))
         # Whether Slack accepts the token: while it does not, calls are held (see SlackAuth).
         self.auth = auth or SlackAuth(announce=False)
@@ -190,8 +197,12 @@ class SlackGateway:
                 response = await self.client.api_call(method, **how)
             except SlackApiError as exc:
                 wait = retry_after(exc.response)
+                if wait is not None:
+                    self.metrics.slack_rate_limited(method, wait)
                 if wait is None or refused >= MAX_RATE_LIMITED:
                     code = exc.response.get("error") or f"http_{exc.response.status_code}"
+                    if wait is None:
+                        self.metrics.slack_call(method, str(code))
                     error = SlackError(method, str(code))
                     if error.kind is ErrorKind.CREDENTIAL:
                         self.auth.refused(error.code)
@@ -199,6 +210,7 @@ class SlackGateway:
                 refused += 1
                 continue
             except (TimeoutError, aiohttp.ClientError) as exc:
+                self.metrics.slack_call(method, "transport")
                 detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "")
                 raise SlackError(
                     method, f"connection_error ({type(exc).__name__})", detail or type(exc).__name__
@@ -206,6 +218,7 @@ class SlackGateway:
             finally:
                 _NEXT_ATTEMPT.reset(attempt)
                 self.gate.release(key, held, wait)
+            self.metrics.slack_call(method, "ok")
             if method == "auth.test":
                 self.auth.accepted()
             return dict(response.data)  # type: ignore[arg-type]

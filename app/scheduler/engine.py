@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import and_, or_, update
@@ -383,6 +383,30 @@ class Engine:
                         targets=row.targets,
                     )
                 )
+        self._ended(row, state, now)
+
+    def _ended(self, row: EscalationRow, state: str, now: datetime) -> None:
+        """Counted by kind and outcome; a fired step's lag (fired minus due) observed, and
+        said in one line."""
+        lag = (now - row.due_at).total_seconds() if state == "fired" else None
+        self.services.metrics.step_ended(row.kind, state, lag)
+        if state != "fired":
+            return
+        log.info(
+            "incident %s: escalation %s fired (%s), %.1f s after due",
+            row.incident_id,
+            row.id,
+            row.kind,
+            lag,
+            extra={
+                "event": "escalation.fired",
+                "incident_id": row.incident_id,
+                "action": "escalation_fired",
+                "kind": row.kind,
+                "key": row.key,
+                "lag_seconds": round(lag or 0.0, 3),
+            },
+        )
 
     async def _retry(self, row: EscalationRow, error: str, capped: bool = True) -> bool:
         """Due again after a backoff; False (nothing written) when the step has used its

@@ -12,6 +12,7 @@ from app.services.ports import PagerPort, SlackPort
 from app.services.slack_auth import SlackAuth
 from app.store.db import Database
 from app.store.leases import replica_name
+from app.telemetry.metrics import Metrics
 
 
 @dataclass
@@ -30,3 +31,5 @@ class Services:
     auth: SlackAuth = field(default_factory=SlackAuth)
     # The pager providers (PagerDuty, Opsgenie, webhooks); None when none is configured.
     pagers: PagerPort | None = None
+    # The Prometheus metrics every use case records into (one registry per running bot).
+    metrics: Metrics = field(default_factory=Metrics)

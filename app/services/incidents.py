@@ -350,12 +350,17 @@ class Incidents:
             if existing is None or existing.id is None:
                 raise
             return Change(await self.snapshot(existing.id), changed=False)
+        self.services.metrics.declared.labels(severity=str(req.severity)).inc()
+        # Lifecycle lines carry ids, severity and the action, never a title (a private
+        # incident's title is not for the log).
         log.info(
             "incident %d declared: Sev%d%s by %s",
             incident_id,
             req.severity,
             " drill" if req.is_drill else "",
             req.declared_by,
+            extra=_fields(incident_id, "declared", req.severity, req.declared_by)
+            | {"private": req.is_private, "drill": req.is_drill},
         )
         return Change(snap)
 
@@ -397,6 +402,12 @@ class Incidents:
             await self._announce(
                 session, incident, now, lambda snap: self.announcements.acknowledged(snap, user)
             )
+        log.info(
+            "incident %d acknowledged by %s",
+            incident_id,
+            user,
+            extra=_fields(incident_id, "acknowledged", incident.severity, user),
+        )
         return Change(await self.snapshot(incident_id))
 
     async def acknowledge_on_pager(self, incident_id: int, who: str, where: str) -> Change:
@@ -422,6 +433,12 @@ class Incidents:
                 now,
                 lambda snap: self.announcements.acknowledged_on_pager(snap, who, where),
             )
+        log.info(
+            "incident %d acknowledged in %s",
+            incident_id,
+            where,
+            extra=_fields(incident_id, "acknowledged", incident.severity, None) | {"source": where},
+        )
         return Change(await self.snapshot(incident_id))
 
     async def assign_role(
@@ -624,7 +641,12 @@ class Incidents:
                 lambda snap: self.announcements.severity_changed(snap, old, by),
             )
         log.info(
-            "incident %d severity changed: Sev%d -> Sev%d by %s", incident_id, old, severity, by
+            "incident %d severity changed: Sev%d -> Sev%d by %s",
+            incident_id,
+            old,
+            severity,
+            by,
+            extra=_fields(incident_id, "severity_changed", severity, by) | {"old_severity": old},
         )
         return Change(await self.snapshot(incident_id))
 
@@ -674,7 +696,14 @@ class Incidents:
                 f"resolved:{incident_id}:{now.isoformat()}",
             )
             await self._announce(session, incident, now, self.announcements.resolved)
-        log.info("incident %d resolved: Sev%d by %s", incident_id, incident.severity, by)
+        self.services.metrics.resolved.labels(severity=str(incident.severity)).inc()
+        log.info(
+            "incident %d resolved: Sev%d by %s",
+            incident_id,
+            incident.severity,
+            by,
+            extra=_fields(incident_id, "resolved", incident.severity, by),
+        )
         return Change(await self.snapshot(incident_id))
 
     async def set_field(self, incident_id: int, name: str, raw: Any, by: str) -> Change:
@@ -781,6 +810,7 @@ class Incidents:
             incident.severity,
             by,
             " (without a postmortem)" if skipped else "",
+            extra=_fields(incident_id, "closed", incident.severity, by),
         )
         return Change(await self.snapshot(incident_id))
 
@@ -888,6 +918,19 @@ def status_choice() -> str:
 def _update_summary(fields: dict[str, str]) -> str:
     parts = [fields["investigation"], fields["done_so_far"], fields["eta"]]
     return next((p for p in parts if p), "")[:300]
+
+
+def _fields(incident_id: int, action: str, severity: int, user: str | None) -> dict[str, object]:
+    """A lifecycle log line's structured fields (`LOG_FORMAT=json`)."""
+    fields: dict[str, object] = {
+        "event": "incident." + action,
+        "incident_id": incident_id,
+        "action": action,
+        "severity": severity,
+    }
+    if user:
+        fields["user_id"] = user
+    return fields
 
 
 async def _update_by_key(

@@ -371,6 +371,7 @@ class Paging:
             try:
                 outcome = await self._send(row)
             except PagerError as exc:
+                self.services.metrics.page_call(row.provider, exc.kind.value)
                 report.failed.append(row.id or 0)
                 report.errors.append(exc.detail)
                 if exc.kind is PagerErrorKind.INVALID:
@@ -384,6 +385,7 @@ class Paging:
                     continue  # the stream's later calls still go
                 await self._back_off(rows[index:], exc)
                 return
+            self.services.metrics.page_call(row.provider, "sent")
             report.sent.append(row.id or 0)
             await self._finish(row, "sent", outcome)
 
@@ -433,6 +435,14 @@ class Paging:
             row.action,
             row.target,
             state,
+            extra={
+                "event": "page." + state,
+                "incident_id": row.incident_id,
+                "action": row.action,
+                "provider": row.provider,
+                "target": row.target,
+                "outcome": state,
+            },
         )
 
     async def _back_off(self, rows: list[PagerCall], exc: PagerError) -> None:

@@ -189,3 +189,70 @@ async def amtool(base: str, *args: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def prometheus_config(targets: dict[str, str], rules: Path | None = None) -> str:
+    """Scrape each `targets` {mode: host:port} every second, as job `warroom` with a `mode`
+    label; evaluate `rules` every second when given."""
+    static = "\n".join(
+        f"      - targets: ['{address}']\n        labels: {{mode: {mode}}}"
+        for mode, address in targets.items()
+    )
+    rule_files = f"rule_files: ['{rules}']\n" if rules else ""
+    return f"""
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+{rule_files}scrape_configs:
+  - job_name: warroom
+    static_configs:
+{static}
+"""
+
+
+@asynccontextmanager
+async def prometheus(
+    folder: Path, targets: dict[str, str], rules: Path | None = None
+) -> AsyncIterator[str]:
+    """A real Prometheus on a free 127.0.0.1 port, its data in `folder`, scraping `targets`;
+    yields its URL once ready, and stops it (SIGTERM) afterwards."""
+    config = folder / "prometheus.yml"
+    await asyncio.to_thread(_write_config, config, prometheus_config(targets, rules))
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        PROMETHEUS,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 60
+            while not await _ready(session, base):
+                if proc.returncode is not None:
+                    raise AssertionError(f"prometheus exited: {await _stderr(proc)}")
+                assert time.monotonic() < deadline, "prometheus did not become ready"
+                await asyncio.sleep(0.2)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.communicate(), 30)
+
+
+async def promql(base: str, query: str) -> list[tuple[dict[str, str], float]]:
+    """An instant query through Prometheus's HTTP API: each series' labels and value."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/api/v1/query", params={"query": query}) as response,
+    ):
+        data = await response.json()
+    assert data["status"] == "success", data
+    return [(r["metric"], float(r["value"][1])) for r in data["data"]["result"]]

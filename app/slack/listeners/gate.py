@@ -14,8 +14,10 @@ was registered on the Bolt app directly, around the gate.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -175,11 +177,30 @@ def _register(
     listener: Callable[..., Awaitable[None]],
     subject: Subject,
     name: str,
+    surface: str,
 ) -> None:
     listener.__name__ = listener.__qualname__ = re.sub(r"\W", "_", name)
-    tracked = bot.inflight.track(listener)
+    tracked = bot.inflight.track(_timed(bot, listener, surface))
     setattr(tracked, MARK, subject)
     decorator(tracked)
+
+
+def _timed(
+    bot: Bot, listener: Callable[..., Awaitable[None]], surface: str
+) -> Callable[..., Awaitable[None]]:
+    """The listener, its run observed as the acknowledgment latency of its surface: Bolt
+    (`process_before_response`) answers Slack the moment a listener returns."""
+    metrics = bot.services.metrics
+
+    @functools.wraps(listener)
+    async def timed(*args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await listener(*args, **kwargs)
+        finally:
+            metrics.ack(surface, time.perf_counter() - started)
+
+    return timed
 
 
 def on_command(bot: Bot, command: str, handle: Callable[[AsyncAck, dict[str, Any]], Any]) -> None:
@@ -188,7 +209,7 @@ def on_command(bot: Bot, command: str, handle: Callable[[AsyncAck, dict[str, Any
     async def received(ack: AsyncAck, body: dict[str, Any]) -> None:
         await handle(ack, body)
 
-    _register(bot, bot.app.command(command), received, COMMAND, f"command{command}")
+    _register(bot, bot.app.command(command), received, COMMAND, f"command{command}", "command")
 
 
 # --- the inbox: a click or a form Slack was told "received" is carried out, or its sender told
@@ -357,7 +378,7 @@ def on_button(
 
     name = action_id if isinstance(action_id, str) else action_id.pattern
     bot.replayables.append(Replayable("block_actions", action_id, carry_out))
-    _register(bot, bot.app.action(action_id), clicked, subject, f"clicked_{name}")
+    _register(bot, bot.app.action(action_id), clicked, subject, f"clicked_{name}", "action")
 
 
 def on_submit(
@@ -382,7 +403,9 @@ def on_submit(
         await _record_then_ack(bot, ack, body, carry_out, refused)
 
     bot.replayables.append(Replayable("view_submission", callback_id, carry_out))
-    _register(bot, bot.app.view(callback_id), submitted, subject, f"submitted_{callback_id}")
+    _register(
+        bot, bot.app.view(callback_id), submitted, subject, f"submitted_{callback_id}", "view"
+    )
 
 
 def on_shortcut(bot: Bot, callback_id: str, work: Work) -> None:
@@ -397,7 +420,9 @@ def on_shortcut(bot: Bot, callback_id: str, work: Work) -> None:
         await _record_then_ack(bot, ack, body, carry_out, opens_form=True)
 
     bot.replayables.append(Replayable("shortcut", callback_id, carry_out))
-    _register(bot, bot.app.shortcut(callback_id), used, NOTHING, f"shortcut_{callback_id}")
+    _register(
+        bot, bot.app.shortcut(callback_id), used, NOTHING, f"shortcut_{callback_id}", "shortcut"
+    )
 
 
 def on_event(bot: Bot, event_type: str, subject: Subject, work: EventWork) -> None:
@@ -421,7 +446,7 @@ def on_event(bot: Bot, event_type: str, subject: Subject, work: EventWork) -> No
         if seen is not None:
             await work(seen, event)
 
-    _register(bot, bot.app.event(event_type), received, subject, f"event_{event_type}")
+    _register(bot, bot.app.event(event_type), received, subject, f"event_{event_type}", "event")
 
 
 def verify(app: AsyncApp) -> None:

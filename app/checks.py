@@ -65,6 +65,10 @@ async def run_checks(settings: Settings, live: bool = False) -> int:
         bad(text, fix)
     for text in pager_notes(settings):
         ok(text)
+    for text, fix in statuspage_problems(settings):
+        bad(text, fix)
+    for text in statuspage_notes(settings):
+        ok(text)
     rendered, failures = render_templates(settings.policy)
     for text, fix in failures:
         bad(text, fix)
@@ -203,6 +207,58 @@ def pager_problems(settings: Settings) -> list[tuple[str, str]]:
                 )
             )
     return problems
+
+
+def statuspage_problems(settings: Settings) -> list[tuple[str, str]]:
+    """A status page that cannot work as configured."""
+    page = settings.policy.statuspage
+    problems: list[tuple[str, str]] = []
+    if not page.enabled:
+        return problems
+    if not page.components:
+        problems.append(
+            (
+                "statuspage is enabled but names no components: the page has nothing to show",
+                "add [statuspage.components.<id>] entries (docs/status-page.md)",
+            )
+        )
+    if page.publishes_to_atlassian and page.atlassian is not None:
+        env = page.atlassian.api_key_env
+        if not settings.statuspage_secrets.get(env):
+            problems.append(
+                (
+                    f"statuspage: {env} is not set, so published updates cannot reach "
+                    "Atlassian Statuspage",
+                    f"set {env} to an API key (Statuspage: your avatar > API info)",
+                )
+            )
+        unmapped = sorted(set(page.components) - set(page.atlassian.component_ids))
+        if unmapped:
+            problems.append(
+                (
+                    f"statuspage: components {', '.join(unmapped)} have no Atlassian "
+                    "component id, so Statuspage never shows their status",
+                    "map them in [statuspage.atlassian] component_ids",
+                )
+            )
+    return problems
+
+
+def statuspage_notes(settings: Settings) -> list[str]:
+    page = settings.policy.statuspage
+    if not page.enabled:
+        return []
+    where = (
+        f"Atlassian Statuspage page {page.atlassian.page_id}"
+        if page.publishes_to_atlassian and page.atlassian
+        else "the built-in page (/status)"
+    )
+    auto = (
+        f"; Sev{', Sev'.join(str(s) for s in page.auto_publish)} auto-published"
+        if page.auto_publish
+        else "; every public update approved by a person"
+    )
+    return [f"status page: {len(page.components)} component(s) on {where}{auto}"]
 
 
 def pager_notes(settings: Settings) -> list[str]:

@@ -73,6 +73,9 @@ class DeclareRequest:
     require_fields: bool = True
     # The form shows every field; values for fields the chosen type lacks are left out.
     only_applying: bool = False
+    # Status page components affected (`[statuspage.components]` ids); each takes the
+    # severity's impact.
+    components: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class UpdateRequest:
     # When the next update will come, in minutes from now; None: the severity's update
     # cadence (no promise for a severity without one).
     next_update_minutes: int | None = None
+    # The status page components affected, as picked in the form; None leaves them as they
+    # are. A component kept keeps its impact; one added takes the severity's.
+    components: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,7 @@ class Incidents:
                     is_drill=req.is_drill,
                     type=req.type,
                     fields=req.fields,
+                    components=self.public.pick_components(req.components, {}, req.severity),
                     declared_by=req.declared_by,
                     request_key=req.request_key,
                     source_channel_id=req.source_channel_id,
@@ -566,6 +573,10 @@ class Incidents:
                     session.add(self._status_event(incident_id, now, current, target, by))
                 if target is Status.MITIGATED and incident.mitigated_at is None:
                     incident.mitigated_at = now
+                if req.components is not None:
+                    incident.components = self.public.pick_components(
+                        req.components, incident.components or {}, incident.severity
+                    )
                 session.add(
                     repo.event(
                         incident_id,

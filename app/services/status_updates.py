@@ -440,6 +440,14 @@ class StatusUpdates:
             )
         return chosen
 
+    def pick_components(
+        self, picked: tuple[str, ...], current: dict[str, str], severity: int
+    ) -> dict[str, str]:
+        """Components picked in a form: known ones only; a component already set keeps its
+        impact, a new one takes the severity's."""
+        default = self.policy.default_impact(severity).value
+        return {cid: current.get(cid, default) for cid in picked if cid in self.policy.components}
+
     async def components_of(self, incident_id: int) -> dict[str, str]:
         """The incident's components -> their impact, in words."""
         async with self.services.db.session() as session:

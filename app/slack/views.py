@@ -227,7 +227,33 @@ def declare_modal(
         _input(DRILL_OPTION, "Drill", _drill_checkbox(drill), optional=True),
     ]
     blocks[len(typed) + 4 : len(typed) + 4] = _declare_fields(policy)
+    blocks[len(typed) + 4 : len(typed) + 4] = _components_input(policy, [])
     return _modal(DECLARE, "Declare incident", "Declare", blocks, meta)
+
+
+COMPONENTS = "components"
+
+
+def _components_input(policy: Policy, chosen: Sequence[str]) -> list[dict[str, Any]]:
+    """The status page components affected (none configured: no input). Their impact is the
+    severity's default; `/incident components` sets another."""
+    page = policy.statuspage
+    if not page.enabled or not page.components:
+        return []
+    options = [_option(c.name, cid) for cid, c in list(page.components.items())[:100]]
+    element: dict[str, Any] = {"type": "multi_static_select", "options": options}
+    initial = [o for o in options if o["value"] in chosen]
+    if initial:
+        element["initial_options"] = initial
+    return [
+        _input(
+            COMPONENTS,
+            "Affected components (status page)",
+            element,
+            optional=True,
+            hint="What customers see as affected; nothing is published without approval.",
+        )
+    ]
 
 
 def _drill_checkbox(checked: bool) -> dict[str, Any]:
@@ -280,6 +306,8 @@ def update_modal(
     meta: str,
     statuses: Sequence[Status] = UPDATE_STATUSES,
     cadence: int | None = None,
+    policy: Policy | None = None,
+    components: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The update form, offering `statuses` (the ones the person may move to, and the
     current one) and when the next update will come (`cadence`, the severity's, by
@@ -298,6 +326,8 @@ def update_modal(
         _input("eta", "Estimated time to resolution", _text_input(max_length=200), True),
         _next_update_input(cadence),
     ]
+    if policy is not None and not incident.is_private and not incident.is_drill:
+        blocks += _components_input(policy, components)
     return _modal(UPDATE, "Post update", "Post", blocks, meta)
 
 

@@ -46,6 +46,7 @@ def register(bot: Bot) -> None:
             commander=v.get("commander"),
             detected_at=v.get("detected_at"),
             request_key=f"view:{view.get('id')}",
+            components=tuple(v.get(views.COMPONENTS) or ()),
             source_channel_id=meta.get("source_channel"),
             source_ts=meta.get("source_ts"),
             reply_url=meta.get("reply_url"),
@@ -85,6 +86,7 @@ def register(bot: Bot) -> None:
             investigation=v.get("investigation") or "",
             eta=v.get("eta") or "",
             next_update_minutes=minutes,
+            components=(tuple(v.get(views.COMPONENTS) or ()) if views.COMPONENTS in v else None),
         )
 
     def update_errors(view: dict[str, Any]) -> dict[str, str]:
@@ -182,7 +184,8 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
             if s is snap.status or s not in MOVES or await access.may(MOVES[s], reply.user, snap)
         ]
         cadence = default_promise_minutes(bot.services.policy, snap.severity)
-        view = views.update_modal(snap, meta, statuses, cadence)
+        chosen = list(await bot.public.components_of(incident_id))
+        view = views.update_modal(snap, meta, statuses, cadence, bot.services.policy, chosen)
     elif kind == views.RESOLVE:
         view = views.resolve_modal(snap, meta, bot.services.policy)
     else:

@@ -356,9 +356,7 @@ def build_page(
         current = worst(i.components.get(cid, Impact.OPERATIONAL) for i in ongoing)
         bars = []
         for day in days:
-            touching = [
-                i for i in incidents if cid in i.components and _overlaps(i, day, now)
-            ]
+            touching = [i for i in incidents if cid in i.components and _overlaps(i, day, now)]
             bars.append(
                 DayBar(
                     day=day,

@@ -56,7 +56,8 @@ NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.p
 	--ignore=tests/e2e/test_cli.py --ignore=tests/e2e/test_make_run.py \
 	--ignore=tests/e2e/test_sandbox_browser.py --ignore=tests/integration/test_fake_slack.py \
 	--ignore=tests/integration/test_fake_pagers.py --ignore=tests/integration/test_fake_statuspage.py \
-	--ignore=tests/integration/test_atlassian_statuspage.py
+	--ignore=tests/integration/test_atlassian_statuspage.py \
+	--ignore=tests/e2e/test_status_page_browser.py --ignore=tests/integration/test_status_site.py
 
 test: lint
 	$(BIN)/python -m pytest --cov --cov-report=term

@@ -123,6 +123,9 @@ def test_wheel_carries_code_templates_migrations_and_licence(installed: Installe
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app").rglob("*.py")}
     assert modules - names == set(), "add the missing packages to [tool.setuptools] packages"
     assert {f"app/templates/{n}" for n in BUILT_IN} <= names
+    status = {p.relative_to(ROOT).as_posix() for p in (ROOT / "templates/status").iterdir()}
+    status = {n.replace("templates/", "app/templates/", 1) for n in status}
+    assert status - names == set(), "the status page's templates must ship (package-data)"
     assert "app/store/migrations/script.py.mako" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     page = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app/sandbox/static").iterdir()}

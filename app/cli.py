@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from app.config import ConfigError, Settings, load_settings
 
@@ -41,6 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks",
     )
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--status-port",
+        type=int,
+        default=None,
+        help="also serve the public status page alone on this port (WARROOM_STATUS_PORT)",
+    )
+    serve.add_argument(
+        "--status-host",
+        default=None,
+        help="the status page's own address (WARROOM_STATUS_HOST, default 0.0.0.0)",
+    )
     sandbox = sub.add_parser(
         "sandbox", help="try Warroom in a browser: the bot, a local Slack and its web page"
     )
@@ -109,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
+            if args.status_port is not None:
+                settings = replace(settings, status_port=args.status_port)
+            if args.status_host:
+                settings = replace(settings, status_host=args.status_host)
             return _serve(settings, args.http, args.host, args.port)
         if args.command == "sandbox":
             return _sandbox(settings, args.port, args.speed, args.open, args.socket_mode)

@@ -81,6 +81,10 @@ class Settings:
     replica_name: str = ""
     # How many acknowledged requests' work runs at once (app.slack.inflight).
     concurrent_work: int = DEFAULT_CONCURRENT_WORK
+    # The public status page on an address of its own (WARROOM_STATUS_HOST and _PORT), so it
+    # can face the internet while /slack/events does not; None: only on the main port.
+    status_host: str = "0.0.0.0"
+    status_port: int | None = None
     # Every window of Slack's published rate limits is multiplied by this before the Slack
     # adapter paces its calls to them: 1.0 Slack's own, 0 no pacing (429s are still waited out),
     # N with N replicas sharing one bot token to give each a fair share.
@@ -281,6 +285,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         http=_http_limits(env),
         replica_name=env.get("WARROOM_REPLICA_NAME", "").strip(),
         concurrent_work=_concurrent_work(env),
+        status_host=env.get("WARROOM_STATUS_HOST", "").strip() or "0.0.0.0",
+        status_port=_status_port(env),
         slack_pacing=_pacing(env),
         alert_secrets=alert_secrets(policy, env),
         pager_secrets={
@@ -296,6 +302,16 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
             if env.get(name, "").strip()
         },
     )
+
+
+def _status_port(env: dict[str, str]) -> int | None:
+    name = "WARROOM_STATUS_PORT"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ConfigError(f"{name}: {raw!r} is not a port number (0 to 65535).")
+    return int(raw)
 
 
 def _concurrent_work(env: dict[str, str]) -> int:

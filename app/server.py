@@ -26,6 +26,7 @@ from app.domain.alerts import AlertSource, PayloadError
 from app.integrations.alerts import PARSERS
 from app.integrations.pagers import pagerduty_webhook
 from app.services.ports import SlackError
+from app.status_site import StatusSite, add_routes, status_app
 from app.store.migrate import upgrade
 from app.store.startup import check_sqlite_file, database_errors, wait_for_database
 from app.telemetry.metrics import CONTENT_TYPE
@@ -162,7 +163,19 @@ class Health:
         return True
 
 
-def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
+def status_site(runtime: Runtime) -> StatusSite | None:
+    """The public status page, when the policy enables it: built from published updates only
+    (`StatusUpdates.public_page`), rebuilt when what is published changes."""
+    page = runtime.settings.policy.statuspage
+    if not page.enabled:
+        return None
+    public = runtime.bot.public
+    return StatusSite(public.public_page, public.fingerprint, base_url=page.url)
+
+
+def web_app(
+    runtime: Runtime, path: str = "/slack/events", site: StatusSite | None = None
+) -> web.Application:
     """The HTTP surface: Slack's requests on `path`, and a health check for load balancers.
 
     A request to `path` is checked in order of cost: its signature headers (401) and declared
@@ -226,6 +239,8 @@ def web_app(runtime: Runtime, path: str = "/slack/events") -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/alerts/{source}", AlertIntake(runtime).receive)
     app.router.add_post("/webhooks/pagerduty", PagerDutyWebhook(runtime).receive)
+    if site is not None:
+        add_routes(app, site)
     return app
 
 
@@ -452,14 +467,29 @@ async def start_engine(runtime: Runtime) -> None:
 
 async def serve_http(runtime: Runtime, host: str, port: int) -> None:
     await prepare(runtime)
-    listener = await listen(runtime, host, port)
+    site = status_site(runtime)
+    listener = await listen(runtime, host, port, site)
+    public = await listen_status(runtime, site)
     await start_engine(runtime)
     log.info("listening on http://%s:%d/slack/events", host, listener.port)
     try:
         await _until_stopped()
     finally:
+        if public is not None:
+            await public.close()
         await listener.close()
         await runtime.close()
+
+
+async def listen_status(runtime: Runtime, site: StatusSite | None) -> Listener | None:
+    """The status page alone on its own address, when one is configured."""
+    port = runtime.settings.status_port
+    if site is None or port is None:
+        return None
+    host = runtime.settings.status_host
+    listener = await _serve_app(runtime, status_app(site), host, port)
+    log.info("public status page on http://%s:%d/status", host, listener.port)
+    return listener
 
 
 # How long a refused request's unread body is drained before its connection closes, so that
@@ -484,11 +514,16 @@ class Listener:
         await self.runner.cleanup()
 
 
-async def listen(runtime: Runtime, host: str, port: int) -> Listener:
+async def listen(
+    runtime: Runtime, host: str, port: int, site: StatusSite | None = None
+) -> Listener:
     """Serve `web_app(runtime)` on host:port within the connection limits of the settings."""
+    return await _serve_app(runtime, web_app(runtime, site=site), host, port)
+
+
+async def _serve_app(runtime: Runtime, app: web.Application, host: str, port: int) -> Listener:
     limits = runtime.settings.http
     connections = Connections(limits)
-    app = web_app(runtime)
     app.middlewares.append(connections.middleware)
     runner = web.AppRunner(
         app,
@@ -673,7 +708,9 @@ async def serve_socket(runtime: Runtime, host: str = "127.0.0.1", port: int = 0)
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     await prepare(runtime)
-    listener = await listen(runtime, host, port)
+    site = status_site(runtime)
+    listener = await listen(runtime, host, port, site)
+    public = await listen_status(runtime, site)
     if runtime.settings.webhooks_wanted:
         log.info(
             "/healthz, /metrics and webhooks (alerts, pagers) on http://%s:%d", host, listener.port
@@ -688,6 +725,8 @@ async def serve_socket(runtime: Runtime, host: str = "127.0.0.1", port: int = 0)
         await _until_stopped()
     finally:
         await handler.close_async()
+        if public is not None:
+            await public.close()
         await listener.close()
         await runtime.close()
 

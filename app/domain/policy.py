@@ -442,6 +442,22 @@ class Policy(_Strict):
     # What to do for each kind of incident (docs/types-fields-playbooks.md).
     playbooks: list[Playbook] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _status_page_link(cls, data: object) -> object:
+        """The built-in status page's address is the Initial Notification's status page link
+        unless `[links] status_page` names another."""
+        if not isinstance(data, dict):
+            return data
+        page = data.get("statuspage")
+        links = data.get("links")
+        if isinstance(page, dict) and page.get("enabled") and page.get("url"):
+            if links is None:
+                return {**data, "links": {"status_page": page["url"]}}
+            if isinstance(links, dict) and not links.get("status_page"):
+                return {**data, "links": {**links, "status_page": page["url"]}}
+        return data
+
     @model_validator(mode="after")
     def _all_levels_present(self) -> Policy:
         missing = sorted(set(LEVELS) - set(self.severities))

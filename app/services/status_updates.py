@@ -58,6 +58,7 @@ SKIP_BUTTON = "public_skip"
 # Drafts are offered for these severities even when no component is named (an incident of
 # lower severity drafts once it names a component or has been published).
 DRAFT_SEVERITIES = (1, 2)
+GENERIC_TITLE = "Service disruption"
 REMOTE_LEASE = timedelta(seconds=60)
 REMOTE_BACKOFF_MAX = timedelta(minutes=2)
 REMOTE_BATCH = 20
@@ -153,7 +154,11 @@ class StatusUpdates:
         components = dict(incident.components or {})
         if status is PublicStatus.RESOLVED:
             components = {cid: Impact.OPERATIONAL.value for cid in components}
-        title = previous.title if previous is not None else self.default_title(incident)
+        # A title a person wrote (or the one first published) stays; the generic one gives way
+        # once components are named.
+        title = self.default_title(incident)
+        if previous is not None and previous.title != GENERIC_TITLE:
+            title = previous.title
         body = self.render_body(incident, reason, status)
         return PublicUpdate(
             incident_id=incident.id,
@@ -172,7 +177,7 @@ class StatusUpdates:
         impacts = [Impact(v) for v in (incident.components or {}).values()]
         names = self.component_names(incident.components or {})
         if not names:
-            return "Service disruption"
+            return GENERIC_TITLE
         return f"{worst(impacts).label} of {_and(names)}"[:TITLE_MAX]
 
     def component_names(self, components: dict[str, str]) -> list[str]:

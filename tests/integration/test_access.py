@@ -543,7 +543,14 @@ async def test_someone_removed_from_a_private_incident_stops_seeing_it_at_once(b
 async def test_snooze_retro_note_action_and_postmortem_can_be_restricted(
     fake: FakeSlack, database_url: str, clock: ManualClock
 ) -> None:
-    assert Policy().permissions.restricted == ["severity", "roles", "resolve", "close", "page"]
+    assert Policy().permissions.restricted == [
+        "severity",
+        "roles",
+        "resolve",
+        "close",
+        "page",
+        "publish",
+    ]
     more = ["snooze", "retro", "note", "action", "postmortem"]
     policy = policy_with(permissions={"restricted": ["severity", "roles", "resolve", *more]})
     async for bot in start_bot(

@@ -24,6 +24,8 @@ from yarl import URL
 from app.sandbox import page
 from app.sandbox.requests import JsonDict
 from app.sandbox.world import Refused, Sandbox
+from app.services.status_updates import StatusUpdates
+from app.status_site import StatusSite, add_routes
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,23 @@ def web_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/ui/submit", ui.act(ui.submit))
     app.router.add_post("/ui/close", ui.act(ui.close))
     app.router.add_post("/ui/home", ui.act(ui.home))
+    if sandbox.settings.policy.statuspage.enabled:
+        # The public status page the bot in the sandbox publishes to, as visitors would see it.
+        add_routes(app, StatusSite(lambda: _public(sandbox).public_page(), _fingerprint(sandbox)))
     return app
+
+
+def _public(sandbox: Sandbox) -> StatusUpdates:
+    if sandbox.runtime is None:
+        raise RuntimeError("the sandbox is starting")
+    return sandbox.runtime.bot.public
+
+
+def _fingerprint(sandbox: Sandbox) -> Callable[[], Awaitable[str]]:
+    async def fingerprint() -> str:
+        return await _public(sandbox).fingerprint()
+
+    return fingerprint
 
 
 def _text(body: JsonDict, key: str, limit: int = 40_000) -> str:

@@ -92,8 +92,9 @@ async def start_page(
     speed: float = 1.0,
     state_file: Path | None = None,
     socket_mode: bool = False,
+    policy: Policy | None = None,
 ) -> AsyncIterator[Page]:
-    settings = Settings(database_url=database_url, policy=Policy())
+    settings = Settings(database_url=database_url, policy=policy or Policy())
     sandbox = Sandbox(settings, speed=speed, state_file=state_file, socket_mode=socket_mode)
     await sandbox.start()
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=0.2)
@@ -521,3 +522,39 @@ async def test_the_page_knows_every_block_and_element_the_bot_sends(page: Page) 
     assert {"button", "users_select", "static_select", "checkboxes"} <= found["elements"]
     assert found["blocks"] - _declared("BLOCK_TYPES") == set()
     assert found["elements"] - _declared("ELEMENT_TYPES") == set()
+
+
+async def test_the_status_page_the_sandbox_publishes_to(database_url: str) -> None:
+    policy = build_policy(
+        {
+            "statuspage": {
+                "enabled": True,
+                "title": "Sandbox status",
+                "components": {"api": {"name": "Public API"}},
+            }
+        }
+    )
+    async for page in start_page(database_url, policy=policy):
+        async with page.http.get(f"{page.url}/status") as response:
+            assert response.status == 200
+            assert "All systems operational" in await response.text()
+        general = await page.channel_id(ALICE, "general")
+        await page.command(ALICE, general, "/incident declare sev1 Checkout down")
+
+        async def draft() -> Any:
+            for conversation in page.sandbox.fake.workspace.channels.values():
+                if conversation.is_im and conversation.im_user == ALICE:
+                    for message in page.sandbox.fake.messages(conversation.id):
+                        if "public_update_actions" in json.dumps(message.blocks or []):
+                            return message
+            return None
+
+        message = await eventually_async(draft)
+        where = {"kind": "message", "channel": message.channel, "ts": message.ts}
+        await page.click(ALICE, where, "public_publish", block_id="public_update_actions")
+
+        async def published() -> bool:
+            async with page.http.get(f"{page.url}/status.json") as response:
+                return "We are investigating" in await response.text()
+
+        await eventually_async(published)

@@ -541,7 +541,7 @@ async def test_the_status_page_the_sandbox_publishes_to(database_url: str) -> No
         general = await page.channel_id(ALICE, "general")
         await page.command(ALICE, general, "/incident declare sev1 Checkout down")
 
-        async def draft() -> Any:
+        async def draft(page: Page = page) -> Any:
             for conversation in page.sandbox.fake.workspace.channels.values():
                 if conversation.is_im and conversation.im_user == ALICE:
                     for message in page.sandbox.fake.messages(conversation.id):
@@ -553,7 +553,7 @@ async def test_the_status_page_the_sandbox_publishes_to(database_url: str) -> No
         where = {"kind": "message", "channel": message.channel, "ts": message.ts}
         await page.click(ALICE, where, "public_publish", block_id="public_update_actions")
 
-        async def published() -> bool:
+        async def published(page: Page = page) -> bool:
             async with page.http.get(f"{page.url}/status.json") as response:
                 return "We are investigating" in await response.text()
 

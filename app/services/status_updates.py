@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, update
@@ -655,7 +655,7 @@ class StatusUpdates:
                 remote = await self.provider.find(call)
                 if remote is not None:
                     await self._remember_remote(row.incident_id, remote)
-                    call = StatusCall(**{**call.__dict__, "remote_id": remote})
+                    call = replace(call, remote_id=remote)
             remote = await self.provider.publish(call)
         except StatusPageError as exc:
             await self._failed(row, exc)

@@ -23,33 +23,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import chromium, needs_browser
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-IN_CI = bool(os.environ.get("CI"))
 WAIT = 15.0
-
-
-def _needs_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package")
-    if not missing:
-        return
-    reason = (
-        f"needs {', '.join(missing)}: apt-get install chromium chromium-driver "
-        "(and `make install` for selenium); CI installs them"
-    )
-    if IN_CI:
-        pytest.fail(f"In CI the browser test must run, but it {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _needs_browser()
+    needs_browser()
     home = tmp_path_factory.mktemp("sandbox")
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "SYSTEMROOT"}}
     env["PYTHONPATH"] = str(ROOT)
@@ -93,27 +75,8 @@ def _line(proc: subprocess.Popen[str]) -> str:
 
 @pytest.fixture(scope="module")
 def browser(sandbox_url: str) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1200,900",
-        "--lang=en-US",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 class Person:

@@ -325,3 +325,23 @@ async def test_published_updates_reach_atlassian_once_with_component_statuses(
             (made,) = hosted.incidents()  # still one: updated, not created again
             assert [u.status for u in hosted.updates(made.id)][-1] == "resolved"
             assert hosted.component_status("cmpcheckout1") == "operational"
+
+
+async def test_a_skipped_resolution_leaves_the_page_ongoing_until_published_by_hand(
+    bot: Bot,
+) -> None:
+    room = await declare(bot, "declare sev1 Checkout down")
+    await click(bot, PUBLISH_BUTTON, drafts(bot, ALICE)[0])
+    await bot.warroom.bot.flows.resolve(1, ResolveRequest(root_cause="x"), ALICE)
+    await bot.settle()
+    await click(bot, SKIP_BUTTON, drafts(bot, ALICE)[-1])
+    assert "still shows incident #1 as ongoing" in answers(bot.fake)[-1]
+    assert len((await bot.warroom.bot.public.public_page()).ongoing) == 1
+
+    await bot.slack.command("publish", channel=room)
+    await bot.settle()
+    resolution = drafts(bot, ALICE)[-1]
+    assert "This incident has been resolved" in resolution["text"]
+    await click(bot, PUBLISH_BUTTON, resolution)
+    page = await bot.warroom.bot.public.public_page()
+    assert page.ongoing == () and len(page.history) == 1

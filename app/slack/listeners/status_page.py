@@ -163,5 +163,10 @@ async def _decided(
             + (f" ({url})" if url else "")
             + "."
         )
+    elif row.status == "resolved":
+        await reply.say(
+            f":fast_forward: Skipped. The status page still shows incident #{row.incident_id} "
+            "as ongoing: publish its resolution with `/incident publish` when you are ready."
+        )
     else:
         await reply.say(":fast_forward: Skipped; nothing was published.")

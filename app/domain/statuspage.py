@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -97,6 +97,10 @@ def public_status(internal_status: str) -> PublicStatus:
     }.get(internal_status, PublicStatus.INVESTIGATING)
 
 
+# A severity level, as the status page's settings name one.
+Severity = Annotated[int, Field(ge=1, le=4)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,10 +159,10 @@ class StatusPagePolicy(_Strict):
     accent_colour: str = "#1f6feb"
     components: dict[str, Component] = Field(default_factory=dict)
     # The impact an incident of each severity has on the components it names, unless set.
-    impact_by_severity: dict[int, Impact] = Field(default_factory=_default_impacts)
+    impact_by_severity: dict[Severity, Impact] = Field(default_factory=_default_impacts)
     # Severities whose drafts are published without a person's approval. Empty: every public
     # update is approved by a person.
-    auto_publish: list[int] = Field(default_factory=list)
+    auto_publish: list[Severity] = Field(default_factory=list)
     # How many days of history the page shows.
     history_days: int = Field(default=90, ge=7, le=365)
     atlassian: AtlassianPolicy | None = None
@@ -186,14 +190,6 @@ class StatusPagePolicy(_Strict):
         value = value.strip()
         if value and not _URL.match(value):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
-
-    @field_validator("auto_publish")
-    @classmethod
-    def _levels(cls, value: list[int]) -> list[int]:
-        for level in value:
-            if level not in (1, 2, 3, 4):
-                raise ValueError(f"auto_publish: unknown severity {level}")
         return value
 
     @model_validator(mode="after")

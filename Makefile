@@ -61,7 +61,7 @@ NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.p
 	--ignore=tests/e2e/test_helm_chart.py --ignore=tests/e2e/test_compose.py
 
 test: lint
-	$(BIN)/python -m pytest --cov --cov-report=term
+	$(BIN)/python -m pytest --cov --cov-report=term --durations=25
 	@if [ -n "$$WARROOM_TEST_POSTGRES_URL" ]; then \
 		echo "== again on Postgres =="; \
 		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest \

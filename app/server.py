@@ -170,7 +170,8 @@ def status_site(runtime: Runtime) -> StatusSite | None:
     if not page.enabled:
         return None
     public = runtime.bot.public
-    return StatusSite(public.public_page, public.fingerprint, base_url=page.url)
+    # The feed's links start at the origin of `url` (StatusSite's own rule).
+    return StatusSite(public.public_page, public.fingerprint)
 
 
 def web_app(

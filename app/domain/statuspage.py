@@ -249,6 +249,7 @@ class PublishedUpdate:
 class PublicIncident:
     """An incident as the public knows it: only what was published, nothing else."""
 
+    # Its public number (1, 2, …, in the order incidents first went public), not Warroom's.
     id: int
     title: str
     status: PublicStatus

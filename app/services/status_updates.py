@@ -9,7 +9,9 @@ publish. Public surfaces (`public_page`, a hosted status page) read published ro
 
 A published update bound for a hosted status page (Atlassian Statuspage) is delivered like the
 outbox: claimed with a lease, in order per incident, retried with backoff; a create whose answer
-was lost is looked up by its marker before it is sent again, so it is made once.
+was lost is looked up by its marker before it is sent again, so the incident is created there
+once. An update is sent at least once: a crash between the provider's answer and the bookkeeping
+sends it again.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from app.domain.statuspage import (
 )
 from app.messages import blocks
 from app.messages.blocks import Message
-from app.messages.mrkdwn import escape
+from app.messages.mrkdwn import escape, is_user_id
 from app.services.context import Services
 from app.services.errors import InvalidInput, ServiceError, no_incident
 from app.services.outbox import Outgoing, enqueue
@@ -115,6 +117,8 @@ class StatusUpdates:
         if not self.may_go_public(incident):
             return None
         assert incident.id is not None
+        # Whatever follows, a draft still waiting is out of date now.
+        await self._supersede(session, incident.id, now)
         previous = await self._latest_published(session, incident.id)
         if (
             previous is None
@@ -124,9 +128,11 @@ class StatusUpdates:
             return None
         if previous is None and reason == "resolved":
             return None  # never public: nothing to resolve in public
-        row = self._compose(incident, roles, reason, now, previous, source_key)
-        row.offered_to = roles.get(Role.COMMS) or roles.get(Role.COMMANDER) or incident.declared_by
-        await self._supersede(session, incident.id, now)
+        shown = await self._ever_shown(session, incident.id)
+        row = self._compose(incident, reason, now, previous, source_key, shown)
+        row.offered_to = _person(
+            roles.get(Role.COMMS), roles.get(Role.COMMANDER), incident.declared_by
+        )
         session.add(row)
         await session.flush()
         if incident.severity in self.policy.auto_publish:
@@ -135,25 +141,40 @@ class StatusUpdates:
                 f":globe_with_meridians: Published to the status page automatically "
                 f"(Sev{incident.severity} updates are auto-published):"
             )
-            enqueue(session, incident.id, now, [self._dm(row, text, buttons=False)])
+            enqueue(session, incident.id, now, [self._offer(row, text, buttons=False)])
         else:
-            enqueue(session, incident.id, now, [self._dm(row, None, buttons=True)])
+            enqueue(session, incident.id, now, [self._offer(row, None, buttons=True)])
         return row
+
+    async def _ever_shown(self, session: AsyncSession, incident_id: int) -> set[str]:
+        """The components the incident's published updates named."""
+        result = await session.exec(
+            select(PublicUpdate.components)
+            .where(col(PublicUpdate.incident_id) == incident_id)
+            .where(col(PublicUpdate.state) == "published")
+        )
+        return {cid for components in result.all() for cid in components}
 
     def _compose(
         self,
         incident: Incident,
-        roles: dict[Role, str],
         reason: str,
         now: datetime,
         previous: PublicUpdate | None,
         source_key: str,
+        shown: set[str],
     ) -> PublicUpdate:
+        """The draft of where the incident stands. A component the public was told of that
+        the incident no longer names is said to be operational again (on a hosted page too,
+        which otherwise keeps it in outage)."""
         assert incident.id is not None
         status = public_status(incident.status)
         components = dict(incident.components or {})
         if status is PublicStatus.RESOLVED:
-            components = {cid: Impact.OPERATIONAL.value for cid in components}
+            components = {}
+        components.update(
+            {cid: Impact.OPERATIONAL.value for cid in sorted(shown) if cid not in components}
+        )
         # A title a person wrote (or the one first published) stays; the generic one gives way
         # once components are named.
         title = self.default_title(incident)
@@ -225,9 +246,13 @@ class StatusUpdates:
 
     # --- the DM ---------------------------------------------------------------------------
 
-    def _dm(self, row: PublicUpdate, intro: str | None, buttons: bool) -> Outgoing:
-        assert row.offered_to is not None
-        return Outgoing(f"user:{row.offered_to}", self.draft_message(row, intro, buttons))
+    def _offer(self, row: PublicUpdate, intro: str | None, buttons: bool) -> Outgoing:
+        """By DM to the person offered the draft; in the war room when no person holds the
+        roles (an incident an alert declared names its source, not a person)."""
+        message = self.draft_message(row, intro, buttons)
+        if row.offered_to is None:
+            return Outgoing("channel", message)
+        return Outgoing(f"user:{row.offered_to}", message)
 
     def draft_message(
         self, row: PublicUpdate, intro: str | None = None, buttons: bool = True
@@ -321,7 +346,18 @@ class StatusUpdates:
             if row is None or row.incident_id != incident_id:
                 raise ServiceError("That draft is not known.")
             if row.state != "draft":
+                session.expunge(row)
                 return Decision(row, now=False)
+            current = public_status(incident.status)
+            if current is PublicStatus.RESOLVED and row.status != current.value:
+                # Written before the resolution: publishing it would show a resolved incident
+                # as ongoing.
+                row.state, row.decided_at = "superseded", now
+                session.add(row)
+                await session.flush()
+                session.expunge(row)
+                return Decision(row, now=False)
+            values: dict[str, object] = {"decided_by": by, "decided_at": now, "state": state}
             if state == "published":
                 row.title, row.body = _checked(title or row.title, body or row.body)
                 if status:
@@ -332,17 +368,49 @@ class StatusUpdates:
                             "Pick a status: investigating, identified, monitoring or resolved.",
                             "status",
                         ) from None
+                row.components = self._components_for(row.status, incident, row.components)
                 self._mark_published(row, by, now)
+                values.update(
+                    title=row.title,
+                    body=row.body,
+                    status=row.status,
+                    components=row.components,
+                    published_at=row.published_at,
+                    remote_state=row.remote_state,
+                    remote_due_at=row.remote_due_at,
+                )
                 what = f"Public update published: {row.title}"
             else:
-                row.state, row.decided_by, row.decided_at = state, by, now
                 what = "Public update draft skipped"
-            session.add(row)
-            session.add(repo.event(incident_id, now, "public_update", what, by))
-            await session.flush()
             session.expunge(row)
+            # Decided once: of two people deciding at the same moment, one wins; the other is
+            # told who did.
+            taken = await session.exec(
+                update(PublicUpdate)
+                .where(col(PublicUpdate.id) == update_id)
+                .where(col(PublicUpdate.state) == "draft")
+                .values(**values)
+            )
+            if taken.rowcount != 1:
+                found = await session.get(PublicUpdate, update_id)
+                assert found is not None
+                session.expunge(found)
+                return Decision(found, now=False)
+            row.state, row.decided_by, row.decided_at = state, by, now
+            session.add(repo.event(incident_id, now, "public_update", what, by))
         log.info("incident %d public update %d %s", incident_id, update_id, state)
         return Decision(row, now=True)
+
+    def _components_for(
+        self, status: str, incident: Incident, drafted: dict[str, str]
+    ) -> dict[str, str]:
+        """The components an update tells of once its status is final: all operational when
+        it says resolved; the incident's own when an edit took a resolution back to ongoing."""
+        if status == PublicStatus.RESOLVED.value:
+            return {cid: Impact.OPERATIONAL.value for cid in drafted}
+        if all(v == Impact.OPERATIONAL.value for v in drafted.values()):
+            return {**drafted, **(incident.components or {})}
+        return drafted
 
     async def publish_text(self, incident_id: int, text: str, by: str, key: str | None) -> Decision:
         """`/incident publish <text>`: the person typing it approves it; published at once,
@@ -375,7 +443,8 @@ class StatusUpdates:
                         f"Incident #{incident_id} is resolved and was never published; there "
                         "is nothing to tell the public."
                     )
-                row = self._compose(incident, roles, "manual", now, previous, source or "")
+                shown = await self._ever_shown(session, incident_id)
+                row = self._compose(incident, "manual", now, previous, source or "", shown)
                 row.source_key = source
                 row.offered_to = by
                 await self._supersede(session, incident_id, now)
@@ -394,7 +463,7 @@ class StatusUpdates:
                 session.add(row)
                 await session.flush()
                 if text is None:
-                    enqueue(session, incident_id, now, [self._dm(row, None, buttons=True)])
+                    enqueue(session, incident_id, now, [self._offer(row, None, buttons=True)])
                 session.expunge(row)
         except IntegrityError:
             if source is None:
@@ -503,12 +572,24 @@ class StatusUpdates:
                 .where(col(PublicUpdate.state) == "published")
                 .where(col(Incident.is_private).is_(False))
                 .where(col(Incident.is_drill).is_(False))
-                .order_by(col(PublicUpdate.incident_id), col(PublicUpdate.published_at))
+                .order_by(
+                    col(PublicUpdate.incident_id),
+                    col(PublicUpdate.published_at),
+                    col(PublicUpdate.id),
+                )
             )
             rows = list(result.all())
         by_incident: dict[int, list[PublicUpdate]] = {}
         for row, _incident in rows:
             by_incident.setdefault(row.incident_id, []).append(row)
+        # The public numbers its incidents itself, in the order they first went public: the
+        # internal numbers would show, by their gaps, how many incidents were never public.
+        numbers = {
+            incident_id: n
+            for n, incident_id in enumerate(
+                sorted(by_incident, key=lambda i: (by_incident[i][0].published_at, i)), start=1
+            )
+        }
         out = []
         for incident_id, updates in by_incident.items():
             latest = updates[-1]
@@ -532,7 +613,7 @@ class StatusUpdates:
             shown = {cid: v for cid, v in shown.items() if cid in self.policy.components}
             out.append(
                 PublicIncident(
-                    id=incident_id,
+                    id=numbers[incident_id],
                     title=latest.title,
                     status=status,
                     components=shown,
@@ -585,34 +666,47 @@ class StatusUpdates:
         return sent
 
     async def _claim(self) -> list[PublicUpdate]:
+        """Each incident's first waiting update, when it is due and nobody holds it: the
+        next one waits until it is sent, so a hosted page gets them in order, and the
+        incident is created there once."""
         now = self.services.clock.now()
         me = self.services.replica
+        waiting = ["pending", "sending"]
         async with self.services.db.session() as session:
+            firsts = (
+                select(func.min(PublicUpdate.id))
+                .where(col(PublicUpdate.remote_state).in_(waiting))
+                .group_by(col(PublicUpdate.incident_id))
+            )
             result = await session.exec(
                 select(PublicUpdate)
-                .where(col(PublicUpdate.remote_state).in_(["pending", "sending"]))
+                .where(col(PublicUpdate.id).in_(firsts))
                 .where(
                     or_(
                         col(PublicUpdate.remote_lease_until).is_(None),
                         col(PublicUpdate.remote_lease_until) < now,
                     )
                 )
-                .order_by(col(PublicUpdate.incident_id), col(PublicUpdate.id))
+                .where(
+                    or_(
+                        col(PublicUpdate.remote_due_at).is_(None),
+                        col(PublicUpdate.remote_due_at) <= now,
+                    )
+                )
+                .order_by(col(PublicUpdate.id))
                 .limit(REMOTE_BATCH)
             )
             candidates = list(result.all())
-        # In order per incident: only each incident's first waiting update, and only when due.
-        firsts: dict[int, PublicUpdate] = {}
-        for row in candidates:
-            firsts.setdefault(row.incident_id, row)
         claimed = []
-        for row in firsts.values():
-            if row.remote_due_at is not None and row.remote_due_at > now:
-                continue
+        for row in candidates:
             async with self.services.db.session() as session:
+                # Taken only as it was read: still waiting, free, and tried as often as seen
+                # (another replica's attempt in between makes this one stand down).
                 taken = await session.exec(
                     update(PublicUpdate)
                     .where(col(PublicUpdate.id) == row.id)
+                    .where(col(PublicUpdate.remote_state).in_(waiting))
+                    .where(col(PublicUpdate.remote_attempts) == row.remote_attempts)
                     .where(
                         or_(
                             col(PublicUpdate.remote_lease_until).is_(None),
@@ -623,7 +717,7 @@ class StatusUpdates:
                         remote_claimed_by=me,
                         remote_lease_until=now + REMOTE_LEASE,
                         remote_state="sending",
-                        remote_attempts=col(PublicUpdate.remote_attempts) + 1,
+                        remote_attempts=row.remote_attempts + 1,
                     )
                 )
             if taken.rowcount == 1:
@@ -678,6 +772,7 @@ class StatusUpdates:
             await session.exec(
                 update(PublicUpdate)
                 .where(col(PublicUpdate.id) == row.id)
+                .where(col(PublicUpdate.remote_claimed_by) == self.services.replica)
                 .values(
                     remote_state=state,
                     remote_outcome=outcome[:500],
@@ -702,6 +797,7 @@ class StatusUpdates:
             await session.exec(
                 update(PublicUpdate)
                 .where(col(PublicUpdate.id) == row.id)
+                .where(col(PublicUpdate.remote_claimed_by) == self.services.replica)
                 .values(
                     remote_state="pending",
                     remote_outcome=exc.detail[:500],
@@ -754,3 +850,8 @@ def _checked(title: str, body: str) -> tuple[str, str]:
 async def _by_source(session: AsyncSession, source: str) -> PublicUpdate | None:
     result = await session.exec(select(PublicUpdate).where(col(PublicUpdate.source_key) == source))
     return result.first()
+
+
+def _person(*candidates: str | None) -> str | None:
+    """The first candidate that is a Slack user (not an alert source's name)."""
+    return next((c for c in candidates if c and is_user_id(c)), None)

@@ -5,6 +5,7 @@ drills never drafted nor published; the hosted (Atlassian) page fed through its 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -301,11 +302,22 @@ async def test_published_updates_reach_atlassian_once_with_component_statuses(
             await bot.warroom.engine.tick()
             assert hosted.incidents() == []
             await click(bot, PUBLISH_BUTTON, drafts(bot, ALICE)[-1])
-            await bot.warroom.engine.tick()
+            # Two deliveries at once (as two replicas would): the incident is created once.
+            public = bot.warroom.bot.public
+            await asyncio.gather(public.deliver_remote(), public.deliver_remote())
             await bot.warroom.engine.tick()
             (made,) = hosted.incidents()
             assert hosted.component_status("cmpcheckout1") == "major_outage"
             assert hosted.component_status("cmpapi000001") == "operational"
+
+            # Checkout is dropped for the API: the next update says Checkout is fine again.
+            await bot.slack.command("components api:partial", channel=room)
+            await bot.slack.command("update moved traffic", channel=room)
+            await bot.settle()
+            await click(bot, PUBLISH_BUTTON, drafts(bot, ALICE)[-1])
+            await bot.warroom.engine.tick()
+            assert hosted.component_status("cmpcheckout1") == "operational"
+            assert hosted.component_status("cmpapi000001") == "partial_outage"
 
             # The key is refused for a while: said once in the room, retried until it works.
             hosted.revoke_key(KEY)
@@ -345,3 +357,40 @@ async def test_a_skipped_resolution_leaves_the_page_ongoing_until_published_by_h
     await click(bot, PUBLISH_BUTTON, resolution)
     page = await bot.warroom.bot.public.public_page()
     assert page.ongoing == () and len(page.history) == 1
+
+
+async def test_a_draft_written_before_the_resolution_cannot_be_published_after_it(
+    bot: Bot,
+) -> None:
+    await declare(bot, "declare sev2 Checkout down")
+    (draft,) = drafts(bot, ALICE)
+    await bot.warroom.bot.flows.resolve(1, ResolveRequest(root_cause="x"), ALICE)
+    await bot.settle()
+    await click(bot, PUBLISH_BUTTON, draft)
+    assert "replaced this one" in answers(bot.fake)[-1]
+    page = await bot.warroom.bot.public.public_page()
+    assert page.ongoing == () and page.history == ()
+
+
+async def test_two_people_deciding_one_draft_at_once_decide_it_once(bot: Bot) -> None:
+    await declare(bot, "declare sev1 Checkout down")
+    public = bot.warroom.bot.public
+    decisions = await asyncio.gather(
+        public.publish(1, 1, ALICE), public.skip(1, 1, ALICE), public.publish(1, 1, ALICE)
+    )
+    assert sum(d.now for d in decisions) == 1
+    winner = next(d for d in decisions if d.now)
+    stored = await public.get(1)
+    assert stored is not None and stored.state == winner.update.state
+    shown = (await public.public_page()).ongoing
+    assert len(shown) == (1 if stored.state == "published" else 0)
+
+
+async def test_public_numbers_do_not_count_incidents_never_made_public(bot: Bot) -> None:
+    await bot.slack.command("declare sev3 Slow search")  # incident 1: never public
+    await bot.settle()
+    await bot.slack.command("declare sev1 Checkout down")  # incident 2
+    await bot.settle()
+    await click(bot, PUBLISH_BUTTON, drafts(bot, ALICE)[-1])
+    (shown,) = (await bot.warroom.bot.public.public_page()).ongoing
+    assert shown.id == 1

@@ -60,12 +60,16 @@ NO_DATABASE := --ignore=tests/e2e/test_wheel.py --ignore=tests/e2e/test_layers.p
 	--ignore=tests/e2e/test_status_page_browser.py --ignore=tests/integration/test_status_site.py \
 	--ignore=tests/e2e/test_helm_chart.py --ignore=tests/e2e/test_compose.py
 
+# Tests run in WORKERS processes (pytest-xdist): most of a test's time is spent waiting on
+# sockets, child processes and the database, so more workers than cores still pays.
+WORKERS ?= 4
+
 test: lint
-	$(BIN)/python -m pytest --cov --cov-report=term --durations=25
+	$(BIN)/python -m pytest -n $(WORKERS) --cov --cov-report=term --durations=25
 	@if [ -n "$$WARROOM_TEST_POSTGRES_URL" ]; then \
 		echo "== again on Postgres =="; \
 		WARROOM_TEST_DATABASE_URL="$$WARROOM_TEST_POSTGRES_URL" $(BIN)/python -m pytest \
-			tests/integration tests/e2e $(NO_DATABASE); \
+			-n $(WORKERS) tests/integration tests/e2e $(NO_DATABASE); \
 	fi
 
 # Build the wheel, install it in a new environment outside the checkout, run it from there

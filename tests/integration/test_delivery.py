@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -415,7 +416,12 @@ async def test_messages_queued_during_a_delivery_go_out_without_waiting_for_a_ti
 # --- replicas: a stable name, short leases ------------------------------------------------
 
 
-def test_a_replica_keeps_its_name_across_restarts(settings: Settings) -> None:
+def test_a_replica_keeps_its_name_across_restarts(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A working folder of its own: bots that other tests (in parallel) run from the checkout
+    # hold the checkout's slots.
+    monkeypatch.chdir(tmp_path)
     first = build(settings)
     second = build(settings)  # another live replica on this host and folder
     names = (first.services.replica, second.services.replica)

@@ -7,6 +7,8 @@ created on that server and dropped afterwards. Constants and factories live in t
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,17 @@ from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from tests.support.bot import Bot, start_bot
 from tests.support.factories import fake_workspace, fresh_database, settings_for
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker keeps its own temporary folder, so the bots it runs
+    take replica slots (`ReplicaName`: lock files there, per host and working folder) as if
+    they ran alone: a restarted bot gets its old name back whatever other workers run."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        folder = Path(tempfile.gettempdir()) / f"warroom-tests-{worker}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.tempdir = str(folder)
 
 
 @pytest.fixture

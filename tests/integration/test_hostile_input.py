@@ -15,7 +15,7 @@ HOSTILE = [
     PING,
     "<!here> <!everyone> <@UEVIL> <#CEVIL> <!subteam^SEVIL>",
     "<https://evil.example|click me> & more",
-    "{{ 7 * 7 }} {% raw %} {{ config }}",
+    '{{ "tem" ~ "plate-ran" }} {% raw %} {{ config }}',
     "🔥 \"quoted\" 'single' `code` *bold* _it_ ~strike~",
     "\u202eright-to-left\u200f mark",
     "control\x00chars\x07\x1b[31m\x7f here",
@@ -32,7 +32,9 @@ def assert_no_leak(bot: Bot) -> None:
     posted = all_posted_text(bot.fake)
     found = LEAK.search(posted)
     assert not found, posted[max(0, found.start() - 300) : found.end() + 100]
-    assert "49" not in re.findall(r"\b49\b", posted)  # the template syntax was not evaluated
+    # The template syntax was not evaluated (a number such as 7*7 would also match the times
+    # in messages; this text appears nowhere unless evaluated).
+    assert "template-ran" not in posted
     failed = [c for c in bot.fake.calls if not c.ok and c.status == 200]
     assert not [c for c in failed if c.error in {"invalid_blocks", "msg_too_long", "too_long"}]
 

@@ -88,6 +88,22 @@ class StatusUpdates:
         """Private incidents and drills never reach a public surface, whatever anyone asks."""
         return self.policy.enabled and not incident.is_private and not incident.is_drill
 
+    async def _publishable(self, session: AsyncSession, incident_id: int, by: str) -> Incident:
+        """The incident, locked, once it may go public and `by` may publish for it (every
+        decision and `/incident publish` passes here)."""
+        incident = await repo.get_for_update(session, incident_id)
+        if incident is None:
+            raise no_incident(incident_id)
+        self._refuse_private(incident)
+        roles = await repo.current_roles(session, incident_id)
+        await self.services.access.check("publish", by, repo.snapshot(incident, roles))
+        return incident
+
+    def published_text(self) -> str:
+        """What the person who published is told."""
+        url = self.policy.url
+        return f":globe_with_meridians: Published to the status page{f' ({url})' if url else ''}."
+
     def _refuse_private(self, incident: Incident) -> None:
         if not self.policy.enabled:
             raise ServiceError(
@@ -336,12 +352,7 @@ class StatusUpdates:
     ) -> Decision:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
-            incident = await repo.get_for_update(session, incident_id)
-            if incident is None:
-                raise no_incident(incident_id)
-            self._refuse_private(incident)
-            roles = await repo.current_roles(session, incident_id)
-            await self.services.access.check("publish", by, repo.snapshot(incident, roles))
+            incident = await self._publishable(session, incident_id, by)
             row = await session.get(PublicUpdate, update_id)
             if row is None or row.incident_id != incident_id:
                 raise ServiceError("That draft is not known.")
@@ -431,12 +442,7 @@ class StatusUpdates:
                 if source and (found := await _by_source(session, source)):
                     session.expunge(found)
                     return Decision(found, now=False)
-                incident = await repo.get_for_update(session, incident_id)
-                if incident is None:
-                    raise no_incident(incident_id)
-                self._refuse_private(incident)
-                roles = await repo.current_roles(session, incident_id)
-                await self.services.access.check("publish", by, repo.snapshot(incident, roles))
+                incident = await self._publishable(session, incident_id, by)
                 previous = await self._latest_published(session, incident_id)
                 if previous is None and public_status(incident.status) is PublicStatus.RESOLVED:
                     raise ServiceError(

@@ -338,10 +338,7 @@ async def publish(call: Call) -> None:
         decision = await public.publish_text(call.incident, call.command.text, call.user, key)
         if decision.now:
             await call.bot.flows.deliver(call.incident, None)
-        url = call.bot.services.policy.statuspage.url
-        await call.reply.say(
-            f":globe_with_meridians: Published to the status page{f' ({url})' if url else ''}."
-        )
+        await call.reply.say(public.published_text())
         return
     decision = await public.draft_now(call.incident, call.user, key)
     await call.bot.flows.deliver(call.incident, None)
@@ -365,7 +362,6 @@ async def components(call: Call) -> None:
     public = call.bot.public
     words = call.command.text.split()
     if not words:
-        snap = await call.bot.incidents.snapshot(call.incident)
         current = await public.components_of(call.incident)
         said = ", ".join(
             f"{escape(public.policy.components[c].name)} ({label})"
@@ -373,7 +369,7 @@ async def components(call: Call) -> None:
             if c in public.policy.components
         )
         await call.reply.say(
-            f"Incident #{snap.id} affects: {said or 'no component named'}.\n"
+            f"Incident #{call.incident} affects: {said or 'no component named'}.\n"
             + public.components_help()
         )
         return

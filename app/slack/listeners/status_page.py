@@ -157,12 +157,7 @@ async def _decided(
             if exc.retryable:
                 raise
     if row.state == "published":
-        url = bot.services.policy.statuspage.url
-        await reply.say(
-            ":globe_with_meridians: Published to the status page"
-            + (f" ({url})" if url else "")
-            + "."
-        )
+        await reply.say(bot.public.published_text())
     elif row.status == "resolved":
         await reply.say(
             f":fast_forward: Skipped. The status page still shows incident #{row.incident_id} "

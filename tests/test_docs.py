@@ -250,3 +250,44 @@ def test_links_are_found_across_lines_and_with_titles(tmp_path: Path) -> None:
     )
     assert [link.target for link in links(page)] == ["missing-one.md", "missing two.png"]
     assert len(broken_links([page])) == 2
+
+
+# --- the tests docs/reliability.md names -----------------------------------------------------
+
+_TEST_REFERENCE = re.compile(r"\b(test_[a-z0-9_]+)(\.py)?\b")
+_TEST_DEFINITION = re.compile(r"^\s*(?:async\s+)?def\s+(test_[a-z0-9_]+)\s*\(", re.MULTILINE)
+
+
+def missing_tests(doc: Path, tests: Path) -> list[str]:
+    """The test files and test functions `doc` names that `tests` does not hold."""
+    files = {path.name for path in tests.rglob("test_*.py")}
+    defined = {
+        name
+        for path in tests.rglob("*.py")
+        for name in _TEST_DEFINITION.findall(path.read_text(encoding="utf-8"))
+    }
+    missing = []
+    for match in _TEST_REFERENCE.finditer(doc.read_text(encoding="utf-8")):
+        name, is_file = match.group(1), bool(match.group(2))
+        if (name + ".py" not in files) if is_file else (name not in defined):
+            missing.append(match.group(0))
+    return sorted(set(missing))
+
+
+def test_every_test_the_reliability_guarantees_name_exists() -> None:
+    """docs/reliability.md proves each guarantee by naming a test: a renamed or removed test
+    must not leave a guarantee pointing at nothing."""
+    assert missing_tests(ROOT / "docs" / "reliability.md", ROOT / "tests") == []
+
+
+def test_a_test_name_no_test_has_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_real.py").write_text(
+        "async def test_it_works(bot):\n    pass\n", encoding="utf-8"
+    )
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "Proved by `test_it_works` in `test_real.py`; not by `test_imagined` in `test_gone.py`.\n",
+        encoding="utf-8",
+    )
+    assert missing_tests(doc, tmp_path / "tests") == ["test_gone.py", "test_imagined"]

@@ -92,6 +92,19 @@ class UpdateRequest:
     # The status page components affected, as picked in the form; None leaves them as they
     # are. A component kept keeps its impact; one added takes the severity's.
     components: tuple[str, ...] | None = None
+    # The status the form showed when it was opened (None: not from a form). A move picked in
+    # a form is refused when the incident's status changed since: the person chose it
+    # against a status that is no longer true.
+    shown: Status | None = None
+
+
+def stale_form(incident_id: int, shown: Status, now: Status) -> InvalidInput:
+    """The refusal of a status move picked in a form opened before the status changed."""
+    return InvalidInput(
+        f"Incident #{incident_id} is now {now.label} (it was {shown.label} when this form "
+        "opened), so nothing was posted. Check the status and submit again.",
+        "status",
+    )
 
 
 @dataclass(frozen=True)
@@ -544,6 +557,8 @@ class Incidents:
                     raise ServiceError(
                         f"Incident #{incident_id} is {current.value}; updates are for open ones."
                     )
+                if req.status is not None and req.shown is not None and current != req.shown:
+                    raise stale_form(incident_id, req.shown, current)
                 target = current if req.status is None else req.status
                 self._transition(current, target)
                 if target != current and target in MOVES:

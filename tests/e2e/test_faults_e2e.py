@@ -7,17 +7,13 @@ after the fault clears."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
 import aiohttp
-import asyncpg
-import pytest
 from sqlalchemy.engine import make_url
 
 from app.fake_slack import FakeSlack
@@ -25,10 +21,13 @@ from app.slack.listeners.gate import NOT_STORED
 from tests.e2e.test_crash import BotProcess, declare, declared_completely, new_world
 from tests.support.constants import ALICE, SIGNING_SECRET
 from tests.support.factories import fresh_database
+from tests.support.postgres import new_database, postgres_server
 from tests.support.processes import free_port
 from tests.support.slackclient import SlackSender, eventually
 
-LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+# "Nothing waits more than a few seconds after the fault clears": from the database coming
+# back to every accepted update delivered (room and thread). Generous for a loaded machine.
+RECOVERED_WITHIN = 8
 
 
 class Proxy:
@@ -85,43 +84,19 @@ class Proxy:
             writer.transport.abort()
 
 
-async def _server() -> str:
-    """A Postgres server to run against: the test one, else the local one if it answers."""
-    url = os.environ.get("WARROOM_TEST_DATABASE_URL", "").strip()
-    if url.startswith("postgres"):
-        return url
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(LOCAL_POSTGRES.replace("+asyncpg", "")), 3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        pytest.skip("no Postgres server (WARROOM_TEST_DATABASE_URL, or 127.0.0.1:5432) to stop")
-    await conn.close()
-    return LOCAL_POSTGRES
-
-
 @asynccontextmanager
 async def behind_a_proxy() -> AsyncIterator[tuple[str, Proxy]]:
     """(database URL through the proxy, the proxy) for a Postgres database of its own."""
-    server = await _server()
-    admin = server.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"warroom_faults_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    target = make_url(server)
-    proxy = Proxy((target.host or "127.0.0.1", target.port or 5432))
-    await proxy.start()
-    url = target.set(database=name, host="127.0.0.1", port=proxy.port)
-    try:
-        yield url.render_as_string(hide_password=False), proxy
-    finally:
-        await proxy.stop()
-        conn = await asyncpg.connect(admin)
+    server = await postgres_server()
+    async with new_database(server, "warroom_faults") as name:
+        target = make_url(server)
+        proxy = Proxy((target.host or "127.0.0.1", target.port or 5432))
+        await proxy.start()
+        url = target.set(database=name, host="127.0.0.1", port=proxy.port)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield url.render_as_string(hide_password=False), proxy
         finally:
-            await conn.close()
+            await proxy.stop()
 
 
 @asynccontextmanager
@@ -159,16 +134,33 @@ def posted(fake: FakeSlack, channel: str, words: str) -> int:
     return sum(words in m.text for m in fake.messages(channel) if m.user == "UBOT")
 
 
+def in_thread(fake: FakeSlack, words: str) -> int:
+    """Copies of `words` in the announcement's thread (each update goes to the room and to
+    the thread under the announcement in #incidents)."""
+    announcements = fake.channel_by_name("incidents")
+    assert announcements
+    return sum(
+        words in m.text
+        for m in fake.workspace.index.values()
+        if m.channel == announcements.id and m.user == "UBOT" and m.thread_ts
+    )
+
+
 async def check_each_once_or_refused(
     fake: FakeSlack, room: str, answers: dict[str, str], timeout: float
 ) -> None:
     """Every update acknowledged without "nothing was done" is posted exactly once; every one
     refused is never posted."""
     accepted = [words for words, said in answers.items() if NOT_STORED not in said]
-    await eventually(lambda: all(posted(fake, room, w) >= 1 for w in accepted), timeout=timeout)
+    await eventually(
+        lambda: all(posted(fake, room, w) >= 1 and in_thread(fake, w) >= 1 for w in accepted),
+        timeout=timeout,
+    )
     await asyncio.sleep(1.5)  # a few more ticks: nothing may be repeated
     for words, said in answers.items():
-        assert posted(fake, room, words) == (0 if NOT_STORED in said else 1), (words, said)
+        expected = 0 if NOT_STORED in said else 1
+        assert posted(fake, room, words) == expected, (words, said)
+        assert in_thread(fake, words) == expected, (words, said, "in the thread")
 
 
 async def test_a_stopped_database_is_answered_in_the_ack_and_the_bot_recovers(
@@ -192,7 +184,7 @@ async def test_a_stopped_database_is_answered_in_the_ack_and_the_bot_recovers(
             took, said = await command(fake, bot, "update #1 after the outage", room)
         answers["after the outage"] = said
         await check_each_once_or_refused(fake, room, answers, timeout=10)
-        assert time.monotonic() - resumed < 15
+        assert time.monotonic() - resumed < RECOVERED_WITHIN
 
 
 async def test_a_frozen_database_still_gets_acks_within_3_seconds(tmp_path: Path) -> None:
@@ -221,7 +213,7 @@ async def test_a_frozen_database_still_gets_acks_within_3_seconds(tmp_path: Path
         assert took < 3 and NOT_STORED not in said, said
         answers["after the thaw"] = said
         await check_each_once_or_refused(fake, room, answers, timeout=10)
-        assert time.monotonic() - resumed < 15
+        assert time.monotonic() - resumed < RECOVERED_WITHIN
 
 
 async def healthz(bot: BotProcess) -> tuple[int, dict[str, object]]:

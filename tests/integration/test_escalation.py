@@ -371,3 +371,42 @@ async def test_a_declare_whose_process_died_before_planning_is_planned_by_the_sw
     await at_minute(bot, start, 6)
     assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
     assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))
+
+
+async def test_a_severity_change_whose_process_died_before_planning_is_planned_by_the_sweep(
+    bot: Bot,
+) -> None:
+    """Raised to sev2 and stored (with the planning it owes), then the process died before
+    planning it: the next tick plans the new severity's page and ladder."""
+    start = bot.clock.now()
+    await declare(bot, "declare sev3 Queue backlog")
+    before = {r.key for r in await bot.warroom.escalations.rows(1)}
+    assert "page:sev2" not in before, before
+    await bot.warroom.incidents.change_severity(1, 2, ALICE)
+    assert {r.key for r in await bot.warroom.escalations.rows(1)} == before
+    await at_minute(bot, start, 1)
+    keys = {r.key for r in await bot.warroom.escalations.rows(1)}
+    assert {"page:sev2", "ladder:1", "ladder:2", "ladder:3"} <= keys, keys
+    await at_minute(bot, start, 6)
+    assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
+    assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))
+
+
+async def test_a_resolve_whose_process_died_before_planning_is_planned_by_the_sweep(
+    bot: Bot,
+) -> None:
+    """Resolved and stored (with the planning it owes), then the process died before
+    planning it: the next tick cancels the ladder and plans the retrospective reminder, so
+    nobody is escalated to for a resolved incident."""
+    start = bot.clock.now()
+    await declare(bot)
+    live = {r.key for r in await bot.warroom.escalations.rows(1) if r.state == "pending"}
+    assert "ladder:1" in live, live
+    await bot.warroom.incidents.resolve(1, ResolveRequest(root_cause="Bad deploy"), ALICE)
+    await at_minute(bot, start, 1)
+    rows = await bot.warroom.escalations.rows(1)
+    assert not any(r.key.startswith("ladder:") and r.state == "pending" for r in rows), rows
+    assert any(r.kind == "retro_reminder" and r.state == "pending" for r in rows), rows
+    escalated = sum(1 for (_, line) in escalation_dms(bot.fake) if "escalated" in line)
+    await at_minute(bot, start, 30)
+    assert sum(1 for (_, line) in escalation_dms(bot.fake) if "escalated" in line) == escalated

@@ -14,12 +14,13 @@ was registered on the Bolt app directly, around the gate.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +157,8 @@ def _number(raw: object) -> int | None:
 
 Work = Callable[[Seen, dict[str, Any], Replier], Awaitable[None]]
 FieldCheck = Callable[[dict[str, Any]], dict[str, str]]
+# A form checked against the incident as it is now, given the whole request.
+StateCheck = Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, str]]]
 EventWork = Callable[[Seen, dict[str, Any]], Awaitable[None]]
 
 
@@ -381,10 +384,45 @@ def on_button(
     _register(bot, bot.app.action(action_id), clicked, subject, f"clicked_{name}", "action")
 
 
+# How long a form's `current` check may take before the acknowledgment: with the inbox's
+# record (`Inbox.record_within`) it stays within Slack's 3 seconds.
+CURRENT_WITHIN = 0.5
+_pending_checks: set[asyncio.Task[dict[str, str]]] = set()
+
+
+async def _current_errors(check: StateCheck, body: dict[str, Any]) -> dict[str, str]:
+    """`check`'s errors, or none when it fails or is late: it only spares the person a
+    refusal the work itself makes anyway (under the incident's lock). A late check is left
+    to finish rather than cancelled (cancelling a query that does not answer can hang)."""
+    task = asyncio.create_task(check(body))
+    finished, _ = await asyncio.wait({task}, timeout=CURRENT_WITHIN)
+    if not finished:
+        _pending_checks.add(task)
+        task.add_done_callback(_forget_check)
+        return {}
+    try:
+        return task.result()
+    except Exception:
+        log.warning("a form's state check failed; the work decides", exc_info=True)
+        return {}
+
+
+def _forget_check(task: asyncio.Task[dict[str, str]]) -> None:
+    _pending_checks.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure is not worth a log line
+
+
 def on_submit(
-    bot: Bot, callback_id: str, subject: Subject, work: Work, check: FieldCheck | None = None
+    bot: Bot,
+    callback_id: str,
+    subject: Subject,
+    work: Work,
+    check: FieldCheck | None = None,
+    current: StateCheck | None = None,
 ) -> None:
-    """A form: field errors (`check`, no database) inside the form; then recorded and
+    """A form: field errors (`check`, no database) inside the form, then errors against
+    the incident as it is now (`current`, one bounded read, best effort); then recorded and
     acknowledged (or, when it cannot be recorded, a form error saying nothing was done); then
     sight, then the work, answered through the form's reply URL or by DM."""
 
@@ -395,6 +433,8 @@ def on_submit(
 
     async def submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         errors = check(body["view"]) if check else {}
+        if not errors and current is not None:
+            errors = await _current_errors(current, body)
         if errors:
             await ack(response_action="errors", errors=errors)
             return

@@ -1,5 +1,6 @@
 """Form submissions. Field checks that need no database answer inside the modal
-(`response_action=errors`); everything else happens after the acknowledgment."""
+(`response_action=errors`), and so does the update form's status against the incident's
+status now (one bounded read); everything else happens after the acknowledgment."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from app.domain.fields import BadValue, parse_value
 from app.domain.lifecycle import UPDATE_STATUSES
 from app.domain.permissions import MOVES
 from app.domain.roles import Role
-from app.services.errors import InvalidInput
+from app.services.errors import InvalidInput, ServiceError
 from app.services.incidents import (
     DeclareRequest,
     ResolveRequest,
     UpdateRequest,
     clean,
+    stale_form,
     status_choice,
     validate_declare,
 )
@@ -73,9 +75,14 @@ def register(bot: Bot) -> None:
 
     def update_request(view: dict[str, Any]) -> UpdateRequest:
         v = views.values(view)
-        status = views.parse_status_value(v.get("status"))
-        if status is None:  # not one the form offers: refused in the form (update_errors)
+        picked_status = views.parse_status_value(v.get("status"))
+        if picked_status is None:  # not one the form offers: refused in the form (update_errors)
             raise InvalidInput(status_choice(), "status")
+        # The status left as the form showed it keeps whatever status the incident has when
+        # the update is stored (a mitigation since the form opened is not reverted); a status
+        # picked is a move, refused if the status changed since (`stale_form`).
+        shown = views.parse_status_value(views.read_metadata(view).get("status"))
+        status = None if picked_status is shown else picked_status
         picked = v.get(views.NEXT_UPDATE)
         minutes = views.parse_minutes(picked)
         if picked and (minutes is None or not 1 <= minutes <= MAX_PROMISE_MINUTES):
@@ -87,6 +94,7 @@ def register(bot: Bot) -> None:
             eta=v.get("eta") or "",
             next_update_minutes=minutes,
             components=(tuple(v.get(views.COMPONENTS) or ()) if views.COMPONENTS in v else None),
+            shown=shown,
         )
 
     def update_errors(view: dict[str, Any]) -> dict[str, str]:
@@ -105,7 +113,28 @@ def register(bot: Bot) -> None:
             seen.incident_id, update_request(view), seen.user, key, reply.say
         )
 
-    gate.on_submit(bot, views.UPDATE, gate.INCIDENT_FORM, update, check=update_errors)
+    async def update_now_errors(body: dict[str, Any]) -> dict[str, str]:
+        """A status move picked against a status that changed since the form opened is
+        refused in the form, so the person sees it with their text still there."""
+        req = update_request(body["view"])
+        if req.status is None or req.shown is None:
+            return {}
+        try:
+            seen = await gate.establish(bot, gate.INCIDENT_FORM, body, body["user"]["id"])
+        except ServiceError:
+            return {}  # not seen: refused on the usual path, in the usual words
+        if seen is None or seen.incident is None or seen.incident.status is req.shown:
+            return {}
+        return {"status": error_text(stale_form(seen.incident_id, req.shown, seen.incident.status))}
+
+    gate.on_submit(
+        bot,
+        views.UPDATE,
+        gate.INCIDENT_FORM,
+        update,
+        check=update_errors,
+        current=update_now_errors,
+    )
 
     def resolve_request(view: dict[str, Any]) -> ResolveRequest:
         v = views.values(view)
@@ -176,6 +205,10 @@ async def open_form(bot: Bot, kind: str, incident_id: int, trigger_id: str, repl
     await bot.services.access.check(action, reply.user, snap)
     meta = views.metadata(incident=incident_id, reply_url=reply.response_url)
     if kind == views.UPDATE:
+        # The status shown travels with the form: a status left as shown is no move.
+        meta = views.metadata(
+            incident=incident_id, status=snap.status.value, reply_url=reply.response_url
+        )
         # Offer only the moves the person may make (mitigate may be restricted).
         access = bot.services.access
         statuses = [

@@ -473,6 +473,8 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         fields={"team": ["payments", "search"], "owner": bob},
     )
     incidents = [fresh, full]
+    # Before Slack lets the war room be created: messages leave the channel out.
+    unbuilt = replace(fresh, channel_id=None, channel_name=None)
     pages_seen = [
         {
             "target": "Payments primary (PagerDuty)",
@@ -624,59 +626,60 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         Shown("customers", "Customers affected", "number", "1200"),
     ]
 
-    def typed(i: IncidentSnapshot) -> dict[str, Any]:
-        full_one = i.type != ""
+    def typed(incident: IncidentSnapshot) -> dict[str, Any]:
+        full_one = incident.type != ""
         return {
             "kind": "Security & <Privacy>" if full_one else "",
             "fields": custom if full_one else [],
         }
 
-    def about(i: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
+    def about(incident: IncidentSnapshot, **extra: Any) -> dict[str, Any]:
         """What `Announcements.render` passes: the incident, its severity, the links, the
         workspace's time zone, its type and custom fields."""
         return {
-            "i": i,
-            "sev": policy.severity(i.severity),
+            "incident": incident,
+            "sev": policy.severity(incident.severity),
             "links": policy.links,
             "zone": policy.workspace.timezone,
-            **typed(i),
+            **typed(incident),
             **extra,
         }
 
     def each(**extra: Any) -> list[dict[str, Any]]:
-        return [about(i, **extra) for i in incidents]
+        return [about(incident, **extra) for incident in (unbuilt, *incidents)]
 
     return {
         "acknowledged.md.j2": [
             about(full, by=bob, within_target=True),
             about(full, by=bob, within_target=False),
         ],
-        "action_added.md.j2": [{"i": fresh, "a": a, "by": alice} for a in items],
-        "action_assigned.md.j2": [{"i": fresh, "a": a, "by": alice} for a in items],
-        "action_done.md.j2": [{"i": full, "a": done_item, "by": carol}],
+        "action_added.md.j2": [{"incident": fresh, "a": a, "by": alice} for a in items],
+        "action_assigned.md.j2": [{"incident": fresh, "a": a, "by": alice} for a in items],
+        "action_done.md.j2": [{"incident": full, "a": done_item, "by": carol}],
         "action_item.md.j2": [
             {"a": open_item, "overdue": True, "show_incident": True},
             {"a": done_item, "overdue": False, "show_incident": False},
         ],
         "action_list.md.j2": [
-            {"i": fresh, "items": items, "mine": False},
-            {"i": fresh, "items": [], "mine": False},
-            {"i": None, "items": [open_item], "mine": True},
-            {"i": None, "items": [], "mine": True},
+            {"incident": fresh, "items": items, "mine": False},
+            {"incident": fresh, "items": [], "mine": False},
+            {"incident": None, "items": [open_item], "mine": True},
+            {"incident": None, "items": [], "mine": True},
         ],
-        "action_reminder.md.j2": [{"i": full, "a": open_item}],
+        "action_reminder.md.j2": [{"incident": full, "a": open_item}],
         "announcement_headline.md.j2": each(),
         "catchup.md.j2": [
-            about(i, **b.context()) for i, b in zip(incidents, briefings, strict=True)
-        ],
+            about(incident, **b.context()) for incident, b in zip(incidents, briefings, strict=True)
+        ]
+        + [about(unbuilt, **briefings[0].context())],
         "checklist.md.j2": [
-            {"i": fresh, "playbook": "database-outage", "tasks": tasks},
-            {"i": full, "playbook": "security", "tasks": [open_task]},
+            {"incident": fresh, "playbook": "database-outage", "tasks": tasks},
+            {"incident": full, "playbook": "security", "tasks": [open_task]},
         ],
         "checklist_task.md.j2": [{"t": t, "zone": policy.workspace.timezone} for t in tasks],
         "checklist_status.md.j2": [
-            {"i": fresh, "tasks": tasks, "now": at(20), "zone": policy.workspace.timezone},
-            {"i": full, "tasks": [], "now": at(20), "zone": policy.workspace.timezone},
+            {"incident": fresh, "tasks": tasks, "now": at(20), "zone": policy.workspace.timezone},
+            {"incident": full, "tasks": [], "now": at(20), "zone": policy.workspace.timezone},
         ],
         "checklist_nudge.md.j2": [
             about(fresh, t=open_task, holder=bob, role=policy.role(Role.TECH_LEAD).name),
@@ -689,6 +692,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "closing_summary.md.j2": [
             about(full, by=alice, open_items=1, skipped_postmortem=False, archive_after=0),
             about(full, by=alice, open_items=0, skipped_postmortem=True, archive_after=60),
+            about(unbuilt, by=alice, open_items=0, skipped_postmortem=False, archive_after=0),
         ],
         "escalation_channel.md.j2": [
             about(
@@ -733,13 +737,23 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "handover_brief.md.j2": [
-            about(i, role=policy.role(r), previous=p, by=alice, **b.context())
-            for i, b in zip(incidents, briefings, strict=True)
+            about(incident, role=policy.role(r), previous=p, by=alice, **b.context())
+            for incident, b in zip(incidents, briefings, strict=True)
             for r, p in [(Role.COMMANDER, alice), (Role.COMMS, None), (Role.TECH_LEAD, carol)]
+        ]
+        + [
+            about(
+                unbuilt,
+                role=policy.role(Role.COMMS),
+                previous=None,
+                by=alice,
+                **briefings[0].context(),
+            )
         ],
         "handover_told.md.j2": [
             about(fresh, role=policy.role(Role.COMMANDER), user=bob, previous=alice, by=alice),
             about(full, role=policy.role(Role.COMMS), user=bob, previous=carol, by=alice),
+            about(unbuilt, role=policy.role(Role.COMMS), user=bob, previous=carol, by=alice),
         ],
         "home_roles.md.j2": [
             {"held": []},
@@ -747,16 +761,17 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "held": [
                     (fresh, policy.role(Role.COMMANDER).name),
                     (full, policy.role(Role.TECH_LEAD).name),
+                    (unbuilt, policy.role(Role.COMMS).name),
                 ]
             },
         ],
         "incident_list.md.j2": [
             {"incidents": [], "now": at(90)},
-            {"incidents": incidents, "now": at(90)},
+            {"incidents": [unbuilt, *incidents], "now": at(90)},
             {
                 "incidents": incidents,
                 "now": at(90),
-                "described": {i.id: typed(i) for i in incidents[1:]},
+                "described": {incident.id: typed(incident) for incident in incidents[1:]},
             },
         ],
         "initial_notification.md.j2": each(),
@@ -807,18 +822,18 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "page_dm.md.j2": each(),
         "postmortem.md.j2": [
             {
-                "i": i,
+                "incident": incident,
                 "sev": sev,
-                "roles": [(policy.role(r).name, i.roles.get(r)) for r in Role],
+                "roles": [(policy.role(r).name, incident.roles.get(r)) for r in Role],
                 "timeline": timeline,
                 "actions": actions,
                 "checklist": checklist_tasks,
                 "alerts": alerts,
                 "tz": policy.workspace.timezone,
                 "placeholder": PLACEHOLDER,
-                **typed(i),
+                **typed(incident),
             }
-            for i, timeline, actions, alerts, checklist_tasks in [
+            for incident, timeline, actions, alerts, checklist_tasks in [
                 (full, entries, items, alert_list, tasks),
                 (fresh, [], [], [], []),
             ]
@@ -834,6 +849,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         "role_assigned.md.j2": [about(fresh, user=bob, role=policy.role(Role.TECH_LEAD), by=alice)],
         "role_brief.md.j2": [
             *(about(fresh, role=policy.role(r), pagers=[]) for r in Role),
+            about(unbuilt, role=policy.role(Role.TECH_LEAD), pagers=[]),
             about(
                 fresh,
                 role=policy.role(Role.COMMANDER),
@@ -880,7 +896,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             for components in ([], [{"name": "Checkout", "impact": "partial outage"}])
         ],
         "update_missed.md.j2": [about(fresh), about(replace(fresh, roles=full.roles))],
-        "update_missed_dm.md.j2": [about(fresh)],
+        "update_missed_dm.md.j2": [about(fresh), about(unbuilt)],
     }
 
 
@@ -926,7 +942,7 @@ def template_problems(policy: Policy, source: str = "policy") -> list[str]:
             try:
                 renderer.render(
                     step.post,
-                    i=sample,
+                    incident=sample,
                     sev=policy.severity(sample.severity),
                     links=policy.links,
                     zone=policy.workspace.timezone,

@@ -138,6 +138,17 @@ class PackagedTemplates(BaseLoader):
             return None
 
 
+def _with_old_name(context: dict[str, Any]) -> dict[str, Any]:
+    """The incident is `incident` in templates; `i` is its old name, the same object, kept for
+    now so operators' overrides written with `i.` still render (deprecated, to be removed).
+    A caller that still passes `i` alone gets `incident` too."""
+    if "incident" not in context and "i" in context:
+        return {**context, "incident": context["i"]}
+    if "i" not in context and "incident" in context:
+        return {**context, "i": context["incident"]}
+    return context
+
+
 class Renderer:
     """Renders named templates; an operator's folder, when configured, wins file by file."""
 
@@ -188,12 +199,13 @@ class Renderer:
         return env
 
     def render(self, name: str, **context: Any) -> str:
-        """Render a message. One about a drill (`i.is_drill`) is marked DRILL whatever the
-        template says, built-in or the operator's, so practice is never taken for real."""
+        """Render a message. One about a drill (`incident.is_drill`) is marked DRILL whatever
+        the template says, built-in or the operator's, so practice is never taken for real."""
         plain = name.endswith(".txt.j2")
         env = self.plain_env if plain else self.env
+        context = _with_old_name(context)
         text = env.get_template(name).render(**context).strip()
-        if getattr(context.get("i"), "is_drill", False):
+        if getattr(context.get("incident"), "is_drill", False):
             text = f"{DRILL_TOPIC}{text}" if plain else f"{DRILL_MARK} {text}"
         return text
 
@@ -201,11 +213,11 @@ class Renderer:
         """Plain text read outside Slack (a public status update): nothing escaped, no control
         characters; each surface escapes it for where it goes (HTML on the status page,
         mrkdwn in the Comms lead's draft)."""
-        return self.doc_env.get_template(name).render(**context).strip()
+        return self.doc_env.get_template(name).render(**_with_old_name(context)).strip()
 
     def document(self, name: str, **context: Any) -> str:
         """A Markdown document (not a Slack message): see `_finalize_document`."""
-        return self.doc_env.get_template(name).render(**context).strip() + "\n"
+        return self.doc_env.get_template(name).render(**_with_old_name(context)).strip() + "\n"
 
     def names(self) -> list[str]:
         """Every template name, built-in or the operator's."""

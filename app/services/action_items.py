@@ -219,11 +219,11 @@ class ActionItems:
     def _render(
         self, template: str, snap: IncidentSnapshot, item: ActionItem, **extra: object
     ) -> blocks.Message:
-        text = self.services.renderer.render(template, i=snap, a=item, **extra)
+        text = self.services.renderer.render(template, incident=snap, a=item, **extra)
         return blocks.simple(text)
 
     def _assigned_dm(self, snap: IncidentSnapshot, item: ActionItem, by: str) -> Outgoing:
-        text = self.services.renderer.render("action_assigned.md.j2", i=snap, a=item, by=by)
+        text = self.services.renderer.render("action_assigned.md.j2", incident=snap, a=item, by=by)
         assert item.id is not None
         message = blocks.message(
             text,

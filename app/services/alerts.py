@@ -727,7 +727,7 @@ class Alerts:
                     mitigated = route.on_clear == "mitigate" and snap.status is Status.INVESTIGATING
                     text = self.services.renderer.render(
                         "alerts_cleared.md.j2",
-                        i=snap,
+                        incident=snap,
                         commander=snap.commander,
                         mitigated=mitigated,
                     )

@@ -121,7 +121,7 @@ class Checklists:
         renderer = self.services.renderer
         zone = self.services.policy.workspace.timezone
         playbook = tasks[0].playbook if tasks else ""
-        head = renderer.render("checklist.md.j2", i=snap, playbook=playbook, tasks=tasks)
+        head = renderer.render("checklist.md.j2", incident=snap, playbook=playbook, tasks=tasks)
         parts: list[dict[str, Any]] = blocks.sections(head)
         lines = [head]
         for task in tasks:
@@ -184,7 +184,7 @@ class Checklists:
     def progress(self, snap: IncidentSnapshot, tasks: list[ChecklistTask], now: datetime) -> str:
         return self.services.renderer.render(
             "checklist_status.md.j2",
-            i=snap,
+            incident=snap,
             tasks=tasks,
             now=now,
             zone=self.services.policy.workspace.timezone,

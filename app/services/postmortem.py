@@ -79,7 +79,7 @@ async def render_postmortem(
     found = await asyncio.gather(*(names(p) for p in people)) if names else people
     return renderer.document(
         TEMPLATE,
-        i=snap,
+        incident=snap,
         sev=policy.severity(snap.severity),
         roles=roles,
         timeline=timeline,

@@ -76,8 +76,8 @@ class Rooms:
         # Incidents whose refresh needs a person first (archived room …): when to try again.
         self._refresh_later: dict[int, tuple[datetime, int]] = {}
 
-    def render(self, template: str, i: IncidentSnapshot, **extra: Any) -> str:
-        return self.announcements.render(template, i, **extra)
+    def render(self, template: str, incident: IncidentSnapshot, **extra: Any) -> str:
+        return self.announcements.render(template, incident, **extra)
 
     async def snapshot(self, incident_id: int) -> IncidentSnapshot:
         async with self.services.db.session() as session:
@@ -96,15 +96,15 @@ class Rooms:
     async def release_lease(self, incident_id: int) -> None:
         await release_repair_lease(self.services.db, incident_id, self.services.replica)
 
-    async def topic(self, i: IncidentSnapshot) -> str:
+    async def topic(self, incident: IncidentSnapshot) -> str:
         async def name(role: Role) -> str:
-            holder = i.roles.get(role)
+            holder = incident.roles.get(role)
             return await self.services.slack.user_name(holder) if holder else "-"
 
         names = await asyncio.gather(*(name(r) for r in Role))
         return self.render(
             "topic.txt.j2",
-            i,
+            incident,
             names=dict(zip(("commander", "tech_lead", "comms"), names, strict=True)),
         )
 
@@ -183,11 +183,12 @@ class Rooms:
         )
 
     @staticmethod
-    def _ready(i: IncidentSnapshot) -> Message:
-        drill = f"{DRILL_MARK} " if i.is_drill else ""
+    def _ready(incident: IncidentSnapshot) -> Message:
+        drill = f"{DRILL_MARK} " if incident.is_drill else ""
         return blocks.simple(
-            f"{drill}Incident #{i.id} declared: {blocks.severity_emoji(i.severity)} "
-            f"Sev{i.severity} - {escape(i.title)}. Join the war room: <#{i.channel_id}>"
+            f"{drill}Incident #{incident.id} declared: {blocks.severity_emoji(incident.severity)} "
+            f"Sev{incident.severity} - {escape(incident.title)}. "
+            f"Join the war room: <#{incident.channel_id}>"
         )
 
     async def _create_channel(self, incident: Incident, reuse: bool) -> None:
@@ -253,18 +254,18 @@ class Rooms:
         people, _ = await self.reachable(self.services.policy.audience(severity))
         return people
 
-    async def in_drill(self, i: IncidentSnapshot) -> list[str]:
+    async def in_drill(self, incident: IncidentSnapshot) -> list[str]:
         """The people in a drill: its declarer, its role holders and the members of its
         channel (whoever was invited by hand). A drill's pages and escalations reach them and
         nobody else."""
         members: list[str] = []
-        if i.channel_id:
+        if incident.channel_id:
             try:
-                members = await self.services.slack.members(i.channel_id)
+                members = await self.services.slack.members(incident.channel_id)
             except SlackError as exc:
                 if exc.retryable:
                     raise
-        people = [i.declared_by, *i.roles.values(), *members]
+        people = [incident.declared_by, *incident.roles.values(), *members]
         return [p for p in dict.fromkeys(people) if p and p != self.services.bot_user_id]
 
     async def reachable(self, ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
@@ -286,7 +287,9 @@ class Rooms:
                 people.extend(result)
         return list(dict.fromkeys(people)), unreachable
 
-    async def report_unreachable(self, i: IncidentSnapshot, unreachable: dict[str, str]) -> None:
+    async def report_unreachable(
+        self, incident: IncidentSnapshot, unreachable: dict[str, str]
+    ) -> None:
         """Say in the war room, once per incident, which user groups could not be read."""
         for group, code in unreachable.items():
             text = (
@@ -297,65 +300,67 @@ class Rooms:
             async with self.services.db.session() as session:
                 said = await session.exec(
                     select(TimelineEvent.id)
-                    .where(col(TimelineEvent.incident_id) == i.id)
+                    .where(col(TimelineEvent.incident_id) == incident.id)
                     .where(col(TimelineEvent.kind) == "problem")
                     .where(col(TimelineEvent.text) == text)
                 )
                 if said.first() is not None:
                     continue
-            await self.problem(i, text)
+            await self.problem(incident, text)
 
-    async def _invite_people(self, i: IncidentSnapshot) -> None:
-        if i.is_drill:  # the severity's real audience is never brought into a drill
-            await self.invite(i, [i.declared_by, *i.roles.values()])
+    async def _invite_people(self, incident: IncidentSnapshot) -> None:
+        if incident.is_drill:  # the severity's real audience is never brought into a drill
+            await self.invite(incident, [incident.declared_by, *incident.roles.values()])
             return
-        people, unreachable = await self.reachable(self.services.policy.audience(i.severity))
+        people, unreachable = await self.reachable(self.services.policy.audience(incident.severity))
         if unreachable:
-            await self.report_unreachable(i, unreachable)
-        await self.invite(i, [i.declared_by, *i.roles.values(), *people])
+            await self.report_unreachable(incident, unreachable)
+        await self.invite(incident, [incident.declared_by, *incident.roles.values(), *people])
 
-    async def invite(self, i: IncidentSnapshot, users: list[str]) -> None:
+    async def invite(self, incident: IncidentSnapshot, users: list[str]) -> None:
         """Invite people; Slack's lasting refusals are said in the channel, outages raised."""
-        assert i.channel_id
+        assert incident.channel_id
         # A declarer that is not a person (an alert source: "Alertmanager (prod)") is left out.
         users = [
             u
             for u in dict.fromkeys(users)
             if u and u != self.services.bot_user_id and mrkdwn.is_user_id(u)
         ]
-        refused = await self.services.slack.invite(i.channel_id, users)
+        refused = await self.services.slack.invite(incident.channel_id, users)
         if refused:
             # The IDs are Slack's answer, not ours to trust: a real ID becomes a mention,
             # anything else escaped text that pings nobody.
             mentions = ", ".join(mrkdwn.user(u) for u in refused)
-            await self.problem(i, f"Could not invite {mentions}. Add them by hand with `/invite`.")
+            await self.problem(
+                incident, f"Could not invite {mentions}. Add them by hand with `/invite`."
+            )
 
     async def _post_notification(
-        self, incident: Incident, i: IncidentSnapshot, repair: bool
+        self, incident: Incident, snap: IncidentSnapshot, repair: bool
     ) -> None:
-        assert i.channel_id
+        assert snap.channel_id
         ts = incident.notification_ts
-        key = NOTIFICATION_KEY.format(id=i.id)
+        key = NOTIFICATION_KEY.format(id=snap.id)
         if not ts and repair:
-            ts = await self.services.slack.find_posted(i.channel_id, key)
+            ts = await self.services.slack.find_posted(snap.channel_id, key)
         shown: dict[str, str] = {}
         if not ts:
-            notification = self.announcements.notification(i)
-            ts = await self.services.slack.post(i.channel_id, notification, key=key)
+            notification = self.announcements.notification(snap)
+            ts = await self.services.slack.post(snap.channel_id, notification, key=key)
             # What it shows, so a refresh does not send the same again.
             shown["published_notification"] = digest(notification)
         if ts != incident.notification_ts:
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, notification_ts=ts, **shown)
+                await repo.set_fields(session, snap.id, notification_ts=ts, **shown)
         if not incident.notification_pinned:
             try:
-                await self.services.slack.pin(i.channel_id, ts)
+                await self.services.slack.pin(snap.channel_id, ts)
             except SlackError as exc:
                 if exc.retryable:
                     raise
-                await self.problem(i, f"Could not pin the incident summary ({exc.code}).")
+                await self.problem(snap, f"Could not pin the incident summary ({exc.code}).")
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, notification_pinned=True)
+                await repo.set_fields(session, snap.id, notification_pinned=True)
 
     async def announce_channel_id(self) -> str | None:
         if self._announce_id is None:
@@ -364,48 +369,48 @@ class Rooms:
             )
         return self._announce_id
 
-    def announce_channel_for(self, i: IncidentSnapshot) -> str:
+    def announce_channel_for(self, incident: IncidentSnapshot) -> str:
         """Where the incident is announced: a drill only where `[drills] announce_channel`
         says ("" for nowhere)."""
-        if i.is_drill:
+        if incident.is_drill:
             return self.services.policy.drills.announce_channel
         return self.services.announce_channel
 
-    async def _announce(self, incident: Incident, i: IncidentSnapshot, repair: bool) -> None:
-        name = self.announce_channel_for(i)
-        if i.is_private or incident.announcement_ts or not name:
+    async def _announce(self, incident: Incident, snap: IncidentSnapshot, repair: bool) -> None:
+        name = self.announce_channel_for(snap)
+        if snap.is_private or incident.announcement_ts or not name:
             return
         try:
-            if i.is_drill:
+            if snap.is_drill:
                 channel = await self.services.slack.find_channel(name)
             else:
                 channel = await self.announce_channel_id()
             if channel is None:
-                hint = "[drills] announce_channel" if i.is_drill else "WARROOM_ANNOUNCE_CHANNEL"
+                hint = "[drills] announce_channel" if snap.is_drill else "WARROOM_ANNOUNCE_CHANNEL"
                 await self.problem(
-                    i,
+                    snap,
                     f"The announcement channel #{escape(name)} was not found: create it or set "
                     f"{hint}.",
                 )
                 return
-            key = ANNOUNCEMENT_KEY.format(id=i.id)
+            key = ANNOUNCEMENT_KEY.format(id=snap.id)
             ts = None
             shown: dict[str, str] = {}
             if repair:
                 oldest = f"{incident.declared_at.timestamp() - 1:.6f}"
                 ts = await self.services.slack.find_posted(channel, key, oldest)
             if not ts:
-                announcement = self.announcements.announcement(i)
+                announcement = self.announcements.announcement(snap)
                 ts = await self._post_joining(channel, announcement, key)
                 shown["published_announcement"] = digest(announcement)
         except SlackError as exc:
             if exc.retryable:
                 raise
-            await self.problem(i, f"Could not post the announcement ({exc.code}).")
+            await self.problem(snap, f"Could not post the announcement ({exc.code}).")
             return
         async with self.services.db.session() as session:
             await repo.set_fields(
-                session, i.id, announcement_channel_id=channel, announcement_ts=ts, **shown
+                session, snap.id, announcement_channel_id=channel, announcement_ts=ts, **shown
             )
 
     async def reannounce(self, incident_id: int, gone_ts: str) -> str | None:
@@ -467,12 +472,12 @@ class Rooms:
         await self.services.slack.join(channel)
         return await self.services.slack.post(channel, message, key=key)
 
-    async def _set_topic(self, i: IncidentSnapshot) -> None:
-        if i.channel_id:
-            topic = await self.topic(i)
-            await self.services.slack.set_topic(i.channel_id, topic)
+    async def _set_topic(self, incident: IncidentSnapshot) -> None:
+        if incident.channel_id:
+            topic = await self.topic(incident)
+            await self.services.slack.set_topic(incident.channel_id, topic)
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, published_topic=digest(topic))
+                await repo.set_fields(session, incident.id, published_topic=digest(topic))
 
     async def _tell_declarer(self, incident: Incident, message: Message) -> None:
         try:
@@ -512,12 +517,12 @@ class Rooms:
         async with self.services.db.session() as session:
             incident = await repo.get(session, incident_id)
             assert incident is not None
-            i = repo.snapshot(incident, await repo.current_roles(session, incident_id))
+            snap = repo.snapshot(incident, await repo.current_roles(session, incident_id))
         if not incident.war_room_ready:
             return False
         if incident.published_version >= incident.version:
             return True  # nothing they show has changed: spare Slack's rate limits
-        parts = [p for p in await self._shown(incident, i) if p.digest != p.published]
+        parts = [p for p in await self._shown(incident, snap) if p.digest != p.published]
         results = await asyncio.gather(*(p.send() for p in parts), return_exceptions=True)
         accepted: dict[str, str] = {}
         refused: list[SlackError] = []
@@ -555,12 +560,12 @@ class Rooms:
             )
         return False
 
-    async def _shown(self, incident: Incident, i: IncidentSnapshot) -> list[_Shown]:
+    async def _shown(self, incident: Incident, snap: IncidentSnapshot) -> list[_Shown]:
         """What the topic, pinned notification and announcement should show now."""
         shown: list[_Shown] = []
-        channel = i.channel_id
+        channel = snap.channel_id
         if channel:
-            topic = await self.topic(i)
+            topic = await self.topic(snap)
             shown.append(
                 _Shown(
                     "published_topic",
@@ -571,24 +576,24 @@ class Rooms:
             )
         ts = incident.notification_ts
         if channel and ts:
-            notification = self.announcements.notification(i)
+            notification = self.announcements.notification(snap)
             shown.append(
                 _Shown(
                     "published_notification",
                     digest(notification),
                     incident.published_notification,
-                    lambda: self._publish_notification(i, ts, notification),
+                    lambda: self._publish_notification(snap, ts, notification),
                 )
             )
         where, at = incident.announcement_channel_id, incident.announcement_ts
         if where and at:
-            announcement = self.announcements.announcement(i)
+            announcement = self.announcements.announcement(snap)
             shown.append(
                 _Shown(
                     "published_announcement",
                     digest(announcement),
                     incident.published_announcement,
-                    lambda: self._publish_announcement(i.id, where, at, announcement),
+                    lambda: self._publish_announcement(snap.id, where, at, announcement),
                 )
             )
         return shown
@@ -607,21 +612,23 @@ class Rooms:
                 raise exc from None  # a private room: a person must add the bot back
             await self.services.slack.set_topic(channel, topic)
 
-    async def _publish_notification(self, i: IncidentSnapshot, ts: str, message: Message) -> None:
-        assert i.channel_id
+    async def _publish_notification(
+        self, incident: IncidentSnapshot, ts: str, message: Message
+    ) -> None:
+        assert incident.channel_id
         try:
-            await self.services.slack.update(i.channel_id, ts, message)
+            await self.services.slack.update(incident.channel_id, ts, message)
         except SlackError as exc:
             if exc.kind is not ErrorKind.GONE_THREAD:
                 raise
             # Someone deleted the pinned notification: post and pin it again.
             fresh = await self.services.slack.post(
-                i.channel_id, message, key=NOTIFICATION_KEY.format(id=i.id)
+                incident.channel_id, message, key=NOTIFICATION_KEY.format(id=incident.id)
             )
-            await self.services.slack.pin(i.channel_id, fresh)
+            await self.services.slack.pin(incident.channel_id, fresh)
             async with self.services.db.session() as session:
-                await repo.set_fields(session, i.id, notification_ts=fresh)
-            log.warning("incident %s: pinned notification was deleted; posted again", i.id)
+                await repo.set_fields(session, incident.id, notification_ts=fresh)
+            log.warning("incident %s: pinned notification was deleted; posted again", incident.id)
 
     async def _publish_announcement(
         self, incident_id: int, channel: str, ts: str, message: Message
@@ -634,12 +641,14 @@ class Rooms:
             if await self.reannounce(incident_id, ts) is None:
                 raise
 
-    async def problem(self, i: IncidentSnapshot, text: str) -> None:
+    async def problem(self, incident: IncidentSnapshot, text: str) -> None:
         """Say in the war room what did not work, and keep it on the timeline."""
         async with self.services.db.session() as session:
-            session.add(repo.event(i.id, self.services.clock.now(), "problem", text))
-        if i.channel_id:
+            session.add(repo.event(incident.id, self.services.clock.now(), "problem", text))
+        if incident.channel_id:
             try:
-                await self.services.slack.post(i.channel_id, blocks.simple(f":warning: {text}"))
+                await self.services.slack.post(
+                    incident.channel_id, blocks.simple(f":warning: {text}")
+                )
             except SlackError as exc:
-                log.warning("incident %s: could not report %r: %s", i.id, text, exc.code)
+                log.warning("incident %s: could not report %r: %s", incident.id, text, exc.code)

@@ -42,7 +42,9 @@ def action_list(
     incident: IncidentSnapshot | None = None,
 ) -> blocks.Message:
     """An incident's items (`incident` given) or one person's open items across incidents."""
-    heading = renderer.render("action_list.md.j2", i=incident, items=items, mine=incident is None)
+    heading = renderer.render(
+        "action_list.md.j2", incident=incident, items=items, mine=incident is None
+    )
     parts: list[dict[str, Any]] = blocks.sections(heading)
     lines = [heading]
     for item in list(items)[:MAX_LISTED]:

@@ -390,7 +390,7 @@ def test_every_message_template_and_form_renders_in_the_page(
         if name.endswith(".md.j2") and name not in DOCUMENTS
         for context in contexts
     ]
-    incident = samples["initial_notification.md.j2"][-1]["i"]
+    incident = samples["initial_notification.md.j2"][-1]["incident"]
     body = renderer.render(
         "initial_notification.md.j2", **samples["initial_notification.md.j2"][-1]
     )

@@ -250,7 +250,7 @@ async def test_operator_templates_win(
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "initial_notification.md.j2").write_text(
-        "*ACME incident {{ i.id }}*: {{ i.title }} (status {{ links.status_page }})"
+        "*ACME incident {{ incident.id }}*: {{ incident.title }} (status {{ links.status_page }})"
     )
     settings = settings_for(fake, database_url, templates_dir=str(folder))
     async for bot in start_bot(settings, fake, clock):
@@ -264,3 +264,20 @@ async def test_operator_templates_win(
         )
         # Templates not overridden still come from the built-in folder.
         assert "*Sev3 Medium*" in announcements(fake)[0].text
+
+
+async def test_operator_templates_written_with_the_old_name_i_still_render(
+    fake: FakeSlack, database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    """`i` was the incident's name in templates before `incident`; an override that still
+    uses it keeps working (deprecated) instead of failing mid-incident."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "initial_notification.md.j2").write_text("*ACME incident {{ i.id }}*: {{ i.title }}")
+    settings = settings_for(fake, database_url, templates_dir=str(folder))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("declare sev3 Search is slow")
+        await bot.settle()
+        room = channel(fake, "incident-1")
+        notification = bot_messages(fake, room.id)[0]
+        assert notification.text == "*ACME incident 1*: Search is slow"

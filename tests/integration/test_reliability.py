@@ -211,7 +211,9 @@ async def test_a_failure_says_whether_the_request_was_saved(
     item is stored) says the request was saved, so nobody sends it twice."""
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "update.md.j2").write_text("{{ i.id // 0 if u.investigation == 'boom' else '' }}ok")
+    (folder / "update.md.j2").write_text(
+        "{{ incident.id // 0 if u.investigation == 'boom' else '' }}ok"
+    )
     (folder / "home_roles.md.j2").write_text("{{ 1 // 0 }}")
     settings = settings_for(fake, database_url, templates_dir=str(folder))
     async for bot in start_bot(settings, fake, clock):

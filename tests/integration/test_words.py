@@ -21,7 +21,16 @@ from app.fake_slack import FakeSlack
 from app.messages import stats
 from app.services.clock import ManualClock
 from tests.support.bot import Bot, start_bot
-from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, ONCALL, SIGNING_SECRET
+from tests.support.constants import (
+    ALICE,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    DAVE,
+    ENG_LEAD,
+    ONCALL,
+    SIGNING_SECRET,
+)
 from tests.support.factories import policy_with, settings_for
 from tests.support.helpers import announcements, bot_messages, channel, dms, last_view
 from tests.support.processes import clean_env, free_port, run, serving
@@ -79,6 +88,27 @@ async def test_brief_waits_for_a_channel_created_late(bot: Bot) -> None:
     room = channel(bot.fake, "incident-1").id
     [brief] = [m for m in dms(bot.fake, ALICE) if "You are the" in m.text]
     assert f"<#{room}>" in brief.text
+
+
+async def test_a_page_sent_before_the_channel_exists_leaves_the_war_room_out(bot: Bot) -> None:
+    """Slack refuses the channel at first: the page DMs go out at once, without a war-room
+    line that could only say there is none yet; the pages once the room exists link it."""
+    bot.fake.fail("conversations.create", error="internal_error", times=1)
+    await bot.slack.command("declare sev2 Search returns nothing")
+    await bot.settle()
+    assert bot.fake.channel_by_name("incident-1") is None
+    [page] = [m for m in dms(bot.fake, ENG_LEAD) if "You are paged" in m.text]
+    assert "Response target:" in page.text
+    for shown in (page.text, str(page.blocks)):
+        assert "not created yet" not in shown and "War room" not in shown
+
+
+async def test_a_page_sent_once_the_channel_exists_links_it(bot: Bot) -> None:
+    await bot.slack.command("declare sev2 Search returns nothing")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    [page] = [m for m in dms(bot.fake, ENG_LEAD) if "You are paged" in m.text]
+    assert f"War room: <#{room}>" in page.text
 
 
 # --- 9b: the Initial Notification reads as sentences ----------------------------------------
@@ -198,6 +228,28 @@ async def test_configured_runbook_is_linked(
         await bot.slack.command("declare sev2 Checkout errors")
         await bot.settle()
         assert f"*Runbooks:* <{runbook}>" in dms(fake, ALICE)[-1].text
+
+
+async def test_escalation_shows_only_the_links_configured(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    """With an on-call schedule and no escalation contacts, the escalation step links the
+    schedule and says nothing of the contacts (nor "not configured")."""
+    schedule = "https://oncall.example.com/schedule"
+    policy = policy_with(links={"oncall_schedule": schedule})
+    async for bot in start_bot(
+        replace(settings_for(fake, database_url), policy=policy), fake, clock
+    ):
+        start = bot.clock.now()
+        await bot.slack.command("declare sev2 Checkout errors")
+        await bot.settle()
+        room = channel(fake, "incident-1").id
+        bot.clock.set(start + timedelta(minutes=5))
+        await bot.warroom.engine.tick()
+        await bot.settle()
+        [step] = [m.text for m in bot_messages(fake, room) if "*Escalation step 1" in m.text]
+        assert f"On-call schedule: <{schedule}>" in step
+        assert "Escalation contacts" not in step and "not configured" not in step
 
 
 # --- 9g: the postmortem names people -------------------------------------------------------

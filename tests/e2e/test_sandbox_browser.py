@@ -10,12 +10,13 @@ With WARROOM_SCREENSHOTS=<folder>, the test saves the screenshots the README sho
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,26 +24,35 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import chromium, needs_browser
+from tests.support.browser import IN_CI, chromium, needs_browser, render_in_page
+from tests.support.processes import ROOT, clean_env
 
-ROOT = Path(__file__).resolve().parents[2]
 WAIT = 15.0
 
 
-@pytest.fixture(scope="module")
-def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _make_run(home: Path, args: str) -> Iterator[str]:
+    """`make run` from the checkout, as on a fresh clone: no .env, no Slack variables, HOME
+    and the database in a temporary folder. Yields the page's URL, read from make's first
+    line; stops make and everything it started (its process group) afterwards."""
     needs_browser()
-    home = tmp_path_factory.mktemp("sandbox")
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "SYSTEMROOT"}}
-    env["PYTHONPATH"] = str(ROOT)
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{home / 'sandbox.db'}"
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if (ROOT / ".env").exists():
+        if IN_CI:
+            pytest.fail("a fresh clone has no .env, but this checkout has one")
+        pytest.skip("a .env in the checkout may hold credentials: not a fresh clone")
+    database = home / "sandbox.db"
+    env = clean_env(home, HOME=str(home), DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert not any(k.startswith("SLACK_") for k in env)
+    log = (home / "sandbox.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sandbox", "--port", "0"],
-        cwd=home,
+        ["make", "--no-print-directory", "run", f"ARGS={args}"],
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=log,
         text=True,
+        start_new_session=True,  # make, the shell and the sandbox are stopped together
     )
     try:
         first = _line(proc)
@@ -52,16 +62,55 @@ def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             first,
         )
         assert url, f"unexpected first line: {first!r}"
-        while not _line(proc).startswith("Sandbox ready:"):
-            pass
+        ready = _line(proc)
+        assert ready.startswith("Sandbox ready:") and str(database) in ready, ready
+        assert ("; Socket Mode" in ready) is ("--socket-mode" in args), ready
         yield url.group(1)
     finally:
-        proc.send_signal(signal.SIGTERM)
         try:
-            assert proc.wait(15) == 0
+            _stop_group(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            log.close()
+    assert database.exists(), "the sandbox kept its database elsewhere"
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM to make and everything it started, as Ctrl-C in a terminal would; wait until
+    none of them is left. Whatever is still there after 15 s is killed, and the test fails."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        proc.poll()  # reap make itself
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    raise AssertionError("make run was still running 15 s after SIGTERM")
+
+
+@pytest.fixture(scope="module")
+def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The sandbox `make run` starts, the bot taking Slack's requests over signed HTTP."""
+    yield from _make_run(tmp_path_factory.mktemp("sandbox"), "--port 0")
+
+
+@pytest.fixture(scope="module")
+def socket_sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same, the bot connected to the local Slack over Socket Mode."""
+    yield from _make_run(tmp_path_factory.mktemp("socket-sandbox"), "--port 0 --socket-mode")
+
+
+@pytest.fixture(params=["http", "socket_mode"])
+def story_url(request: pytest.FixtureRequest) -> str:
+    """The end-to-end story runs against both: HTTP and Socket Mode."""
+    name = "sandbox_url" if request.param == "http" else "socket_sandbox_url"
+    return str(request.getfixturevalue(name))
 
 
 def _line(proc: subprocess.Popen[str]) -> str:
@@ -74,7 +123,7 @@ def _line(proc: subprocess.Popen[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(sandbox_url: str) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     with chromium() as driver:
         yield driver
 
@@ -82,13 +131,13 @@ def browser(sandbox_url: str) -> Iterator[Any]:
 class Person:
     """Someone at the sandbox page: picks who they are, types, clicks, fills forms."""
 
-    def __init__(self, driver: Any, url: str) -> None:
+    def __init__(self, driver: Any, url: str, shots: bool = True) -> None:
         from selenium.webdriver.common.by import By
 
         self.d = driver
         self.url = url
         self.by = By
-        self.shots = os.environ.get("WARROOM_SCREENSHOTS", "")
+        self.shots = os.environ.get("WARROOM_SCREENSHOTS", "") if shots else ""
 
     def wait(self, check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         """Wait until `check()` is truthy; elements redrawn meanwhile are looked up again."""
@@ -186,6 +235,35 @@ class Person:
 
         self.wait(press, f"a {label} button" + (f" in {message!r}" if message else ""))
 
+    def tool(self, label: str, message: str) -> None:
+        """Use a message's hover tool (Pin, 📌 React): point at the message, then click."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        xpath = (
+            "//*[@id='messages']//div[contains(concat(' ', @class, ' '), ' message ')]"
+            f"[.//div[contains(@class, 'content')][contains(., {_literal(message)})]]"
+        )
+
+        def use() -> bool:
+            found = self.d.find_elements(self.by.XPATH, xpath)
+            if not found:
+                return False
+            self.d.execute_script("arguments[0].scrollIntoView({block: 'center'});", found[-1])
+            ActionChains(self.d).move_to_element(found[-1]).perform()
+            tools = [
+                b
+                for b in found[-1].find_elements(
+                    self.by.XPATH, f".//button[@title][normalize-space()={_literal(label)}]"
+                )
+                if b.is_displayed()
+            ]
+            if not tools:
+                return False
+            tools[0].click()
+            return True
+
+        self.wait(use, f"the {label} tool on {message!r}")
+
     def modal(self, callback_id: str) -> Any:
         return self.wait(
             lambda: [
@@ -243,11 +321,13 @@ def _literal(text: str) -> str:
 
 
 def test_an_incident_from_declare_to_postmortem_in_the_browser(
-    browser: Any, sandbox_url: str
+    browser: Any, story_url: str, request: pytest.FixtureRequest
 ) -> None:
+    """The story the issue tells, against what `make run` started; over HTTP and over Socket
+    Mode (the screenshots come from the HTTP run)."""
     started = time.monotonic()
-    me = Person(browser, sandbox_url)
-    browser.get(f"{sandbox_url}/")
+    me = Person(browser, story_url, shots=request.node.callspec.params["story_url"] == "http")
+    browser.get(f"{story_url}/")
     me.wait(lambda: me.css("#who option[value='UALICE']"), "the people")
     assert "real time" in me.wait(lambda: me.d.find_element(me.by.ID, "speed").text, "clock")
 
@@ -292,10 +372,36 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     me.submit()
     me.modal_closed()
     me.message("Rolled back deploy 42")
+    # The topic and the pinned notification follow the new status.
+    me.wait(lambda: "Identified" in me.d.find_element(me.by.ID, "channel-topic").text, "Identified")
+    me.message("We have identified the cause")
     me.nothing_unsupported()
     me.screenshot("sandbox-channel")
 
+    # What people pin or mark :pushpin: joins the incident's timeline.
+    me.be("UCAROL")
+    me.open("incident-1")
+    me.type("Error rate is back to 0.1%")
+    me.tool("Pin", "Error rate is back")
+    me.wait(lambda: "📌 Pinned" in me.message("Error rate is back"), "Carol's pin")
+    me.be("UERIN")
+    me.open("incident-1")
+    me.type("Dashboards green since the rollback")
+    me.tool("📌 React", "Dashboards green")
+    me.wait(lambda: me.css("#messages .reaction[data-reaction='pushpin']"), "Erin's :pushpin:")
+    me.type("/incident timeline")
+    me.wait(
+        lambda: [
+            e
+            for e in me.css("#messages .ephemeral .content")
+            if "Error rate is back to 0.1%" in e.text
+            and "Dashboards green since the rollback" in e.text
+        ],
+        "both in the timeline",
+    )
+
     # The update is in the announcement's thread in #incidents too.
+    me.be("UALICE")
     me.open("incidents")
     me.click("repl", "Checkout errors", exact=False)
     me.message("Rolled back deploy 42", where="thread-messages")
@@ -344,43 +450,85 @@ def test_an_incident_from_declare_to_postmortem_in_the_browser(
     assert time.monotonic() - started < 60
 
 
-RENDER = """
-const [texts, blockSets, done] = arguments;
-Promise.all([import("/static/mrkdwn.js"), import("/static/blocks.js")]).then(([m, b]) => {
-  const ctx = {
-    userName: () => "someone", channelName: () => "a-room", groupHandle: () => "a-team",
-    now: () => Date.now() / 1000, openChannel: () => {}, people: () => [], channels: () => [],
-    onAction: () => {}, form: new Map(),
-  };
-  const tags = (node) => [...new Set([...node.querySelectorAll("*")].map((e) => e.localName))];
-  done({
-    texts: texts.map((t) => { const n = m.renderMrkdwn(t, ctx); return [n.textContent, tags(n)]; }),
-    blocks: blockSets.map((s) => {
-      const n = b.renderBlocks(s, ctx);
-      return [n.textContent, n.querySelectorAll(".unsupported").length];
-    }),
-  });
-}).catch((e) => done({ error: String(e) }));
-"""
 SHOWN_TAGS = {
     "a", "blockquote", "br", "code", "div", "em", "li", "ol", "pre", "s", "span", "strong",
     "time", "ul",
 }  # fmt: skip
+# Types and custom fields of every kind, so the forms show every input the bot may build.
+RICH_POLICY = {
+    "workspace": {"default_type": "outage"},
+    "types": {
+        "outage": {
+            "name": "Outage",
+            "description": "Something customers use is down",
+            "fields": ["team", "areas", "owner", "customers", "dashboard", "notes"],
+        },
+        "security": {"name": "Security", "fields": ["team", "notes"]},
+    },
+    "fields": {
+        "team": {"label": "Team", "kind": "select", "options": ["payments", "search"]},
+        "areas": {"label": "Areas", "kind": "multi_select", "options": ["web", "api"]},
+        "owner": {"label": "Service owner", "kind": "user"},
+        "customers": {"label": "Customers affected", "kind": "number"},
+        "dashboard": {"label": "Dashboard", "kind": "link"},
+        "notes": {"label": "Notes", "kind": "text", "required": "declare"},
+    },
+}
+
+
+def _builders() -> dict[str, Callable[..., Any]]:
+    """Every form builder (`*_modal`) of the Slack layer and every message builder (returning
+    a Message) of app/messages/blocks.py and app/slack/action_views.py, found by looking."""
+    from app.messages import blocks
+    from app.slack import action_views, views
+
+    found: dict[str, Callable[..., Any]] = {}
+    for module in (views, action_views, blocks):
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            returns = str(inspect.signature(function).return_annotation)
+            if name.endswith("_modal") or returns.endswith("Message"):
+                found[f"{module.__name__}.{name}"] = function
+    return found
+
+
+def _built(samples: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each builder called with the sample named as each of its parameters (optional ones
+    too, when there is a sample): its blocks. A builder with a parameter no sample names
+    fails the test, so a new builder is rendered as soon as it exists."""
+    built = []
+    for name, function in sorted(_builders().items()):
+        arguments = {}
+        for parameter in inspect.signature(function).parameters.values():
+            if parameter.name in samples:
+                arguments[parameter.name] = samples[parameter.name]
+            else:
+                assert parameter.default is not inspect.Parameter.empty, (
+                    f"{name}: no sample for its parameter {parameter.name!r}; add one"
+                )
+        result = function(**arguments)
+        shown = result["blocks"] if isinstance(result, dict) else result.blocks
+        built.append((name, shown))
+    return built
 
 
 def test_every_message_template_and_form_renders_in_the_page(
     browser: Any, sandbox_url: str
 ) -> None:
-    """Every built-in template, rendered with the sample data `warroom check` uses, and the
-    blocks and forms built from them, through the page's own renderers: no mrkdwn markup left
-    showing, only text-formatting elements, nothing unsupported."""
+    """Every built-in template, rendered with the sample data `warroom check` uses, and every
+    form and message the builders make from them, through the page's own renderers: no mrkdwn
+    markup left showing, only text-formatting elements, nothing unsupported. (What services
+    build from live data, alert cards and status-page drafts among them, is rendered by
+    tests/integration/test_sandbox.py from what the bot really sent.)"""
     from datetime import date
 
     from app.checks import template_samples
+    from app.config import build_policy
     from app.domain.policy import Policy
     from app.messages import blocks
     from app.messages.render import DOCUMENTS, Renderer
-    from app.slack import action_views, views
+    from app.slack import views
 
     policy, renderer = Policy(), Renderer()
     samples = template_samples(policy)
@@ -390,33 +538,51 @@ def test_every_message_template_and_form_renders_in_the_page(
         if name.endswith(".md.j2") and name not in DOCUMENTS
         for context in contexts
     ]
-    incident = samples["initial_notification.md.j2"][-1]["incident"]
     body = renderer.render(
         "initial_notification.md.j2", **samples["initial_notification.md.j2"][-1]
     )
     items = max((c["items"] for c in samples["action_list.md.j2"]), key=len)
-    block_sets = [
-        blocks.initial_notification(incident, body).blocks,
-        blocks.announcement(incident, "Headline", body).blocks,
-        action_views.action_list(renderer, items, date.today(), incident).blocks,
-        views.declare_modal(policy, "{}")["blocks"],
-        views.update_modal(incident, "{}")["blocks"],
-        views.resolve_modal(incident, "{}")["blocks"],
-        views.roles_modal(incident, policy, "{}")["blocks"],
-        action_views.reassign_modal(items[0], "{}")["blocks"],
-    ]
+    block_sets: list[tuple[str, list[dict[str, Any]]]] = []
+    incidents = [samples["initial_notification.md.j2"][0]["incident"]]
+    incidents.append(samples["initial_notification.md.j2"][-1]["incident"])
+    for chosen, incident in [(Policy(), incidents[0]), (build_policy(RICH_POLICY), incidents[1])]:
+        block_sets += _built(
+            {
+                "policy": chosen,
+                "meta": views.metadata(incident=incident.id),
+                "description": "From an alert: *disk* <full> & filling",
+                "drill": True,
+                "incident": incident,
+                "incidents": incidents,
+                "cadence": 30,
+                "title": "Checkout errors",
+                "severity": 2,
+                "service": "checkout",
+                "status": "identified",
+                "body": body,
+                "headline": ":rotating_light: *New incident*",
+                "text": body,
+                "blocks": [blocks.header("A heading"), blocks.context("_a context_")],
+                "item": items[0],
+                "items": items,
+                "renderer": renderer,
+                "today": date.today(),
+            }
+        )
+    names = {name.rsplit(".", 1)[1] for name, _ in block_sets}
+    assert {"alert_attach_modal", "public_edit_modal", "reassign_modal", "action_list"} <= names
+    kinds = {(b.get("element") or {}).get("type") for _, s in block_sets for b in s}
+    assert {"multi_static_select", "users_select", "checkboxes"} <= kinds, kinds
     browser.get(f"{sandbox_url}/")
-    browser.set_script_timeout(20)
-    result = browser.execute_async_script(RENDER, texts, block_sets)
-    assert "error" not in result, result
+    result = render_in_page(browser, texts, [s for _, s in block_sets])
     assert len(result["texts"]) == len(texts) > 40
     for source, (shown, tags) in zip(texts, result["texts"], strict=True):
         for markup in ("<@", "<#", "<!", "&lt;", "&gt;", "&amp;"):
             assert markup not in shown, (markup, source)
         assert set(tags) <= SHOWN_TAGS, (tags, source)
-    for shown, unsupported in result["blocks"]:
-        assert unsupported == 0, shown
-        assert "<@" not in shown and "&amp;" not in shown
+    for (name, _), (shown, unsupported) in zip(block_sets, result["blocks"], strict=True):
+        assert unsupported == 0, (name, shown)
+        assert "<@" not in shown and "&amp;" not in shown, (name, shown)
 
 
 CASES = """

@@ -22,6 +22,8 @@ from app.sandbox import people
 from app.sandbox.run import workspace_file
 from app.sandbox.ui import web_app
 from app.sandbox.world import Sandbox, form_state, to_slack_text
+from tests.support.alerts import DEFAULT_ROUTES, SECRETS, SOURCES, am_alert, am_payload, post_alerts
+from tests.support.browser import chromium, needs_browser, render_in_page
 
 STATIC = Path(__file__).resolve().parents[2] / "app" / "sandbox" / "static"
 ALICE, BOB, CAROL, DAVE, ERIN = "UALICE", "UBOB", "UCAROL", "UDAVE", "UERIN"
@@ -93,8 +95,11 @@ async def start_page(
     state_file: Path | None = None,
     socket_mode: bool = False,
     policy: Policy | None = None,
+    alert_secrets: dict[str, str] | None = None,
 ) -> AsyncIterator[Page]:
-    settings = Settings(database_url=database_url, policy=policy or Policy())
+    settings = Settings(
+        database_url=database_url, policy=policy or Policy(), alert_secrets=alert_secrets or {}
+    )
     sandbox = Sandbox(settings, speed=speed, state_file=state_file, socket_mode=socket_mode)
     await sandbox.start()
     runner = web.AppRunner(web_app(sandbox), access_log=None, shutdown_timeout=0.2)
@@ -465,10 +470,63 @@ def _types(blocks: Any, found: dict[str, set[str]]) -> None:
                 found["elements"].add(kind)
 
 
-async def test_the_page_knows_every_block_and_element_the_bot_sends(page: Page) -> None:
-    """Drive many surfaces (declare form, buttons, Home, action items and their reassign form,
-    lists, stats, help), then check every block and element type the bot sent is one the
-    page's renderer draws (no "Unsupported" placeholder)."""
+# A status page, alert sources and a playbook with a checklist: every kind of message and
+# form the bot builds has a way to be sent.
+EVERYTHING = {
+    "statuspage": {
+        "enabled": True,
+        "title": "Sandbox status",
+        "components": {"api": {"name": "Public API"}},
+    },
+    "alerts": {"sources": SOURCES, "routes": DEFAULT_ROUTES},
+    "playbooks": [
+        {
+            "name": "sev1-checklist",
+            "when": {"event": ["declared"], "severity": [1]},
+            "steps": [
+                {
+                    "checklist": [
+                        {"text": "Check replication lag", "role": "tech_lead"},
+                        {"text": "Freeze migrations", "role": "commander", "due_minutes": 10},
+                    ]
+                }
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def everything_page(database_url: str) -> AsyncIterator[Page]:
+    async for running in start_page(
+        database_url, policy=build_policy(EVERYTHING), alert_secrets=dict(SECRETS)
+    ):
+        yield running
+
+
+def _in(conversation: dict[str, Any], marker: str) -> dict[str, Any]:
+    """The last message of `conversation` whose blocks hold `marker` (an action_id)."""
+    found = [m for m in conversation["messages"] if marker in json.dumps(m["blocks"])]
+    assert found, f"no message with {marker}"
+    return found[-1]
+
+
+def _actions_block(message: dict[str, Any], action_id: str) -> str:
+    return str(
+        next(
+            b.get("block_id", "")
+            for b in message["blocks"]
+            if action_id in json.dumps(b.get("elements") or b.get("accessory") or [])
+        )
+    )
+
+
+async def _every_surface(page: Page) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Drive every surface the bot has: the declare form, the incident's buttons, commands,
+    Home, action items and their reassign form, a playbook's checklist, an alert's triage card
+    and its three forms, a public update's draft, its edit form and the decided draft, the
+    resolution form and the resolved announcement. Returns every Block Kit payload the bot
+    sent (messages, edits, private answers, forms, Home), each named by how it was sent."""
     general = await page.channel_id(ALICE, "general")
     await page.command(ALICE, general, "/incident declare")
     form = await page.modal(ALICE, "declare_incident")
@@ -496,32 +554,152 @@ async def test_the_page_knows_every_block_and_element_the_bot_sends(page: Page) 
     await page.act("close", ALICE, view_id=(await page.modal(ALICE, "assign_roles"))["id"])
     listed = (await page.state(ALICE, room))["open"]["ephemeral"]
     with_buttons = next(e for e in listed if "action_item_reassign" in json.dumps(e["blocks"]))
-    block = next(b for b in with_buttons["blocks"] if b["type"] == "actions")
     await page.click(
         ALICE,
         {"kind": "ephemeral", "id": with_buttons["id"]},
         "action_item_reassign",
-        block_id=block["block_id"],
+        block_id=_actions_block(with_buttons, "action_item_reassign"),
     )
-    await page.modal(ALICE, "reassign_action_item")
+    await page.act("close", ALICE, view_id=(await page.modal(ALICE, "reassign_action_item"))["id"])
     await page.act("home", ALICE)
     await page.settle()
+    conversation = (await page.state(ALICE, room))["open"]
+    checklist = _in(conversation, "checklist_done")
+    notification = conversation["pins"][0]
+    where = {"kind": "message", "channel": room, "ts": notification["ts"]}
+    await page.click(ALICE, where, "incident_update")
+    await page.act("close", ALICE, view_id=(await page.modal(ALICE, "post_update"))["id"])
+    # An alert's triage card and its forms (attaching needs an open incident).
+    page.sandbox.fake.add_channel("alerts", members=[ALICE], bot_member=True)
+    assert page.sandbox.listener is not None
+    base = f"http://127.0.0.1:{page.sandbox.listener.port}"
+    now = page.sandbox.clock.now()
+    payload = am_payload("DiskFull", [am_alert("DiskFull", "db1", now)])
+    assert (await post_alerts(base, "prom", payload))[0] == 200
+    await page.settle()
+    alerts = await page.channel_id(ALICE, "alerts")
+    card = await eventually_async(
+        lambda: _card(page, alerts),
+    )
+    card_at = {"kind": "message", "channel": alerts, "ts": card["ts"]}
+    block_id = _actions_block(card, "alert_declare")
+    for action_id in ("alert_declare", "alert_attach", "alert_dismiss"):
+        await page.click(ALICE, card_at, action_id, block_id=block_id)
+        opened = await eventually_async(_any_modal(page, ALICE))
+        if action_id == "alert_dismiss":
+            values = {"reason": "Known flapping check"}
+            answer = await page.act("submit", ALICE, view_id=opened["id"], values=values)
+            assert answer["submitted"], answer
+        else:
+            await page.act("close", ALICE, view_id=opened["id"])
+        await page.settle()
 
-    found: dict[str, set[str]] = {"blocks": set(), "elements": set()}
+    await page.click(ALICE, where, "incident_resolve")
+    resolve = await page.modal(ALICE, "resolve_incident")
+    values = {"root_cause": "A bad deploy"}
+    assert (await page.act("submit", ALICE, view_id=resolve["id"], values=values))["submitted"]
+    await page.settle()
+
+    # A public incident's draft for the status page, its edit form, the decided draft.
+    await page.command(ALICE, general, "/incident declare sev1 Checkout down")
+    draft = await eventually_async(lambda: _draft(page))
+    draft_at = {"kind": "message", "channel": draft["channel"], "ts": draft["ts"]}
+    await page.click(ALICE, draft_at, "public_edit", block_id="public_update_actions")
+    edit = await page.modal(ALICE, "public_update_edit")
+    values = {"title": "Checkout down", "status": "investigating", "body": "We are looking."}
+    assert (await page.act("submit", ALICE, view_id=edit["id"], values=values))["submitted"]
+    await page.settle()
+    assert checklist and card
+
+    sent: list[tuple[str, list[dict[str, Any]]]] = []
     fake = page.sandbox.fake
     for call in fake.calls:
         if call.method in {"chat.postMessage", "chat.update", "chat.postEphemeral"}:
             blocks = call.args.get("blocks")
-            _types(json.loads(blocks) if isinstance(blocks, str) else blocks, found)
+            if blocks:
+                sent.append(
+                    (call.method, json.loads(blocks) if isinstance(blocks, str) else blocks)
+                )
         if call.method.startswith("views."):
             view = call.args.get("view")
-            _types((json.loads(view) if isinstance(view, str) else view)["blocks"], found)
+            view = json.loads(view) if isinstance(view, str) else view
+            sent.append((f"{call.method} {view.get('callback_id', view['type'])}", view["blocks"]))
     for _, body in fake.responses:
-        _types(body.get("blocks"), found)
-    assert {"header", "section", "actions", "input", "divider"} <= found["blocks"]
+        if body.get("blocks"):
+            sent.append(("response_url", body["blocks"]))
+    return sent
+
+
+async def _card(page: Page, alerts: str) -> dict[str, Any] | None:
+    conversation = (await page.state(ALICE, alerts))["open"]
+    cards = [m for m in conversation["messages"] if "alert_declare" in json.dumps(m["blocks"])]
+    return cards[-1] if cards else None
+
+
+def _any_modal(page: Page, who: str) -> Any:
+    async def opened() -> dict[str, Any] | None:
+        modal: dict[str, Any] | None = (await page.state(who))["modal"]
+        return modal
+
+    return opened
+
+
+async def _draft(page: Page) -> dict[str, Any] | None:
+    for conversation in page.sandbox.fake.workspace.channels.values():
+        if conversation.is_im and conversation.im_user == ALICE:
+            for message in page.sandbox.fake.messages(conversation.id):
+                if "public_update_actions" in json.dumps(message.blocks or []):
+                    return {"channel": message.channel, "ts": message.ts}
+    return None
+
+
+def _forms_the_builders_make() -> set[str]:
+    """The callback_id of every form app/slack/views.py and action_views.py build, read from
+    their source: a new form is expected among those the drive opens."""
+    from app.slack import action_views, views
+
+    ids = set()
+    for module in (views, action_views):
+        source = Path(module.__file__ or "").read_text(encoding="utf-8")
+        for name in re.findall(r"_modal\(\s*([A-Z_]+),", source):
+            ids.add(getattr(module, name))
+    return ids
+
+
+async def test_the_page_knows_every_block_and_element_the_bot_sends(
+    everything_page: Page,
+) -> None:
+    """Drive every surface, then check every block and element type the bot sent is one the
+    page's renderer draws (no "Unsupported" placeholder), and that every form was opened."""
+    sent = await _every_surface(everything_page)
+    found: dict[str, set[str]] = {"blocks": set(), "elements": set()}
+    for _, blocks in sent:
+        _types(blocks, found)
+    opened = {how.split(" ", 1)[1] for how, _ in sent if how.startswith("views.open")}
+    assert _forms_the_builders_make() <= opened, _forms_the_builders_make() - opened
+    shown = json.dumps([blocks for _, blocks in sent])
+    for action_id in ("checklist_done", "alert_dismiss", "public_publish", "incident_ack"):
+        assert action_id in shown, action_id
+    assert {"header", "section", "actions", "input", "divider", "context"} <= found["blocks"]
     assert {"button", "users_select", "static_select", "checkboxes"} <= found["elements"]
     assert found["blocks"] - _declared("BLOCK_TYPES") == set()
     assert found["elements"] - _declared("ELEMENT_TYPES") == set()
+
+
+async def test_the_page_draws_every_message_and_form_the_bot_sent(
+    everything_page: Page,
+) -> None:
+    """What the bot really sent while driving every surface, drawn by the page's renderer in
+    Chromium: nothing shows the "unsupported" placeholder or raw markup."""
+    needs_browser()
+    sent = await _every_surface(everything_page)
+    assert len(sent) > 40
+    with chromium() as driver:
+        await asyncio.to_thread(driver.get, f"{everything_page.url}/")
+        result = await asyncio.to_thread(render_in_page, driver, [], [b for _, b in sent])
+    for (how, _), (shown, unsupported) in zip(sent, result["blocks"], strict=True):
+        assert unsupported == 0, (how, shown)
+        assert "<@" not in shown and "&amp;" not in shown, (how, shown)
 
 
 async def test_the_status_page_the_sandbox_publishes_to(database_url: str) -> None:

@@ -104,3 +104,35 @@ def as_phone(driver: Any, width: int = 360, height: int = 740) -> None:
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
     )
+
+
+RENDER = """
+const [texts, blockSets, done] = arguments;
+Promise.all([import("/static/mrkdwn.js"), import("/static/blocks.js")]).then(([m, b]) => {
+  const ctx = {
+    userName: () => "someone", channelName: () => "a-room", groupHandle: () => "a-team",
+    now: () => Date.now() / 1000, openChannel: () => {}, people: () => [], channels: () => [],
+    onAction: () => {}, form: new Map(),
+  };
+  const tags = (node) => [...new Set([...node.querySelectorAll("*")].map((e) => e.localName))];
+  done({
+    texts: texts.map((t) => { const n = m.renderMrkdwn(t, ctx); return [n.textContent, tags(n)]; }),
+    blocks: blockSets.map((s) => {
+      const n = b.renderBlocks(s, ctx);
+      return [n.textContent, n.querySelectorAll(".unsupported").length];
+    }),
+  });
+}).catch((e) => done({ error: String(e) }));
+"""
+
+
+def render_in_page(
+    driver: Any, texts: Sequence[str], block_sets: Sequence[Sequence[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Draw mrkdwn `texts` and Block Kit `block_sets` with the sandbox page's own renderers
+    (/static/mrkdwn.js and /static/blocks.js; the driver must be on a sandbox page). Returns
+    {"texts": [[text shown, element names]], "blocks": [[text shown, unsupported count]]}."""
+    driver.set_script_timeout(30)
+    result: dict[str, Any] = driver.execute_async_script(RENDER, list(texts), list(block_sets))
+    assert "error" not in result, result
+    return result

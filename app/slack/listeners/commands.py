@@ -506,7 +506,7 @@ async def postmortem(call: Call) -> None:
     parser=grammar.close,
 )
 async def close(call: Call) -> None:
-    await review.close(call.bot, call.incident, call.user, call.command.force, call.reply)
+    await call.bot.flows.close(call.incident, call.user, call.command.force, call.reply.say)
 
 
 @command(

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast wheel-check lint format bench load image image-test clean
+.PHONY: install run test test-fast wheel-check lint format docs bench load image image-test clean
 
 # Exits 0 when SLACK_BOT_TOKEN is set in the environment or in .env.
 define HAS_SLACK_TOKEN
@@ -44,6 +44,10 @@ format: $(STAMP)
 	$(BIN)/ruff format app tests bench deploy
 	$(BIN)/ruff check --fix app tests bench deploy
 
+# README.md's command table, rewritten from the registry (app/slack/listeners/commands.py).
+docs: $(STAMP)
+	$(BIN)/python deploy/readme_commands.py
+
 # The pure tests only (tests/unit): no database, no fake Slack, no processes; a few seconds.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -77,7 +81,7 @@ test: lint
 wheel-check: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e/test_wheel.py -q
 
-# Benchmarks (bench/): one table, every row measured in this run; see README "Performance".
+# Benchmarks (bench/): one table, every row measured in this run; see docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

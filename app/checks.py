@@ -18,8 +18,18 @@ from app.domain.paging import PagerDutyTarget
 from app.domain.policy import Policy
 from app.domain.roles import Role
 from app.domain.snapshot import IncidentSnapshot
+from app.domain.statuspage import (
+    Impact,
+    PublicIncident,
+    PublicPage,
+    PublicStatus,
+    PublishedUpdate,
+    StatusPagePolicy,
+    build_page,
+)
 from app.integrations.pagers import Pagers
 from app.integrations.slack_web import SlackGateway, make_client
+from app.messages import status_page
 from app.messages.mrkdwn import Mrkdwn
 from app.messages.render import BUILT_IN, DOCUMENTS, Renderer
 from app.services.ports import PagerError, SlackError
@@ -401,11 +411,96 @@ def render_templates(policy: Policy) -> tuple[str, list[tuple[str, str]]]:
             failures.append((f"template {name} line {exc.lineno}: {exc.message}", fix))
         except Exception as exc:
             failures.append((f"template {name}: {getattr(exc, 'message', None) or exc}", fix))
+    status_count, status_failures = render_status_templates(policy)
+    failures += status_failures
     if failures:
         return "", failures
-    return f"{len(samples)} message templates render with sample data" + (
-        f" ({len(replaced)} from {folder})" if replaced else ""
+    return (
+        f"{len(samples)} message templates and {status_count} status page templates render "
+        "with sample data" + (f" ({len(replaced)} from {folder})" if replaced else "")
     ), []
+
+
+def render_status_templates(policy: Policy) -> tuple[int, list[tuple[str, str]]]:
+    """Render the public status page's templates (templates/status/) with sample pages: the
+    operator's page with nothing published, and a page with components, an ongoing and a
+    resolved incident. Returns how many templates there are and each failure with its fix."""
+    names = status_page.template_names()
+    fix = "reinstall warroom from a package built with its templates/status/ folder"
+    if not names:
+        where = f"{status_page.PACKAGE}/{status_page.FOLDER}"
+        return 0, [(f"no status page templates found: the installed package has no {where}", fix)]
+    pages = status_samples(policy)
+    renders = {
+        status_page.PAGE_TEMPLATE: status_page.render_html,
+        status_page.STYLE_TEMPLATE: status_page.render_css,
+    }
+    failures: list[tuple[str, str]] = []
+    for name in names:
+        label = f"status page template {status_page.FOLDER}/{name}"
+        try:
+            if name in renders:
+                for page in pages:
+                    renders[name](page)
+            else:  # a file the others include: it must at least compile
+                status_page.environment().get_template(name)
+        except TemplateSyntaxError as exc:
+            failures.append((f"{label} line {exc.lineno}: {exc.message}", fix))
+        except Exception as exc:
+            failures.append((f"{label}: {getattr(exc, 'message', None) or exc}", fix))
+    failures += [
+        (f"status page template {status_page.FOLDER}/{name} not found", fix)
+        for name in sorted(set(renders) - set(names))
+    ]
+    return len(names), failures
+
+
+def status_samples(policy: Policy) -> list[PublicPage]:
+    """Pages shaped as the status site builds them (`build_page`): the operator's own, with
+    nothing published, and a sample with every kind of content."""
+    now = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+    sample = StatusPagePolicy.model_validate(
+        {
+            "enabled": True,
+            "title": "Example Status",
+            "url": "https://status.example.com/status",
+            "logo_url": "https://status.example.com/logo.png",
+            "components": {
+                "api": {"name": "API", "description": "The public API", "group": "Platform"},
+                "checkout": {"name": "Checkout", "group": "Platform"},
+                "dashboard": {"name": "Dashboard"},
+            },
+        }
+    )
+    start = now - timedelta(hours=2)
+    ongoing = PublicIncident(
+        id=2,
+        title="Checkout errors",
+        status=PublicStatus.IDENTIFIED,
+        components={"checkout": Impact.PARTIAL, "api": Impact.DEGRADED},
+        started_at=start,
+        resolved_at=None,
+        updates=(
+            PublishedUpdate(PublicStatus.IDENTIFIED, "A bad deploy.\n\nRolling back.", now),
+            PublishedUpdate(PublicStatus.INVESTIGATING, "Looking into it.", start),
+        ),
+    )
+    resolved = PublicIncident(
+        id=1,
+        title="API outage",
+        status=PublicStatus.RESOLVED,
+        components={"api": Impact.MAJOR},
+        started_at=now - timedelta(days=3),
+        resolved_at=now - timedelta(days=3) + timedelta(hours=1),
+        updates=(
+            PublishedUpdate(PublicStatus.RESOLVED, "Fixed.", now - timedelta(days=3, minutes=-60)),
+            PublishedUpdate(PublicStatus.INVESTIGATING, "Down.", now - timedelta(days=3)),
+        ),
+    )
+    return [
+        build_page(policy.statuspage, [], now),
+        build_page(sample, [ongoing, resolved], now),
+    ]
 
 
 def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:

@@ -413,7 +413,7 @@ def _explain(error: Any) -> str:
         words, bound = bounds[kind]
         return f"{words} {ctx[bound]} {got}"
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling against the README)"
+        return "unknown key (check the spelling against docs/configuration.md)"
     if kind == "missing":
         return "required"
     if kind in {"int_parsing", "int_type", "int_from_float"}:

@@ -2,7 +2,8 @@
 a client that signs requests as Slack does, and the plumbing every benchmark process needs.
 
 Benchmarks must not import `tests/`: the suite is free to change its helpers, and a benchmark
-that silently changed with it would stop being comparable with the numbers in the README.
+that silently changed with it would stop being comparable with the numbers in
+docs/performance.md.
 """
 
 from __future__ import annotations

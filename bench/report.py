@@ -1,6 +1,6 @@
 """The one table `make bench` prints: every row of every benchmark, its target and verdict.
 
-Plain text, so it can be pasted into the README as it is; long figures wrap inside their
+Plain text, so it can be pasted into docs/performance.md as it is; long figures wrap inside their
 column instead of stretching the table past a terminal's width.
 """
 

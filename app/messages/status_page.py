@@ -25,8 +25,8 @@ from markupsafe import Markup
 from app.domain.statuspage import DayBar, Impact, PublicIncident, PublicPage
 
 # The status page's templates: templates/status/ in the repository, installed as a folder of the
-# package app.templates (package data). Not message templates: `warroom check` and the message
-# renderer list only the package's top-level files.
+# package app.templates (package data). Not message templates: the message renderer lists only
+# the package's top-level files; `warroom check` renders these separately.
 PACKAGE = "app.templates"
 FOLDER = "status"
 PAGE_TEMPLATE = "page.html.j2"
@@ -171,6 +171,21 @@ class _StatusTemplates(BaseLoader):
         if not file.is_file():
             raise TemplateNotFound(template)
         return file.read_text(encoding="utf-8"), None, lambda: True
+
+    def list_templates(self) -> list[str]:
+        return template_names()
+
+
+def template_names() -> list[str]:
+    """The files of templates/status/ as installed (none when the package lacks them), so
+    `warroom check` can render each one."""
+    try:
+        folder = resources.files(PACKAGE).joinpath(FOLDER)
+    except ModuleNotFoundError:
+        return []
+    if not folder.is_dir():
+        return []
+    return sorted(f.name for f in folder.iterdir() if f.is_file() and f.name.endswith(".j2"))
 
 
 def _finalize(value: Any) -> Any:

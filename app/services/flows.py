@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from app.domain.escalation import Kind
 from app.domain.lifecycle import Status
 from app.domain.paging import incident_of
 from app.domain.roles import Role
@@ -248,6 +249,21 @@ class Flows:
         await self.escalations.run_pending(incident_id)
         await self.publish(incident_id, say)
         await self.paging.deliver(incident_id)  # resolve the pages
+
+    async def close(
+        self, incident_id: int, by: str, force: bool = False, say: Say | None = None
+    ) -> None:
+        """Close, post the summary, and archive the channel now or after the configured delay
+        (the archive is an escalation step, so it happens even if this process stops). Action
+        item reminders outlive the incident; every other pending step is cancelled."""
+        change = await self.incidents.close(incident_id, by, force)
+        await self.escalations.cancel(
+            incident_id, "closed", keep={Kind.ACTION_REMINDER, Kind.ARCHIVE}
+        )
+        assert change.incident.closed_at is not None
+        await self.escalations.plan_archive(incident_id, change.incident.closed_at)
+        await self.publish(incident_id, say)
+        await self.firing.tick()  # archive now when there is no delay
 
     async def retro_held(self, incident_id: int, by: str, say: Say, key: str | None = None) -> None:
         held = await self.escalations.retro_held(incident_id, by, key)

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, not_, or_, select, tuple_, update
 from sqlmodel import col
+from sqlmodel import select as select_models  # typed rows; sqlalchemy's for the rest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import retry_delay
@@ -652,7 +653,7 @@ class Outbox:
     async def pending_count(self, incident_id: int) -> int:
         async with self.services.db.session() as session:
             result = await session.exec(
-                select(OutboxMessage.id)  # type: ignore[call-overload]
+                select_models(col(OutboxMessage.id))
                 .where(col(OutboxMessage.incident_id) == incident_id)
                 .where(col(OutboxMessage.state).in_(["pending", "sending"]))
             )

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, not_, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
+from sqlmodel import select as select_models  # typed rows; sqlalchemy's for the rest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.escalation import retry_delay
@@ -271,11 +272,11 @@ class Paging:
 
     async def _calls(self, session: AsyncSession, incident_id: int) -> list[PagerCall]:
         result = await session.exec(
-            select(PagerCall)  # type: ignore[call-overload]
+            select_models(PagerCall)
             .where(col(PagerCall.incident_id) == incident_id)
             .order_by(col(PagerCall.id))
         )
-        return list(result.scalars().all())
+        return list(result.all())
 
     async def paged_by_title(self, title: str, provider: str) -> tuple[int, str] | None:
         """(incident, target) of the page whose summary is `title`: the incident it names, and
@@ -286,7 +287,7 @@ class Paging:
         incident_id = int(match.group(1))
         async with self.services.db.session() as session:
             result = await session.exec(
-                select(PagerCall)  # type: ignore[call-overload]
+                select_models(PagerCall)
                 .where(col(PagerCall.incident_id) == incident_id)
                 .where(col(PagerCall.provider) == provider)
                 .where(col(PagerCall.action) == PageAction.TRIGGER.value)
@@ -294,15 +295,15 @@ class Paging:
                 .order_by(col(PagerCall.id).desc())
                 .limit(1)
             )
-            row: PagerCall | None = result.scalars().first()
+            row: PagerCall | None = result.first()
         return (incident_id, row.target) if row is not None else None
 
     async def by_source(self, source_key: str) -> PagerCall | None:
         async with self.services.db.session() as session:
             result = await session.exec(
-                select(PagerCall).where(col(PagerCall.source_key) == source_key)  # type: ignore[call-overload]
+                select_models(PagerCall).where(col(PagerCall.source_key) == source_key)
             )
-            found: PagerCall | None = result.scalars().first()
+            found: PagerCall | None = result.first()
             return found
 
     async def calls(self, incident_id: int) -> list[PagerCall]:
@@ -524,14 +525,14 @@ class Paging:
         now = self.services.clock.now()
         async with self.services.db.session() as session:
             result = await session.exec(
-                select(PagerCall)  # type: ignore[call-overload]
+                select_models(PagerCall)
                 .where(col(PagerCall.incident_id) == incident_id)
                 .where(col(PagerCall.target) == target)
                 .where(col(PagerCall.action) == PageAction.TRIGGER.value)
                 .order_by(col(PagerCall.id).desc())
                 .limit(1)
             )
-            row: PagerCall | None = result.scalars().first()
+            row: PagerCall | None = result.first()
             if row is None:
                 return None
             row.remote_state, row.remote_by, row.remote_at = state, by[:200], now

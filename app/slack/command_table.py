@@ -3,7 +3,8 @@
 An entry says what a person types (word, aliases, usage), what `help` and the README say about
 it, how it finds its incident, which permission action it is subject to, and what runs. Parsing,
 dispatch, `help` and the README's command table all read this table, so adding a subcommand is
-one decorated handler (plus a parser in `grammar` when its arguments are unusual).
+one decorated handler (plus a parser in `grammar` when its arguments are unusual; its error
+messages show the entry's example).
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class Subcommand:
     section: Section
     handler: Handler
     word: str  # the first word typed
+    # What parse errors show as an example (`/incident role commander|tech-lead|comms @person`);
+    # the usage line unless the entry gives one.
+    example: str
     aliases: tuple[str, ...] = ()
     # How the incident is named: None = the command needs no incident; otherwise an example of
     # naming it from outside its channel.
@@ -119,6 +123,7 @@ class CommandTable:
         summary: str,
         section: Section,
         word: str | None = None,
+        example: str | None = None,
         aliases: tuple[str, ...] = (),
         elsewhere: str | None = None,
         action: str | None = None,
@@ -137,6 +142,7 @@ class CommandTable:
                 section=section,
                 handler=handler,
                 word=word or name,
+                example=example or f"/incident {usage}",
                 aliases=aliases,
                 elsewhere=elsewhere,
                 action=action,
@@ -163,6 +169,9 @@ class CommandTable:
 
     def parser_for(self, word: str) -> Parser | None:
         return self._words.get(word.lower())
+
+    def example(self, name: str) -> str:
+        return self._entries[name].example
 
     def sections(self) -> list[tuple[Section, list[Subcommand]]]:
         """Entries grouped for `help`, in section order, each in declaration order."""

@@ -23,26 +23,24 @@ _HASH_REF = re.compile(r"^#(\d{1,9})$")
 _TYPE_WORD = re.compile(r"^([a-z][a-z0-9_-]{0,31}):$", re.IGNORECASE)
 _FILTER = re.compile(r"^([a-z][a-z0-9_-]{0,31})=(.+)$", re.IGNORECASE)
 
-# Concrete examples for the hints in parse errors (the table holds the usage lines).
-EXAMPLES = {
-    "declare": "/incident declare sev2 Checkout API returning 500s",
-    "drill": "/incident drill sev2 Checkout API returning 500s",
-    "role": "/incident role commander|tech-lead|comms @person",
-    "handover": "/incident handover @person [commander|tech-lead|comms]",
-    "severity": "/incident severity sev1",
-    "update": "/incident update <text>",
-    "note": "/incident note <text>",
-    "action": "/incident action <text> [@owner] [due YYYY-MM-DD]",
-    "stats": "/incident stats [7d|30d|90d] [field=value]",
-    "set": "/incident set <field> <value>",
-    "close": "/incident close [--force]",
-}
 STATS_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# Where a parse error's message shows the subcommand's example (its entry's `example` in the
+# command table, which `parse` fills in), so the example is written once, beside the entry.
+EXAMPLE = "{example}"
+
+
 class CommandError(ValueError):
-    """The command could not be understood; the message says how to write it."""
+    """The command could not be understood; the message says how to write it.
+
+    `example_of` names the subcommand whose example completes the message, at `EXAMPLE`.
+    """
+
+    def __init__(self, message: str, example_of: str | None = None) -> None:
+        super().__init__(message)
+        self.example_of = example_of
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,12 @@ Parser = Callable[[list[str], str], Command]
 
 
 class Words(Protocol):
-    """Where `parse` finds the parser for a first word (the command table)."""
+    """Where `parse` finds the parser for a first word, and a subcommand's example (the command
+    table)."""
 
     def parser_for(self, word: str) -> Parser | None: ...
+
+    def example(self, name: str) -> str: ...
 
 
 def parse(text: str, words: Words) -> Command:
@@ -82,7 +83,18 @@ def parse(text: str, words: Words) -> Command:
     parser = words.parser_for(tokens[0])
     if parser is None:
         return Command("help", text=tokens[0])
-    return parser(tokens[1:], text)
+    try:
+        return parser(tokens[1:], text)
+    except CommandError as exc:
+        if exc.example_of is None:
+            raise
+        message = str(exc).replace(EXAMPLE, words.example(exc.example_of))
+        raise CommandError(message) from None
+
+
+def _needs(message: str, name: str) -> CommandError:
+    """A parse error whose message ends with (or shows) the subcommand's example."""
+    return CommandError(message, example_of=name)
 
 
 def only_number(name: str) -> Parser:
@@ -154,12 +166,10 @@ def _declaring(name: str, args: list[str], text: str, form_hint: str) -> Command
     match = _TYPE_WORD.match(rest[0]) if rest else None
     kind = match.group(1).lower() if match else ""
     if severity is None and not kind:
-        raise CommandError(
-            f"Start with the severity, then the title: `{EXAMPLES[name]}`. {form_hint}"
-        )
+        raise _needs(f"Start with the severity, then the title: `{EXAMPLE}`. {form_hint}", name)
     title = _tail(text, 2 if severity is not None else 1)
     if not title:
-        raise CommandError(f"Add a title after the severity: `{EXAMPLES[name]}`.")
+        raise _needs(f"Add a title after the severity: `{EXAMPLE}`.", name)
     return Command(name, severity=severity, text=title, kind=kind)
 
 
@@ -173,11 +183,11 @@ def split_type(command: Command, types: Collection[str]) -> tuple[str, str]:
 
 def severity(args: list[str], text: str = "") -> Command:
     incident, args = _leading_hash_ref(args)
-    if args and _REF.match(args[-1]) and len(args) == 2:
-        incident = int(_REF.match(args[-1]).group(1))  # type: ignore[union-attr]
+    if len(args) == 2 and (last := _REF.match(args[-1])):
+        incident = int(last.group(1))
         args = args[:1]
     if len(args) != 1:
-        raise CommandError(f"Say the new severity: `{EXAMPLES['severity']}`.")
+        raise _needs(f"Say the new severity: `{EXAMPLE}`.", "severity")
     try:
         severity = parse_severity(args[0])
     except ValueError as exc:
@@ -196,7 +206,7 @@ def role(args: list[str], text: str = "") -> Command:
         incident = int(args[2].lstrip("#"))
         args = args[:2]
     if len(args) != 2:
-        raise CommandError(f"Name the role and the person: `{EXAMPLES['role']}`.")
+        raise _needs(f"Name the role and the person: `{EXAMPLE}`.", "role")
     try:
         role = parse_role(args[0])
     except ValueError as exc:
@@ -217,9 +227,7 @@ def handover(args: list[str], text: str = "") -> Command:
         incident = int(args[-1].lstrip("#"))
         args = args[:-1]
     if not args or len(args) > 2:
-        raise CommandError(
-            f"Name the person, then the role if not commander: `{EXAMPLES['handover']}`."
-        )
+        raise _needs(f"Name the person, then the role if not commander: `{EXAMPLE}`.", "handover")
     user = parse_user(args[0])
     if user is None:
         raise CommandError(
@@ -264,7 +272,7 @@ def action(args: list[str], text: str) -> Command:
     else:
         body = kept
     if not body.strip():
-        raise CommandError(f"Say what needs doing: `{EXAMPLES['action']}`.")
+        raise _needs(f"Say what needs doing: `{EXAMPLE}`.", "action")
     return Command("action", incident=incident, text=body.strip(), user=owner, due=due)
 
 
@@ -275,8 +283,8 @@ def _end_of_words(text: str, count: int) -> int:
 
 def _parse_date(token: str) -> date:
     if not _DATE.match(token):
-        raise CommandError(
-            f"Write the due date as YYYY-MM-DD, like `due 2025-12-01` ({EXAMPLES['action']})."
+        raise _needs(
+            f"Write the due date as YYYY-MM-DD, like `due 2025-12-01` ({EXAMPLE}).", "action"
         )
     try:
         return date.fromisoformat(token)
@@ -305,7 +313,7 @@ def stats(args: list[str], text: str = "") -> Command:
         elif match := _FILTER.match(arg):
             filters.append((match.group(1).lower(), match.group(2)))
         else:
-            raise CommandError(f"Pick a window: `{EXAMPLES['stats']}`.")
+            raise _needs(f"Pick a window: `{EXAMPLE}`.", "stats")
     return Command("stats", days=days, filters=tuple(filters))
 
 
@@ -314,7 +322,7 @@ def set_field(args: list[str], text: str) -> Command:
     value clears the field)."""
     incident, rest = _leading_hash_ref(args)
     if not rest:
-        raise CommandError(f"Name the field and its value: `{EXAMPLES['set']}`.")
+        raise _needs(f"Name the field and its value: `{EXAMPLE}`.", "set")
     body = _tail(text, 1 + len(args) - len(rest))
     value = _tail(body, 1)
     return Command("set", incident=incident, kind=rest[0].lower(), text=value)

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Structured fields copied from a record's `extra=` into the JSON line.
 FIELDS = (
@@ -93,7 +93,7 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+class _Handler(logging.StreamHandler[TextIO]):
     """The handler `configure` installs (told apart from others so it replaces only its own)."""
 
 

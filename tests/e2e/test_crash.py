@@ -180,15 +180,17 @@ async def new_world() -> FakeSlack:
 
 
 def briefed(fake: FakeSlack) -> bool:
-    """The commander's brief reached them (a DM may come twice: see the README's limits)."""
+    """The commander's brief reached them (a DM may come twice: see the known limits in
+    docs/reliability.md)."""
     dms = [m for m in fake.workspace.index.values() if m.channel.startswith("D")]
     return any("Incident Commander for Incident #1" in m.text for m in dms)
 
 
 def resolved_completely(fake: FakeSlack) -> bool:
     # Exactly once everywhere but in DMs: a DM whose answer was lost to the kill is sent again
-    # (finding it would need im:history; see the README's limits). The declare's DMs go out
-    # alongside its channel posts, so a kill early in the resolve can still catch one.
+    # (finding it would need im:history; see the known limits in docs/reliability.md). The
+    # declare's DMs go out alongside its channel posts, so a kill early in the resolve can still
+    # catch one.
     seen = keys(fake, dms=False)
     assert all(n == 1 for n in seen.values()), seen
     room = next(c for c in fake.workspace.channels.values() if c.name == "incident-1")

@@ -51,3 +51,19 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, line:
     result = _check(tree)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
+
+
+def test_an_import_cycle_between_sibling_modules_breaks_the_contract(tmp_path: Path) -> None:
+    """app.services.rooms imports app.services.announcements; the reverse import closes a
+    cycle inside one layer, which the layers contract alone would allow."""
+    tree = _copy(tmp_path)
+    rooms = (tree / "app/services/rooms.py").read_text(encoding="utf-8")
+    assert "from app.services.announcements import" in rooms
+    assert _check(tree).returncode == 0
+    with (tree / "app/services/announcements.py").open("a", encoding="utf-8") as source:
+        source.write("\nimport app.services.rooms  # noqa\n")
+    result = _check(tree)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout
+    assert "No import cycles between sibling modules BROKEN" in result.stdout
+    assert ".rooms -> .announcements" in result.stdout

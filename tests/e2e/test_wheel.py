@@ -31,12 +31,18 @@ from slack_sdk.signature import SignatureVerifier
 from app.checks import render_templates
 from app.domain.policy import Policy
 from app.fake_slack import FakeSlack
+from app.messages import status_page
 from app.messages.render import PackagedTemplates, Renderer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "xoxb-wheel-test"
 SECRET = "wheel-test-signing-secret"
 BUILT_IN = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
+STATUS_TEMPLATES = sorted(p.name for p in (ROOT / "templates" / "status").glob("*.j2"))
+RENDERED = (
+    f"{len(BUILT_IN)} message templates and {len(STATUS_TEMPLATES)} status page templates "
+    "render with sample data"
+)
 # What a build needs from the checkout; the rest (.venv, .git, caches, old builds) stays out.
 LEFT_OUT = shutil.ignore_patterns(
     ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
@@ -183,7 +189,27 @@ async def warroom(installed: Installed, fake: FakeSlack, *args: str) -> tuple[in
 async def test_check_renders_every_built_in_template(installed: Installed, fake: FakeSlack) -> None:
     code, out = await warroom(installed, fake, "check")
     assert code == 0, out
-    assert f"ok   {len(BUILT_IN)} message templates render with sample data" in out
+    assert f"ok   {RENDERED}" in out
+    assert len(STATUS_TEMPLATES) >= 2
+
+
+def test_check_renders_the_status_page_templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`warroom check` renders templates/status/ too: a page that would fail at /status fails
+    the check, and a package without them is reported."""
+    ok, failures = render_templates(Policy())
+    assert ok == f"{RENDERED}" and failures == []
+    broken = status_page.environment().from_string("{{ page.no_such_field }}")
+    monkeypatch.setattr(status_page.environment(), "get_template", lambda name: broken)
+    ok, failures = render_templates(Policy())
+    assert ok == ""
+    assert [text.split(":")[0] for text, _ in failures] == [
+        f"status page template status/{name}" for name in STATUS_TEMPLATES
+    ]
+    monkeypatch.setattr(status_page, "template_names", lambda: [])
+    ok, failures = render_templates(Policy())
+    assert [text for text, _ in failures] == [
+        "no status page templates found: the installed package has no app.templates/status"
+    ]
 
 
 async def test_check_renders_an_operators_templates_over_the_built_in_ones(
@@ -197,7 +223,7 @@ async def test_check_renders_an_operators_templates_over_the_built_in_ones(
     try:
         code, out = await warroom(installed, fake, "check")
         assert code == 0, out
-        assert f"{len(BUILT_IN)} message templates render with sample data (1 from custom)" in out
+        assert f"{RENDERED} (1 from custom)" in out
         # Loading alone would not see this: the update has no `posted_at_utc`.
         (folder / "update.md.j2").write_text("Update {{ u.posted_at_utc }}\n")
         code, out = await warroom(installed, fake, "check")

@@ -217,7 +217,8 @@ def steps_of(*steps: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             {"playbooks": [{"name": "db", "steps": [{"post": "a.j2"}], "wen": {}}]},
-            "warroom.toml: playbooks.0.wen: unknown key (check the spelling against the README).",
+            "warroom.toml: playbooks.0.wen: unknown key "
+            "(check the spelling against docs/configuration.md).",
         ),
         (
             {

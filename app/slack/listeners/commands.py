@@ -52,6 +52,7 @@ def parse(text: str) -> Command:
 @command(
     "declare",
     usage="declare [<sev>] [<type>:] [<title>]",
+    example="/incident declare sev2 Checkout API returning 500s",
     summary="Declare: alone (or `/incident` with nothing after it) opens the form; "
     "`/incident declare sev2 Checkout API returning 500s` declares at once, "
     "`/incident declare sev2 security: Leaked key in logs` as an incident type (the severity "
@@ -72,6 +73,7 @@ async def declare_form(call: Call) -> None:
 @command(
     "drill",
     usage="drill [<sev>] [<type>:] [<title>]",
+    example="/incident drill sev2 Checkout API returning 500s",
     summary="A practice incident in its own `drill-<id>` channel, every message marked DRILL: "
     "pages and escalations reach only the people in the drill, no announcement, no metrics. "
     "Alone it opens the form with Drill ticked. A drill stays a drill.",
@@ -104,6 +106,7 @@ async def ack(call: Call) -> None:
 @command(
     "role",
     usage="role [#42] <role> @person",
+    example="/incident role commander|tech-lead|comms @person",
     summary="Give `commander`, `tech-lead` or `comms` to someone; the previous holder's "
     "assignment ends.",
     section=Section.INCIDENT,
@@ -136,6 +139,7 @@ async def roles(call: Call) -> None:
 @command(
     "handover",
     usage="handover [#42] @person [<role>]",
+    example="/incident handover @person [commander|tech-lead|comms]",
     summary="Hand a role over (the commander's unless you name `tech-lead` or `comms`): the "
     "new holder gets a handover brief by DM (state, what was tried, open items, the next "
     "update due), the previous holder is told, and the timeline records it.",
@@ -154,6 +158,7 @@ async def handover(call: Call) -> None:
 @command(
     "update",
     usage="update [#42] [<text>]",
+    example="/incident update <text>",
     summary="Without text, the update form (status, what was done, investigation status, "
     "ETA, next update in); with text, post it as the investigation status and promise the "
     "next update within the severity's cadence.",
@@ -177,6 +182,7 @@ async def update(call: Call) -> None:
 @command(
     "severity",
     usage="severity [#42] <sev>",
+    example="/incident severity sev1",
     summary="Change severity: announced, topic updated, the new severity's people invited "
     "and paged.",
     section=Section.INCIDENT,
@@ -195,6 +201,7 @@ async def severity(call: Call) -> None:
 @command(
     "set",
     usage="set [#42] <field> <value>",
+    example="/incident set <field> <value>",
     summary="Set a custom field (`[fields]` in the policy), on the timeline; a bad value is "
     "refused with the values the field takes.",
     section=Section.INCIDENT,
@@ -416,6 +423,7 @@ async def retro_done(call: Call) -> None:
 @command(
     "note",
     usage="note [#42] <text>",
+    example="/incident note <text>",
     summary="Add a line to the timeline.",
     section=Section.AFTER,
     aliases=("notes",),
@@ -456,6 +464,7 @@ async def checklist_progress(call: Call) -> None:
 @command(
     "action",
     usage="action [#42] <text> [@owner] [due YYYY-MM-DD]",
+    example="/incident action <text> [@owner] [due YYYY-MM-DD]",
     summary="Add an action item; the owner gets a DM. Owner and date go last, in either order.",
     section=Section.AFTER,
     elsewhere="/incident action #42 <text> @owner due 2025-12-01",
@@ -498,6 +507,7 @@ async def postmortem(call: Call) -> None:
 @command(
     "close",
     usage="close [42] [--force]",
+    example="/incident close [--force]",
     summary="Close a resolved incident and archive its channel; needs a postmortem unless "
     "`--force`.",
     section=Section.AFTER,
@@ -506,7 +516,7 @@ async def postmortem(call: Call) -> None:
     parser=grammar.close,
 )
 async def close(call: Call) -> None:
-    await review.close(call.bot, call.incident, call.user, call.command.force, call.reply)
+    await call.bot.flows.close(call.incident, call.user, call.command.force, call.reply.say)
 
 
 @command(
@@ -535,6 +545,7 @@ async def actions_mine(call: Call) -> None:
 @command(
     "stats",
     usage="stats [<window>] [<field>=<value>]",
+    example="/incident stats [7d|30d|90d] [field=value]",
     summary="Response metrics by severity over `7d`, `30d` (the default) or `90d`; "
     "`team=payments` counts only incidents with that custom field value.",
     section=Section.ANYWHERE,
@@ -636,7 +647,7 @@ def _quick_declare(bot: Bot, command: Command, body: dict[str, Any]) -> DeclareR
     """`/incident declare [<sev>] [<type>:] <title>`, checked before the acknowledgment."""
     policy = bot.services.policy
     kind, title = grammar.split_type(command, policy.types)
-    example = grammar.EXAMPLES[command.name]
+    example = TABLE[command.name].example
     if command.severity is None and not kind:
         raise CommandError(f"Start with the severity, then the title: `{example}`.")
     if not title:

@@ -1,4 +1,4 @@
-"""After the fire: the timeline, action items, the postmortem and closing.
+"""After the fire: the timeline, action items and the postmortem (closing is `Flows.close`).
 
 The subcommands are declared in `commands`; the Done / Reassign buttons and the reassign form
 are registered here too. Changes go through the services (state and queued messages in one
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.domain.escalation import Kind
 from app.messages.blocks import Message
 from app.messages.mrkdwn import user as mention
 from app.services.action_items import ActionChange
@@ -79,17 +78,6 @@ async def my_items(bot: Bot, user: str) -> Message:
 async def _visible(bot: Bot, incident_id: int, user: str) -> bool:
     snap = await bot.incidents.snapshot(incident_id)
     return await bot.services.access.can_see(snap, user)
-
-
-async def close(bot: Bot, incident_id: int, user: str, force: bool, reply: Replier) -> None:
-    """Close, post the summary, and archive the channel now or after the configured delay
-    (the archive is an escalation step, so it happens even if this process stops)."""
-    change = await bot.incidents.close(incident_id, user, force)
-    await bot.escalations.cancel(incident_id, "closed", keep={Kind.ACTION_REMINDER, Kind.ARCHIVE})
-    assert change.incident.closed_at is not None
-    await bot.escalations.plan_archive(incident_id, change.incident.closed_at)
-    await bot.flows.publish(incident_id, reply.say)
-    await bot.firing.tick()  # archive now when there is no delay
 
 
 # --- action item buttons and form ----------------------------------------------------------

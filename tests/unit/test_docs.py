@@ -164,6 +164,48 @@ def test_the_readme_command_table_is_the_registry() -> None:
     )
 
 
+def _commands_page_rows() -> list[tuple[str, list[str]]]:
+    """docs/commands.md's `/incident` table: each row's command (without `/incident`) and the
+    code spans of its Aliases column."""
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    section = text.split("## `/incident`", 1)[1].split("\n#", 1)[0]
+    rows: list[tuple[str, list[str]]] = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) != 3 or cells[0] in {"Command", "---"}:
+            continue
+        command = re.findall(r"`([^`]*)`", cells[0])[0].replace("\\|", "|")
+        rows.append((command.removeprefix("/incident").strip(), re.findall(r"`([^`]*)`", cells[1])))
+    return rows
+
+
+def test_the_commands_page_covers_the_registry_with_its_aliases() -> None:
+    """Every subcommand of the registry has a row in docs/commands.md, every row is a
+    subcommand, and the Aliases column names exactly what the registry accepts."""
+    from app.slack.listeners.commands import TABLE, parse
+
+    def fixed_words(usage: str) -> list[str]:
+        return re.split(r"\s*[\[<]", usage, maxsplit=1)[0].split()
+
+    rows = _commands_page_rows()
+    assert rows
+    documented: dict[str, set[str]] = {}
+    for command, aliases in rows:
+        words = command.split() or ["declare"]
+        matching = [e for e in TABLE if words[: len(fixed_words(e.usage))] == fixed_words(e.usage)]
+        assert matching, f"docs/commands.md documents `{command}`, which is no subcommand"
+        name = max(matching, key=lambda e: len(fixed_words(e.usage))).name
+        documented.setdefault(name, set()).update(aliases)
+        for alias in aliases:
+            # A registry alias, or other words the entry's parser reads (`retro held`).
+            known = alias in TABLE[name].aliases or (" " in alias and parse(alias).name == name)
+            assert known, f"`{alias}` is no alias of `{command}`"
+    assert set(documented) == {entry.name for entry in TABLE}
+    for entry in TABLE:
+        missing = set(entry.aliases) - documented[entry.name]
+        assert not missing, f"docs/commands.md does not list the aliases {missing} of {entry.name}"
+
+
 def _manifest_bot_scopes() -> list[str]:
     """`oauth_config.scopes.bot` of manifest.yml, read line by line (no YAML parser needed)."""
     scopes: list[str] = []

@@ -66,7 +66,7 @@ async def publish_home(bot: Bot, user: str) -> None:
             items.append(item)
     today = bot.actions.today()
     item_blocks: list[dict[str, Any]] = blocks.sections(
-        renderer.render("action_list.md.j2", i=None, items=items, mine=True)
+        renderer.render("action_list.md.j2", incident=None, items=items, mine=True)
     )
     for item in items[:MAX_HOME_ITEMS]:
         text = action_views.item_text(renderer, item, today, show_incident=True)

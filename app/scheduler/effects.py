@@ -374,9 +374,16 @@ class Effects:
         await self._post(snap, message)
 
     async def _action_reminder(self, row: EscalationRow, snap: Any, mark_done: MarkDone) -> None:
+        """The owner's daily DM about an open item. It quotes the incident's title and the
+        item's text, so an owner who may no longer see the incident (taken out of a private
+        incident's channel since the item was given) gets none: the reminders go on being
+        planned and reach them again if they are let back in."""
         async with self.services.db.session() as session:
             item = await session.get(ActionItem, row.step or 0)
         if item is None or not item.owner or item.done_at is not None:
+            return
+        if not await self.services.access.can_see(snap, item.owner):
+            log.info("Reminder for action item A%s not sent: its owner may not see it", item.id)
             return
         text = self.services.renderer.render("action_reminder.md.j2", i=snap, a=item)
         button = blocks.button("Done", "action_item_done", str(item.id), "primary")

@@ -26,7 +26,8 @@ QUEUED = ("pending", "sending")
 
 
 async def sample(services: Services) -> None:
-    """Refresh outbox depth and age, open incidents by severity, and the token's state."""
+    """Refresh outbox depth and age, open incidents (drills left out) by severity, and the
+    token's state."""
     metrics = services.metrics
     metrics.slack_token_refused.set(1 if services.auth.problem else 0)
     try:
@@ -51,6 +52,7 @@ async def _read(services: Services) -> None:
             await session.exec(
                 select(col(Incident.severity), func.count())
                 .where(col(Incident.status).in_([s.value for s in OPEN_STATUSES]))
+                .where(col(Incident.is_drill).is_(False))  # drills count in no metric
                 .group_by(col(Incident.severity))
             )
         ).all()

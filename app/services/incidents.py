@@ -370,7 +370,8 @@ class Incidents:
             if existing is None or existing.id is None:
                 raise
             return Change(await self.snapshot(existing.id), changed=False)
-        self.services.metrics.declared.labels(severity=str(req.severity)).inc()
+        if not req.is_drill:  # practice counts in no metric
+            self.services.metrics.declared.labels(severity=str(req.severity)).inc()
         # Lifecycle lines carry ids, severity and the action, never a title (a private
         # incident's title is not for the log).
         log.info(
@@ -722,7 +723,8 @@ class Incidents:
                 f"resolved:{incident_id}:{now.isoformat()}",
             )
             await self._announce(session, incident, now, self.announcements.resolved)
-        self.services.metrics.resolved.labels(severity=str(incident.severity)).inc()
+        if not incident.is_drill:  # practice counts in no metric
+            self.services.metrics.resolved.labels(severity=str(incident.severity)).inc()
         log.info(
             "incident %d resolved: Sev%d by %s",
             incident_id,

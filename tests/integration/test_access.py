@@ -3,8 +3,11 @@
 The walk at the top sends, as a person outside a private incident, every request the bot
 answers (each `/incident` subcommand of the command table, and every button, form, shortcut
 and event listener registered on the Bolt app, found at run time) in two worlds: one where
-incident #1 (and action item A1) is private, one where no incident exists. What the outsider
-sees must be the same in both, and neither world may change.
+incident #1 (and action item A1) is private, one where no incident exists (alert group 1, on a
+triage card, is in both). What the outsider sees must be the same in both, and neither world
+may change. The requests are the bot's own: buttons carry the values the bot showed in the
+private world, and forms are built by the bot's view builders with every input filled, so each
+reaches the sight check (or answers something) instead of stopping early in both worlds alike.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +31,30 @@ from app.config import Settings
 from app.domain.policy import Policy
 from app.domain.snapshot import IncidentSnapshot
 from app.fake_slack import FakeSlack
+from app.services.catchup import SETTLING
 from app.services.clock import ManualClock
+from app.slack import action_views, views
 from app.slack.listeners import gate
 from app.slack.listeners.commands import TABLE
+from app.store.models import ActionItem, AlertGroup
+from tests.support.alerts import (
+    add_triage_channel,
+    am_alert,
+    am_payload,
+    base_of,
+    post_alerts,
+    with_alerts,
+)
 from tests.support.bot import Bot, start_bot
 from tests.support.constants import ALICE, BOB, BOT_TOKEN, CAROL, DAVE, ENG_LEAD, ERIN, ONCALL_GROUP
 from tests.support.factories import fresh_database, policy_with, settings_for
 from tests.support.helpers import answers, channel, dms, last_view
+from tests.support.scenarios import T0
 from tests.support.slackclient import fill_state
 
 OUTSIDER = BOB
 NUMBER = 1  # incident #1 and action item A1: private in one world, never used in the other
+GROUP = 1  # alert group 1, in both worlds, on a triage card naming no incident
 
 
 # --- the listeners, as registered on the Bolt app ------------------------------------------
@@ -70,19 +86,40 @@ def _sample(pattern: re.Pattern[str]) -> str:
     return text
 
 
-def listener_surfaces() -> list[tuple[str, str]]:
+# Bolt's matcher names, as the walk calls them. A listener of another kind (options, a global
+# shortcut, view_closed, block_suggestion …) stops the walk until `requests` can send it.
+KINDS = {
+    "command": "command",
+    "event": "event",
+    "action": "action",
+    "block_action": "action",
+    "view_submission": "view",
+    "shortcut": "shortcut",
+    "message_shortcut": "shortcut",
+}
+
+
+def listener_surfaces(app: Any = None) -> list[tuple[str, str]]:
     """(kind, name) of every listener the bot registers, read from Bolt's own matchers."""
-    runtime = build(
-        Settings(bot_token=BOT_TOKEN, signing_secret="x", database_url="sqlite+aiosqlite://")
-    )
+    if app is None:
+        app = build(
+            Settings(bot_token=BOT_TOKEN, signing_secret="x", database_url="sqlite+aiosqlite://")
+        ).app
     found = []
-    for listener in runtime.app._async_listeners:
+    for listener in app._async_listeners:
         inner = _closure(listener.matchers[0].func)["func"]  # type: ignore[attr-defined]
-        kind = inner.__qualname__.split(".")[0]
-        (value,) = _closure(inner).values()
+        matcher = inner.__qualname__.split(".")[0]
+        values = list(_closure(inner).values())
+        kind = KINDS.get(matcher)
+        if kind is None or len(values) != 1 or not isinstance(values[0], str | re.Pattern):
+            raise AssertionError(
+                f"A listener of a kind the outsider walk cannot send yet: Bolt's {matcher!r} "
+                f"matching {values!r}. Teach tests/integration/test_access.py to send it: map "
+                "the matcher to a kind in KINDS, and say in `requests()` how an outsider makes "
+                "such a request naming incident #1 (and, for a form, in FORMS how it is built)."
+            )
+        (value,) = values
         name = _sample(value) if isinstance(value, re.Pattern) else str(value)
-        kind = {"view_submission": "view", "message_shortcut": "shortcut"}.get(kind, kind)
-        assert kind in {"command", "action", "view", "shortcut", "event"}, kind
         found.append((kind, name))
     return found
 
@@ -133,6 +170,8 @@ class World:
     bot: Bot
     room: str  # the private incident's channel (an unused id in the world without it)
     pinned_ts: str  # a message in it
+    snapshot: IncidentSnapshot | None = None  # incident #1, in the world that has it
+    item: ActionItem | None = None  # action item A1, likewise
 
     @property
     def fake(self) -> FakeSlack:
@@ -140,23 +179,35 @@ class World:
 
 
 @asynccontextmanager
-async def world(
-    folder: Path, clock: ManualClock, private: bool, policy: Policy | None = None
-) -> AsyncIterator[World]:
+async def world(folder: Path, clock: ManualClock, private: bool) -> AsyncIterator[World]:
     fake = new_fake()
+    add_triage_channel(fake)
     await fake.start(host="127.0.0.1", port=0)
     try:
         async with fresh_database(folder) as url:
-            settings = settings_for(fake, url)
-            if policy is not None:
-                settings = replace(settings, policy=policy)
+            settings = with_alerts(settings_for(fake, url))
             async for bot in start_bot(settings, fake, clock):
+                await triage_card(bot)
                 room, ts = "C0PRIVATE01", "1700000000.000100"
-                if private:
-                    room, ts = await declare_private(bot)
-                yield World(bot, room, ts)
+                if not private:
+                    yield World(bot, room, ts)
+                    continue
+                room, ts = await declare_private(bot)
+                [item] = await bot.warroom.bot.actions.for_incident(NUMBER)
+                yield World(bot, room, ts, await bot.warroom.incidents.snapshot(NUMBER), item)
     finally:
         await fake.stop()
+
+
+async def triage_card(bot: Bot) -> None:
+    """Alert group 1 and its card in #alerts (the card's buttons name the group, and its
+    Attach form an incident)."""
+    alert = am_alert("DiskFull", "db1", bot.clock.now())
+    status, _ = await post_alerts(base_of(bot.url), "prom", am_payload("DiskFull", [alert]))
+    assert status == 200
+    await bot.settle()
+    async with bot.warroom.db.session() as session:
+        assert await session.get(AlertGroup, GROUP) is not None
 
 
 async def declare_private(bot: Bot) -> tuple[str, str]:
@@ -240,52 +291,117 @@ async def fingerprint(w: World) -> Any:
 
 # --- the requests --------------------------------------------------------------------------
 
-# Every field the bot's forms have, filled, except a title: declaring is not about an existing
-# incident, and the declare form is then refused inside the form in both worlds alike.
-CRAFTED_STATE = {
-    "status": {"status": {"type": "static_select", "selected_option": {"value": "mitigated"}}},
-    "done_so_far": {"done_so_far": {"type": "plain_text_input", "value": "crafted"}},
-    "investigation": {"investigation": {"type": "plain_text_input", "value": "crafted"}},
-    "eta": {"eta": {"type": "plain_text_input", "value": "soon"}},
-    "root_cause": {"root_cause": {"type": "plain_text_input", "value": "crafted"}},
-    "impact_summary": {"impact_summary": {"type": "plain_text_input", "value": "crafted"}},
-    "owner": {"owner": {"type": "users_select", "selected_user": OUTSIDER}},
-    "commander": {"commander": {"type": "users_select", "selected_user": OUTSIDER}},
-    "tech_lead": {"tech_lead": {"type": "users_select", "selected_user": OUTSIDER}},
-    "comms": {"comms": {"type": "users_select", "selected_user": OUTSIDER}},
-}
+
+def forms(w: World) -> dict[str, Callable[[str], dict[str, Any]]]:
+    """Each form the bot opens, by callback_id, built as the bot builds it for incident #1
+    (and action item A1, alert group 1) of the private world, with the given metadata."""
+    policy = w.bot.warroom.services.policy
+    snap, item = w.snapshot, w.item
+    return {
+        views.DECLARE: lambda meta: views.declare_modal(policy, meta),
+        views.UPDATE: lambda meta: views.update_modal(snap, meta, policy=policy),
+        views.RESOLVE: lambda meta: views.resolve_modal(snap, meta, policy),
+        views.ROLES: lambda meta: views.roles_modal(snap, policy, meta),
+        views.ALERT_DISMISS: views.alert_dismiss_modal,
+        views.ALERT_ATTACH: lambda meta: views.alert_attach_modal(meta, [snap]),
+        action_views.REASSIGN: lambda meta: action_views.reassign_modal(item, meta),
+        views.PUBLIC_EDIT: lambda meta: views.public_edit_modal("Crafted", "resolved", "x", meta),
+    }
 
 
-def requests(surface: Surface) -> list[Callable[[World], Awaitable[tuple[int, Any]]]]:
-    """The requests an outsider can make of a surface, naming #1 / A1 every way it can be."""
+def crafted_state(view: dict[str, Any], now: int) -> dict[str, Any]:
+    """Slack's `view.state.values` with every input of the form filled with a value it
+    offers: the incident picked is #1, the person the outsider. A declare form's title is
+    left empty: declaring is not about an existing incident, so the form is refused inside
+    it in both worlds alike (a declare would number the worlds' incidents differently)."""
+    state: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block.get("type") != "input":
+            continue
+        element, block_id = block["element"], block["block_id"]
+        kind, options = element["type"], element.get("options") or []
+        entry: dict[str, Any] = {"type": kind}
+        if kind == "plain_text_input":
+            text = "" if (view["callback_id"], block_id) == (views.DECLARE, "title") else "x"
+            entry["value"] = text
+        elif kind == "static_select":
+            if block_id == "incident":
+                chosen = [o for o in options if o["value"] == str(NUMBER)]
+            else:
+                chosen = options[-1:]
+            assert chosen, f"{view['callback_id']}: no option to pick in {block_id}"
+            entry["selected_option"] = chosen[0]
+        elif kind in ("checkboxes", "multi_static_select"):
+            entry["selected_options"] = options
+        elif kind == "users_select":
+            entry["selected_user"] = OUTSIDER
+        elif kind == "datetimepicker":
+            entry["selected_date_time"] = now
+        else:
+            raise AssertionError(
+                f"{view['callback_id']}: teach crafted_state the input element {kind!r}"
+            )
+        state[block_id] = {element["action_id"]: entry}
+    return state
+
+
+def button_values(w: World) -> dict[str, set[str]]:
+    """The values of every button the bot showed in the private world (messages, DMs, App
+    Home), by action_id: the outsider presses them as a stale message would hold them."""
+    found: dict[str, set[str]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "button" and "action_id" in node and "value" in node:
+                found.setdefault(node["action_id"], set()).add(str(node["value"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for c in w.fake.workspace.channels.values():
+        walk([m.blocks for m in w.fake.messages(c.id)])
+    walk(list(w.fake.home_views.values()))
+    return found
+
+
+Send = Callable[[World], Awaitable[tuple[int, Any]]]
+
+
+def requests(surface: Surface, private: World) -> list[Send]:
+    """The requests an outsider can make of a surface, naming #1 / A1 / alert group 1 every
+    way it can be: built from what the bot shows in the private world, sent to both."""
     if surface.kind == "command":
         return [lambda w: w.bot.slack.command(surface.text, user=OUTSIDER)]
     if surface.kind == "action":
+        shown = button_values(private).get(surface.name, set())
         return [
             lambda w, value=value: w.bot.slack.click(surface.name, value, user=OUTSIDER)
-            for value in (str(NUMBER), f"{NUMBER}:15")
+            for value in sorted(shown | {str(NUMBER), f"{NUMBER}:15"})
         ]
     if surface.kind == "view":
+        build_form = forms(private).get(surface.name)
+        assert build_form, f"add the form {surface.name!r} to FORMS (`forms()`) in this test"
 
         def submit(w: World, reply: bool) -> Awaitable[tuple[int, Any]]:
-            meta = {"incident": NUMBER, "item": NUMBER}
-            if reply:
-                meta["reply_url"] = w.fake.new_response_url()  # type: ignore[assignment]
-            view = {
-                "id": "VCRAFTED01",
-                "type": "modal",
-                "callback_id": surface.name,
-                "private_metadata": json.dumps(meta),
-                "blocks": [],
-                "state": {"values": CRAFTED_STATE},
+            meta: dict[str, Any] = {
+                "incident": NUMBER,
+                "item": NUMBER,
+                "alert_group": GROUP,
+                "update": NUMBER,
             }
+            if reply:
+                meta["reply_url"] = w.fake.new_response_url()
+            view = {"id": "VCRAFTED01", **build_form(json.dumps(meta))}
+            now = int(w.bot.clock.now().timestamp())
             payload = {
                 "type": "view_submission",
                 "team": {"id": "T1"},
                 "user": {"id": OUTSIDER, "name": "bob"},
                 "api_app_id": "A1",
                 "trigger_id": w.fake.new_trigger_id(),
-                "view": view,
+                "view": {**view, "state": {"values": crafted_state(view, now)}},
             }
             return w.bot.slack.interact(payload)
 
@@ -312,6 +428,30 @@ def requests(surface: Surface) -> list[Callable[[World], Awaitable[tuple[int, An
     return [event]
 
 
+# Surfaces that answer the outsider nothing in either world, and why that is right: every
+# other surface must, for at least one of its requests, reach the sight check on incident #1
+# or answer the outsider something (not an early return both worlds share trivially).
+SILENT = {
+    "event:channel_unarchive": "an unarchived room gets the messages it held; nothing is "
+    "shown to anyone, so there is no one whose sight to check",
+    "event:group_unarchive": "the same, for a private channel",
+}
+# Requests that change the world by design, alike in both: they name no incident.
+CHANGES = {
+    "view:alert_dismiss_form": "a triage card names an alert group, not an incident: anyone "
+    "may dismiss it (the group is dismissed the same way in both worlds)",
+}
+
+
+def row_changes(before: Any, after: Any) -> dict[str, tuple[int, int]]:
+    """How many rows were added and removed, table by table (the rows themselves hold the
+    IDs each fake Slack makes up)."""
+    return {
+        table: (len(set(after[0][table]) - set(rows)), len(set(rows) - set(after[0][table])))
+        for table, rows in before[0].items()
+    }
+
+
 @pytest.mark.parametrize("surface", surfaces(), ids=lambda s: s.id)
 async def test_an_outsider_gets_the_answers_of_a_number_never_used(
     surface: Surface, tmp_path: Path, clock: ManualClock
@@ -320,12 +460,47 @@ async def test_an_outsider_gets_the_answers_of_a_number_never_used(
         world(tmp_path / "private", clock, private=True) as private,
         world(tmp_path / "missing", clock, private=False) as missing,
     ):
-        for send in requests(surface):
+        # Past the minutes after a declare in which an arrival gets no catch-up.
+        clock.set(clock.now() + SETTLING + timedelta(minutes=1))
+        reached = []
+        for send in requests(surface, private):
             before = await fingerprint(private), await fingerprint(missing)
+            members_asked = len(private.fake.calls_to("conversations.members"))
             seen_private = await observe(private, send)
             seen_missing = await observe(missing, send)
             assert seen_private == seen_missing
-            assert (await fingerprint(private), await fingerprint(missing)) == before
+            after = await fingerprint(private), await fingerprint(missing)
+            if surface.id in CHANGES:
+                changed = row_changes(before[0], after[0])
+                assert changed == row_changes(before[1], after[1])
+            else:
+                assert after == before
+            asked = [
+                c
+                for c in private.fake.calls_to("conversations.members")[members_asked:]
+                if c.args.get("channel") == private.room
+            ]
+            reached.append(bool(asked) or any(v for k, v in seen_private.items() if k != "status"))
+        # Not an early return both worlds share: the private world asked who may see #1, or
+        # the outsider was answered something.
+        assert any(reached) or surface.id in SILENT, (
+            f"{surface.id}: no request reached the sight check or got an answer; make them "
+            "name incident #1 as the bot's own would, or list the surface in SILENT with why"
+        )
+        assert not (any(reached) and surface.id in SILENT), f"{surface.id} is not silent"
+
+
+def test_a_listener_of_a_new_kind_stops_the_walk_with_a_message() -> None:
+    runtime = build(
+        Settings(bot_token=BOT_TOKEN, signing_secret="x", database_url="sqlite+aiosqlite://")
+    )
+
+    @runtime.app.options("incident_picker")
+    async def options(ack: Any) -> None:
+        await ack()
+
+    with pytest.raises(AssertionError, match=r"options.*Teach tests/integration/test_access\.py"):
+        listener_surfaces(runtime.app)
 
 
 def test_a_listener_registered_around_the_gate_stops_the_bot() -> None:
@@ -380,6 +555,14 @@ async def test_stats_count_a_private_incident_only_for_those_who_may_see_it(bot:
     assert "Secret breach" not in alice + outsider
 
 
+async def reassign(bot: Bot, item: str, by: str, to: str) -> None:
+    """`by` reassigns action item `item` to `to` through its form."""
+    await bot.slack.click("action_item_reassign", item, user=by)
+    await bot.settle()
+    await bot.slack.submit(last_view(bot.fake, "reassign_action_item"), {"owner": to}, user=by)
+    await bot.settle()
+
+
 async def test_only_the_owner_those_running_it_and_admins_complete_or_reassign_an_item(
     fake: FakeSlack, database_url: str, clock: ManualClock
 ) -> None:
@@ -388,13 +571,24 @@ async def test_only_the_owner_those_running_it_and_admins_complete_or_reassign_a
         await bot.slack.command("declare sev3 Queue backlog")  # Alice declares and commands
         await bot.settle()
         room = channel(fake, "incident-1").id
-        for text in ("Drain the queue <@UDAVE|dave>", "Add an alert <@UDAVE|dave>"):
-            await bot.slack.command(f"action {text}", channel=room)
+        # Alice hands command to Carol (and stays the declarer); Eng Lead leads the technical work.
+        await bot.slack.command("role commander <@UCAROL|carol>", channel=room)
+        await bot.slack.command("role tech_lead <@UENGLEAD|englead>", channel=room)
+        await bot.settle()
+        snap = await bot.warroom.incidents.snapshot(1)
+        assert snap.declared_by == ALICE
+        assert snap.commander == CAROL and ENG_LEAD in snap.roles.values()
+        items = ("Drain the queue", "Add an alert", "Tune the consumers", "Write the runbook")
+        for text in items:
+            await bot.slack.command(f"action {text} <@UDAVE|dave>", channel=room)
         await bot.settle()
 
+        # A bystander, even one in the room, may not.
+        fake.channel(room).members.append(OUTSIDER)
         refusal = (
             ":no_entry_sign: Only its owner (<@UDAVE>), the people running incident #1 "
-            "(<@UALICE>) or an admin may complete or reassign action item A1."
+            "(<@UCAROL>, <@UENGLEAD>, <@UALICE>) or an admin may complete or reassign action "
+            "item A1."
         )
         await bot.slack.click("action_item_done", "1", user=OUTSIDER)
         await bot.slack.click("action_item_reassign", "1", user=OUTSIDER)
@@ -417,19 +611,25 @@ async def test_only_the_owner_those_running_it_and_admins_complete_or_reassign_a
         await bot.slack.submit(crafted, {"owner": OUTSIDER}, user=OUTSIDER)
         await bot.settle()
         assert dms(fake, OUTSIDER)[-1].text == refusal  # no reply URL: answered by DM
-        items = await bot.warroom.bot.actions.for_incident(1)
-        assert [(i.owner, i.done_at) for i in items] == [(DAVE, None), (DAVE, None)]
+        items_now = await bot.warroom.bot.actions.for_incident(1)
+        assert [(i.owner, i.done_at) for i in items_now] == [(DAVE, None)] * 4
 
-        # The owner, the commander and an admin may.
+        # The owner, the commander, the tech lead, the declarer and an admin may.
         await bot.slack.click("action_item_done", "1", user=DAVE)
-        await bot.slack.click("action_item_reassign", "2", user=ALICE)
+        await reassign(bot, "2", CAROL, ERIN)  # the commander
+        await bot.slack.click("action_item_done", "2", user=ERIN)  # an admin
+        await reassign(bot, "3", ENG_LEAD, CAROL)  # the tech lead
+        await bot.slack.click("action_item_done", "3", user=ENG_LEAD)
+        await reassign(bot, "4", ALICE, ENG_LEAD)  # the declarer, no longer commanding
+        await bot.slack.click("action_item_done", "4", user=ALICE)
         await bot.settle()
-        await bot.slack.submit(last_view(fake, "reassign_action_item"), {"owner": CAROL})
-        await bot.settle()
-        await bot.slack.click("action_item_done", "2", user=ERIN)
-        await bot.settle()
-        items = await bot.warroom.bot.actions.for_incident(1)
-        assert [(i.owner, i.done_by) for i in items] == [(DAVE, DAVE), (CAROL, ERIN)]
+        items_now = await bot.warroom.bot.actions.for_incident(1)
+        assert [(i.owner, i.done_by) for i in items_now] == [
+            (DAVE, DAVE),
+            (ERIN, ERIN),
+            (CAROL, ENG_LEAD),
+            (ENG_LEAD, ALICE),
+        ]
 
 
 async def submit_status(bot: Bot, view: dict[str, Any], status: str, user: str) -> Any:
@@ -517,6 +717,35 @@ async def test_a_private_incidents_items_are_never_given_or_told_to_an_outsider(
     assert item.owner == ALICE
     assert "Rotate the leaked keys" not in json.dumps([m.text for m in dms(fake, OUTSIDER)])
     assert not dms(fake, OUTSIDER)
+
+
+async def test_an_owner_taken_out_of_a_private_incident_is_not_reminded_of_its_items(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    bot.clock.set(T0)  # Monday 2030-01-07 10:00 UTC
+    room = fake.channel((await declare_private_incident(bot)).channel_id or "")
+    room.members.append(OUTSIDER)
+    await bot.slack.command(
+        "action Rotate the leaked keys <@UBOB|bob> due 2030-01-08", channel=room.id
+    )
+    await bot.settle()
+    assert "You own action item A1" in dms(fake, OUTSIDER)[-1].text
+
+    room.members.remove(OUTSIDER)
+    told = len(dms(fake, OUTSIDER))
+    for moment in ("2030-01-08 09:00", "2030-01-09 09:00"):
+        bot.clock.set(datetime.fromisoformat(moment).replace(tzinfo=UTC))
+        await bot.warroom.engine.tick()
+        await bot.settle()
+    assert dms(fake, OUTSIDER)[told:] == []
+
+    room.members.append(OUTSIDER)  # let back in: the next working day's reminder comes
+    bot.clock.set(datetime(2030, 1, 10, 9, 0, tzinfo=UTC))
+    await bot.warroom.engine.tick()
+    await bot.settle()
+    [reminder] = dms(fake, OUTSIDER)[told:]
+    assert "Action item A1 is due" in reminder.text and "Secret breach" in reminder.text
 
 
 async def test_someone_removed_from_a_private_incident_stops_seeing_it_at_once(bot: Bot) -> None:

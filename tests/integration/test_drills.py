@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
+from app.fake_slack import FakeSlack
+from app.services.clock import ManualClock
 from app.services.incidents import ResolveRequest
 from app.slack.listeners.commands import TABLE, parse
 from app.store.models import Incident
@@ -16,7 +21,7 @@ from tests.integration.test_sandbox import ALICE as SANDBOX_ALICE
 from tests.integration.test_sandbox import BOB as SANDBOX_BOB
 from tests.integration.test_sandbox import ERIN as SANDBOX_ERIN
 from tests.integration.test_sandbox import Page, eventually_async, page, texts
-from tests.support.bot import Bot
+from tests.support.bot import Bot, start_bot
 from tests.support.constants import (
     ALICE,
     BOB,
@@ -29,6 +34,7 @@ from tests.support.constants import (
     VP_ENG,
     VP_OPS,
 )
+from tests.support.factories import policy_with, settings_for
 from tests.support.helpers import (
     all_posted_text,
     announcements,
@@ -216,3 +222,65 @@ async def test_the_sandbox_shows_a_drill(page: Page) -> None:
             assert "Failover practice" not in texts((await page.state(person, im["id"]))["open"])
         room_state = next(c for c in (await page.state(person))["channels"] if c["id"] == room)
         assert not room_state["member"]
+
+
+async def scrape(bot: Bot) -> dict[tuple[str, str], float]:
+    """The bot's `/metrics` as Prometheus reads it: (sample name, severity) to value."""
+    url = bot.url.removesuffix("/slack/events") + "/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (s.name, s.labels.get("severity", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_a_drill_counts_in_no_prometheus_metric(bot: Bot) -> None:
+    await bot.slack.command("declare sev3 A real incident")
+    await bot.slack.command("drill sev1 Database failover practice")
+    await bot.slack.command("drill sev3 Queue practice")
+    await bot.settle()
+    seen = await scrape(bot)
+    assert seen[("warroom_incidents_declared_total", "3")] == 1
+    assert seen.get(("warroom_incidents_declared_total", "1"), 0) == 0
+    assert seen[("warroom_incidents_open", "3")] == 1
+    assert seen[("warroom_incidents_open", "1")] == 0
+
+    for number, room in ((1, "incident-1"), (2, "drill-2"), (3, "drill-3")):
+        await bot.slack.command("resolve", channel=channel(bot.fake, room).id)
+        await bot.settle()
+        view = last_view(bot.fake, "resolve_incident")
+        await bot.slack.submit(view, {"root_cause": "Practice" if number > 1 else "Real"})
+        await bot.settle()
+        assert (await bot.warroom.incidents.snapshot(number)).status == "resolved"
+    seen = await scrape(bot)
+    assert seen[("warroom_incidents_resolved_total", "3")] == 1
+    assert seen.get(("warroom_incidents_resolved_total", "1"), 0) == 0
+    assert seen[("warroom_incidents_declared_total", "3")] == 1
+    assert seen[("warroom_incidents_open", "3")] == seen[("warroom_incidents_open", "1")] == 0
+
+
+async def test_the_drill_channel_name_format_and_announce_channel(
+    fake: FakeSlack, database_url: str, clock: ManualClock
+) -> None:
+    fake.add_channel("drills", is_private=False, members=[ALICE], bot_member=False)
+    drills = {"channel_name_format": "practice-{id}", "announce_channel": "#drills"}
+    settings = replace(settings_for(fake, database_url), policy=policy_with(drills=drills))
+    async for bot in start_bot(settings, fake, clock):
+        await bot.slack.command("drill sev2 Failover practice")
+        await bot.settle()
+        await bot.slack.command("declare sev3 A real incident")
+        await bot.settle()
+
+        room = channel(fake, "practice-1")
+        assert fake.channel_by_name("drill-1") is None
+        assert room.topic.startswith("DRILL · Sev2")
+        assert channel(fake, "incident-2")
+        # The drill is announced in #drills, marked; the real incident in #incidents only.
+        [announced] = bot_messages(fake, channel(fake, "drills").id)
+        assert announced.text.startswith(MARK) and "Failover practice" in announced.text
+        assert "A real incident" not in announced.text
+        in_incidents = json.dumps([m.text for m in announcements(fake)])
+        assert "Failover practice" not in in_incidents and "A real incident" in in_incidents

@@ -385,7 +385,7 @@ class Effects:
         if not await self.services.access.can_see(snap, item.owner):
             log.info("Reminder for action item A%s not sent: its owner may not see it", item.id)
             return
-        text = self.services.renderer.render("action_reminder.md.j2", i=snap, a=item)
+        text = self.services.renderer.render("action_reminder.md.j2", incident=snap, a=item)
         button = blocks.button("Done", "action_item_done", str(item.id), "primary")
         message = blocks.message(
             text, [*blocks.sections(text), {"type": "actions", "elements": [button]}]

@@ -886,7 +886,7 @@ def template_samples(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                     {"title": "Disk almost full on db2", "firing": False, "links": []},
                 ],
                 "more": more,
-                "incident": incident,
+                "incident_id": incident,
                 "dismissed_by": dismissed,
                 "dismissed_reason": "Known flapping check",
             }

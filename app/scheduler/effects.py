@@ -382,7 +382,7 @@ class Effects:
             item = await session.get(ActionItem, row.step or 0)
         if item is None or not item.owner or item.done_at is not None:
             return
-        if not await self.services.access.can_see(snap, item.owner):
+        if not await self.services.access.can_see(snap, item.owner, strict=True):
             log.info("Reminder for action item A%s not sent: its owner may not see it", item.id)
             return
         text = self.services.renderer.render("action_reminder.md.j2", incident=snap, a=item)

@@ -84,25 +84,29 @@ class Access:
             )
         )
 
-    async def members(self, channel: str) -> set[str]:
+    async def members(self, channel: str, *, strict: bool = False) -> set[str]:
         """The channel's members now. Not cached: Warroom is not told when someone leaves
         (and each replica would hold its own copy), so a cached list would go on showing a
         private incident to a person just removed from it. When Slack does not answer, nobody
-        but the declarer and role holders sees it."""
+        but the declarer and role holders sees it. `strict` raises Slack's passing errors
+        instead, for work that can be retried (a reminder) rather than be answered now."""
         try:
             return set(await self.slack.members(channel))
-        except SlackError:
+        except SlackError as exc:
+            if strict and exc.retryable:
+                raise
             return set()
 
-    async def can_see(self, incident: IncidentSnapshot, user: str) -> bool:
-        """Public incidents are for everyone; a private one for the members of its channel."""
+    async def can_see(self, incident: IncidentSnapshot, user: str, *, strict: bool = False) -> bool:
+        """Public incidents are for everyone; a private one for the members of its channel.
+        `strict`: see `members`."""
         if not incident.is_private:
             return True
         if user == incident.declared_by or user in incident.roles.values():
             return True
         if not incident.channel_id:
             return False
-        return user in await self.members(incident.channel_id)
+        return user in await self.members(incident.channel_id, strict=strict)
 
     async def visible(self, incidents: list[IncidentSnapshot], user: str) -> list[IncidentSnapshot]:
         return [i for i in incidents if await self.can_see(i, user)]

@@ -641,7 +641,7 @@ class Alerts:
             labels=[{"name": k, "value": v} for k, v in sorted(common.items())][:12],
             alerts=[_listed(r, route) for r in shown[:LISTED]],
             more=max(0, len(shown) - LISTED),
-            incident=group.incident_id,
+            incident_id=group.incident_id,
             dismissed_by=group.dismissed_by,
             dismissed_reason=group.dismissed_reason or "",
         )

@@ -558,8 +558,12 @@ class Incidents:
                     raise ServiceError(
                         f"Incident #{incident_id} is {current.value}; updates are for open ones."
                     )
-                if req.status is not None and req.shown is not None and current != req.shown:
-                    raise stale_form(incident_id, req.shown, current)
+                if req.status is not None and req.shown is not None:
+                    # Refused only when the incident moved elsewhere since the form opened:
+                    # a status already at the one picked (someone else made the same move, or
+                    # this form's own first submission did) is no conflict.
+                    if current not in (req.shown, req.status):
+                        raise stale_form(incident_id, req.shown, current)
                 target = current if req.status is None else req.status
                 self._transition(current, target)
                 if target != current and target in MOVES:

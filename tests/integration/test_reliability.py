@@ -180,6 +180,29 @@ async def test_a_status_picked_in_a_form_opened_before_a_change_is_refused_in_th
     assert not any("found the bad deploy" in m.text for m in bot.fake.messages(room)[before:])
 
 
+async def test_a_status_picked_that_the_incident_already_has_is_no_conflict(bot: Bot) -> None:
+    """The form opened while Investigating; someone mitigates; the person picks Mitigated too.
+    The incident is where they want it, so the update is posted: only a status moved
+    somewhere else since the form opened is refused."""
+    await bot.slack.command("declare sev3 Queue backlog")
+    await bot.settle()
+    room = channel(bot.fake, "incident-1").id
+    await bot.slack.click("incident_update", "1", channel=room)
+    await bot.settle()
+    view = last_view(bot.fake, "post_update")  # opened while Investigating
+    await bot.slack.command("mitigate", channel=room)
+    await bot.settle()
+    status, answer = await bot.slack.submit(
+        view, {"status": "mitigated", "investigation": "rolled back, watching"}
+    )
+    await bot.settle()
+    assert status == 200
+    assert answer.get("response_action") != "errors", answer
+    snap = await bot.warroom.incidents.snapshot(1)
+    assert snap.status is Status.MITIGATED
+    assert any("rolled back, watching" in m.text for m in bot.fake.messages(room))
+
+
 async def test_roles_go_only_to_people_slack_knows(bot: Bot) -> None:
     """An unknown ID, a deactivated account or a bot is refused, and nothing is stored: no
     role, no brief, no invitation, no topic with a raw ID."""

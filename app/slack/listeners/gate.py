@@ -393,7 +393,11 @@ _pending_checks: set[asyncio.Task[dict[str, str]]] = set()
 async def _current_errors(check: StateCheck, body: dict[str, Any]) -> dict[str, str]:
     """`check`'s errors, or none when it fails or is late: it only spares the person a
     refusal the work itself makes anyway (under the incident's lock). A late check is left
-    to finish rather than cancelled (cancelling a query that does not answer can hang)."""
+    to finish rather than cancelled (cancelling a query that does not answer can hang); while
+    one is still running the database is slow, so no other check is started: they would
+    queue ahead of the inbox's record of the request."""
+    if _pending_checks:
+        return {}
     task = asyncio.create_task(check(body))
     finished, _ = await asyncio.wait({task}, timeout=CURRENT_WITHIN)
     if not finished:

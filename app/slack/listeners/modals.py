@@ -123,7 +123,7 @@ def register(bot: Bot) -> None:
             seen = await gate.establish(bot, gate.INCIDENT_FORM, body, body["user"]["id"])
         except ServiceError:
             return {}  # not seen: refused on the usual path, in the usual words
-        if seen is None or seen.incident is None or seen.incident.status is req.shown:
+        if seen is None or seen.incident is None or seen.incident.status in (req.shown, req.status):
             return {}
         return {"status": error_text(stale_form(seen.incident_id, req.shown, seen.incident.status))}
 

@@ -651,14 +651,36 @@ async def test_db_upgrade_waits_for_a_database_that_is_created_late(tmp_path: Pa
         env = env_for(
             tmp_path, DATABASE_URL=with_database(server, name), WARROOM_DB_WAIT_SECONDS="60"
         )
-        upgrading = asyncio.create_task(run(["db", "upgrade"], env, tmp_path))
-        await asyncio.sleep(2)
-        assert not upgrading.done()
-        await create_database(server, name)
-        code, out, err = await upgrading
-        assert code == 0, err
-        assert f'database "{name}" does not exist' in err
-        assert "Database is up to date" in out
+        proc = await asyncio.create_subprocess_exec(
+            *WARROOM,
+            "db",
+            "upgrade",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout and proc.stderr
+        try:
+            # The database is created only once the command has found it missing and waits
+            # (however long the interpreter takes to start on a busy machine).
+            said: list[str] = []
+            missing = f'database "{name}" does not exist'
+            while not any(missing in line for line in said):
+                line = await asyncio.wait_for(proc.stderr.readline(), 30)
+                assert line, f"`warroom db upgrade` ended without waiting: {said}"
+                said.append(line.decode())
+            assert proc.returncode is None
+            await create_database(server, name)
+            out, err = await asyncio.wait_for(
+                asyncio.gather(proc.stdout.read(), proc.stderr.read()), 60
+            )
+            assert await proc.wait() == 0, "".join(said) + err.decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert "Database is up to date" in out.decode()
         assert await revision(with_database(server, name)) == HEAD
 
 

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.fake_slack import FakeSlack
 from app.services.clock import ManualClock
 from tests.support.bot import Bot, start_bot
-from tests.support.factories import fake_workspace, fresh_database, settings_for
+from tests.support.factories import drop_templates, fake_workspace, fresh_database, settings_for
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,6 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = Path(tempfile.gettempdir()) / f"warroom-tests-{worker}"
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.tempdir = str(folder)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_templates()
 
 
 @pytest.fixture
@@ -45,7 +49,8 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(tmp_path) as url:
+    """A database at the newest revision (a copy of one the real migrations made)."""
+    async with fresh_database(tmp_path, migrated=True) as url:
         yield url
 
 

@@ -184,7 +184,7 @@ async def world(folder: Path, clock: ManualClock, private: bool) -> AsyncIterato
     add_triage_channel(fake)
     await fake.start(host="127.0.0.1", port=0)
     try:
-        async with fresh_database(folder) as url:
+        async with fresh_database(folder, migrated=True) as url:
             settings = with_alerts(settings_for(fake, url))
             async for bot in start_bot(settings, fake, clock):
                 await triage_card(bot)

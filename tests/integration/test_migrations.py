@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -11,11 +13,19 @@ from sqlalchemy import inspect, text
 
 from app.store.db import Database
 from app.store.migrate import alembic_config, upgrade
+from tests.support.factories import fresh_database
 
 REVISIONS = [
     rev.revision
     for rev in reversed(list(ScriptDirectory.from_config(alembic_config("x")).walk_revisions()))
 ]
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database (the shared fixture's is migrated already): these tests migrate it."""
+    async with fresh_database(tmp_path) as url:
+        yield url
 
 
 def test_the_chain_is_linear() -> None:

@@ -344,10 +344,12 @@ async def test_a_burst_of_updates_survives_a_kill(tmp_path: Path) -> None:
                 def all_received_posted() -> bool:
                     return all(posted()[n] >= 1 for n in received)
 
-                await eventually(all_received_posted, timeout=60)
-                # A generous bound on "carried out soon after the restart" (not a benchmark).
+                await eventually(all_received_posted, timeout=90)
+                # "Carried out soon after the restart", not a benchmark: well under the 120 s a
+                # lease takes to lapse (so the restarted bot took its own work back at once),
+                # with room for Slack's one-message-a-second pace per channel and a loaded machine.
                 caught_up = time.monotonic() - restarted
-                assert caught_up < 20, f"the received updates took {caught_up:.1f}s after restart"
+                assert caught_up < 60, f"the received updates took {caught_up:.1f}s after restart"
                 await asyncio.sleep(2)  # a few more ticks: nothing may be repeated
                 counts = posted()
                 assert all(counts[n] == 1 for n in received), counts

@@ -26,8 +26,10 @@ from tests.support.processes import free_port
 from tests.support.slackclient import SlackSender, eventually
 
 # "Nothing waits more than a few seconds after the fault clears": from the database coming
-# back to every accepted update delivered (room and thread). Generous for a loaded machine.
-RECOVERED_WITHIN = 8
+# back to every accepted update delivered (room and thread). Generous for a loaded CI machine
+# (four test workers on two cores, coverage tracing the bot): what it rules out is waiting for
+# a lease to lapse (120 s) or for a restart.
+RECOVERED_WITHIN = 15
 
 
 class Proxy:
@@ -183,7 +185,7 @@ async def test_a_stopped_database_is_answered_in_the_ack_and_the_bot_recovers(
             await asyncio.sleep(0.5)
             took, said = await command(fake, bot, "update #1 after the outage", room)
         answers["after the outage"] = said
-        await check_each_once_or_refused(fake, room, answers, timeout=10)
+        await check_each_once_or_refused(fake, room, answers, timeout=RECOVERED_WITHIN)
         assert time.monotonic() - resumed < RECOVERED_WITHIN
 
 
@@ -212,7 +214,7 @@ async def test_a_frozen_database_still_gets_acks_within_3_seconds(tmp_path: Path
         took, said = await command(fake, bot, "update #1 after the thaw", room)
         assert took < 3 and NOT_STORED not in said, said
         answers["after the thaw"] = said
-        await check_each_once_or_refused(fake, room, answers, timeout=10)
+        await check_each_once_or_refused(fake, room, answers, timeout=RECOVERED_WITHIN)
         assert time.monotonic() - resumed < RECOVERED_WITHIN
 
 

@@ -20,7 +20,7 @@ from tests.support.slackclient import SlackSender, eventually
 
 UPDATES = 6
 # "Delivered within a few seconds" of the last acknowledgment; generous for a loaded machine.
-DELIVERED_WITHIN = 8
+DELIVERED_WITHIN = 15
 
 
 async def update(fake: FakeSlack, bot: BotProcess, n: int) -> bool:

@@ -320,6 +320,7 @@ def test_every_test_the_reliability_guarantees_name_exists() -> None:
     """docs/reliability.md proves each guarantee by naming a test: a renamed or removed test
     must not leave a guarantee pointing at nothing."""
     assert missing_tests(ROOT / "docs" / "reliability.md", ROOT / "tests") == []
+    assert missing_tests(ROOT / "README.md", ROOT / "tests") == []
 
 
 def test_a_test_name_no_test_has_is_reported(tmp_path: Path) -> None:

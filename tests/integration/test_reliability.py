@@ -133,17 +133,24 @@ async def test_two_state_changes_raced_end_as_one_of_their_serial_orders(
             assert raced[2], "a mitigation reverted"  # only resolving moves on from Mitigated
 
 
-async def test_an_update_form_opened_before_a_mitigation_never_reverts_it(bot: Bot) -> None:
-    """The update form opened while Investigating, `/incident mitigate`, then the form posted
-    with the status left as shown: the update keeps the status the incident has, Mitigated."""
+async def form_opened_then_mitigated(bot: Bot) -> tuple[str, dict[str, Any]]:
+    """Incident #1's war room and an update form opened while it was Investigating, after
+    which someone marked it mitigated."""
     await bot.slack.command("declare sev3 Queue backlog")
     await bot.settle()
     room = channel(bot.fake, "incident-1").id
     await bot.slack.click("incident_update", "1", channel=room)
     await bot.settle()
-    view = last_view(bot.fake, "post_update")  # opened while Investigating
+    view = last_view(bot.fake, "post_update")
     await bot.slack.command("mitigate", channel=room)
     await bot.settle()
+    return room, view
+
+
+async def test_an_update_form_opened_before_a_mitigation_never_reverts_it(bot: Bot) -> None:
+    """The update form opened while Investigating, `/incident mitigate`, then the form posted
+    with the status left as shown: the update keeps the status the incident has, Mitigated."""
+    room, view = await form_opened_then_mitigated(bot)
     status, _ = await bot.slack.submit(view, {"investigation": "still watching"})
     await bot.settle()
     assert status == 200
@@ -158,14 +165,7 @@ async def test_a_status_picked_in_a_form_opened_before_a_change_is_refused_in_th
     """A status picked against a status that has changed since the form opened is a choice
     made on old facts: the form says the incident's status now and asks to check and submit
     again, and nothing is stored."""
-    await bot.slack.command("declare sev3 Queue backlog")
-    await bot.settle()
-    room = channel(bot.fake, "incident-1").id
-    await bot.slack.click("incident_update", "1", channel=room)
-    await bot.settle()
-    view = last_view(bot.fake, "post_update")  # opened while Investigating
-    await bot.slack.command("mitigate", channel=room)
-    await bot.settle()
+    room, view = await form_opened_then_mitigated(bot)
     before = len(bot.fake.messages(room))
     status, answer = await bot.slack.submit(
         view, {"status": "identified", "investigation": "found the bad deploy"}
@@ -184,14 +184,7 @@ async def test_a_status_picked_that_the_incident_already_has_is_no_conflict(bot:
     """The form opened while Investigating; someone mitigates; the person picks Mitigated too.
     The incident is where they want it, so the update is posted: only a status moved
     somewhere else since the form opened is refused."""
-    await bot.slack.command("declare sev3 Queue backlog")
-    await bot.settle()
-    room = channel(bot.fake, "incident-1").id
-    await bot.slack.click("incident_update", "1", channel=room)
-    await bot.settle()
-    view = last_view(bot.fake, "post_update")  # opened while Investigating
-    await bot.slack.command("mitigate", channel=room)
-    await bot.settle()
+    room, view = await form_opened_then_mitigated(bot)
     status, answer = await bot.slack.submit(
         view, {"status": "mitigated", "investigation": "rolled back, watching"}
     )

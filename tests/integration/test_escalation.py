@@ -355,6 +355,16 @@ async def test_rows_hold_the_whole_story(bot: Bot) -> None:
     )
 
 
+async def swept_into_a_sev2_ladder(bot: Bot, start: datetime, incident_id: int) -> None:
+    """The next tick plans the Sev2 page and ladder the change owed; both then fire."""
+    await at_minute(bot, start, 1)
+    keys = {r.key for r in await bot.warroom.escalations.rows(incident_id)}
+    assert {"page:sev2", "ladder:1", "ladder:2", "ladder:3"} <= keys, keys
+    await at_minute(bot, start, 6)
+    assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
+    assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))
+
+
 async def test_a_declare_whose_process_died_before_planning_is_planned_by_the_sweep(
     bot: Bot,
 ) -> None:
@@ -365,12 +375,7 @@ async def test_a_declare_whose_process_died_before_planning_is_planned_by_the_sw
         DeclareRequest(title="Checkout API returning 500s", severity=2, declared_by=ALICE)
     )
     assert await bot.warroom.escalations.rows(change.incident.id) == []
-    await at_minute(bot, start, 1)
-    keys = {r.key for r in await bot.warroom.escalations.rows(change.incident.id)}
-    assert {"page:sev2", "ladder:1", "ladder:2", "ladder:3"} <= keys, keys
-    await at_minute(bot, start, 6)
-    assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
-    assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))
+    await swept_into_a_sev2_ladder(bot, start, change.incident.id)
 
 
 async def test_a_severity_change_whose_process_died_before_planning_is_planned_by_the_sweep(
@@ -384,12 +389,7 @@ async def test_a_severity_change_whose_process_died_before_planning_is_planned_b
     assert "page:sev2" not in before, before
     await bot.warroom.incidents.change_severity(1, 2, ALICE)
     assert {r.key for r in await bot.warroom.escalations.rows(1)} == before
-    await at_minute(bot, start, 1)
-    keys = {r.key for r in await bot.warroom.escalations.rows(1)}
-    assert {"page:sev2", "ladder:1", "ladder:2", "ladder:3"} <= keys, keys
-    await at_minute(bot, start, 6)
-    assert any("You are paged" in line for (_, line) in escalation_dms(bot.fake))
-    assert any("escalated" in line for (_, line) in escalation_dms(bot.fake))
+    await swept_into_a_sev2_ladder(bot, start, 1)
 
 
 async def test_a_resolve_whose_process_died_before_planning_is_planned_by_the_sweep(
